@@ -1,0 +1,45 @@
+// Package wire encodes and decodes every byte Haven puts on the network:
+// the fixed 40-byte packet header, the messages inside a packet, the
+// handshake message bodies, keys, peer ids and the address syntax.
+//
+// It is pure: no I/O, no clocks, no goroutines, standard library only.
+// Parsers never panic on hostile input and never allocate; encoders append
+// to a caller's buffer. docs/PROTOCOL.md is the normative description; the
+// tests check its worked examples byte for byte.
+package wire
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+)
+
+// ProtocolVersion and Construction name this implementation of the protocol
+// suite. They are never negotiated: together they fix the header layout, the
+// message set and the cryptography, and their hash is the ProtocolID that
+// starts every packet (seed "Any Port in a Storm", "Feature Negotiation";
+// the WireGuard model).
+const (
+	ProtocolVersion = "haven/1"
+	Construction    = "Noise_IK_25519_ChaChaPoly_BLAKE2s"
+)
+
+// ProtocolID is the first 8 bytes of every packet:
+// SHA-256(ProtocolVersion || 0x00 || Construction)[0:8].
+// A packet that does not start with it is dropped without reply.
+var ProtocolID = computeProtocolID(ProtocolVersion, Construction)
+
+// protocolIDWord is ProtocolID as the little-endian word the header holds,
+// so the hot-path check is one 64-bit compare.
+var protocolIDWord = binary.LittleEndian.Uint64(ProtocolID[:])
+
+func computeProtocolID(version, construction string) [8]byte {
+	h := sha256.New()
+	h.Write([]byte(version))
+	h.Write([]byte{0})
+	h.Write([]byte(construction))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var id [8]byte
+	copy(id[:], sum[:8])
+	return id
+}
