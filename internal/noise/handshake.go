@@ -1,0 +1,423 @@
+package noise
+
+import (
+	"crypto/ecdh"
+	"fmt"
+)
+
+// Config configures one side of an IK handshake.
+type Config struct {
+	// Static is the local static key pair s. Required on both sides.
+	Static *KeyPair
+
+	// RemoteStatic is the responder's static public key rs, which the
+	// initiator knows in advance (the "<- s" pre-message of IK). Required
+	// for the initiator; ignored by the responder, which learns the
+	// initiator's key from message 1 (see PeerStatic).
+	RemoteStatic [DHLen]byte
+
+	// Prologue is mixed into h before the first message (§6). Both sides
+	// must supply the same bytes or message 1 fails to authenticate.
+	Prologue []byte
+
+	// PSK, if non-empty, must be PSKLen bytes and selects IKpsk2: the psk
+	// modifier after message 2's tokens (§9.4). Empty means plain IK.
+	PSK []byte
+
+	// Suite selects the cipher and hash functions. nil means DefaultSuite,
+	// which is all Haven uses; the others exist for the test vectors.
+	Suite *Suite
+
+	// Ephemeral, if non-nil, is used instead of a fresh ephemeral key pair.
+	// For test vectors only: reusing an ephemeral key destroys the
+	// handshake's security.
+	Ephemeral *KeyPair
+}
+
+// token is one handshake pattern token (§7.1) or the psk token (§9.2).
+type token uint8
+
+const (
+	tokE token = iota + 1
+	tokS
+	tokEE
+	tokES
+	tokSE
+	tokSS
+	tokPSK
+)
+
+// The IK pattern (§7.5) and its psk2 variant (§9.4); the pre-message
+// "<- s" is handled in newHandshake.
+//
+//	IK:
+//	  <- s
+//	  ...
+//	  -> e, es, s, ss
+//	  <- e, ee, se       (IKpsk2: e, ee, se, psk)
+var (
+	patternIK     = [][]token{{tokE, tokES, tokS, tokSS}, {tokE, tokEE, tokSE}}
+	patternIKpsk2 = [][]token{{tokE, tokES, tokS, tokSS}, {tokE, tokEE, tokSE, tokPSK}}
+)
+
+// HandshakeState is the §5.3 object for one side of an IK handshake.
+//
+// Use: the initiator calls WriteMessage then ReadMessage, the responder
+// ReadMessage then WriteMessage; then both call Split for the transport
+// CipherStates, and may read HandshakeHash for channel binding (§11.2).
+//
+// A failed ReadMessage or WriteMessage leaves the state exactly as it was
+// before the call (every field a message touches is restored), so an
+// initiator that receives a forged or corrupted message 2 can keep waiting
+// for the genuine one, and a caller may retry. A HandshakeState is not
+// safe for concurrent use.
+type HandshakeState struct {
+	suite     *Suite
+	initiator bool
+	s         *KeyPair
+	fixedE    *KeyPair
+	psk       [PSKLen]byte
+	hasPSK    bool
+	pattern   [][]token
+	overhead  []int // bytes each message adds beyond its payload
+	split     bool
+
+	st hsState // everything a message mutates; restored when it fails
+
+	dhOut [DHLen]byte // scratch for DH outputs; cleared after use
+}
+
+// hsState is the part of a HandshakeState that processing a message
+// changes. It is copied before each message and restored on failure.
+type hsState struct {
+	ss    SymmetricState
+	e     KeyPair         // local ephemeral
+	re    [DHLen]byte     // remote ephemeral
+	reKey *ecdh.PublicKey // re, ready for DH
+	rs    [DHLen]byte     // remote static
+	rsKey *ecdh.PublicKey // rs, ready for DH; nil until known
+	msg   int             // index of the next message
+}
+
+// NewInitiator starts the initiator side of an IK handshake
+// (Initialize, §5.3): it knows the responder's static key in advance.
+func NewInitiator(cfg Config) (*HandshakeState, error) {
+	return newHandshake(&cfg, true)
+}
+
+// NewResponder starts the responder side of an IK handshake.
+func NewResponder(cfg Config) (*HandshakeState, error) {
+	return newHandshake(&cfg, false)
+}
+
+func newHandshake(cfg *Config, initiator bool) (*HandshakeState, error) {
+	if !cfg.Static.valid() {
+		return nil, fmt.Errorf("%w: missing static key pair", ErrConfig)
+	}
+	if cfg.Ephemeral != nil && !cfg.Ephemeral.valid() {
+		return nil, fmt.Errorf("%w: invalid fixed ephemeral key pair", ErrConfig)
+	}
+	if len(cfg.PSK) != 0 && len(cfg.PSK) != PSKLen {
+		return nil, fmt.Errorf("%w: PSK is %d bytes, want %d", ErrConfig, len(cfg.PSK), PSKLen)
+	}
+	suite := cfg.Suite
+	if suite == nil {
+		suite = DefaultSuite
+	}
+	hs := &HandshakeState{
+		suite:     suite,
+		initiator: initiator,
+		s:         cfg.Static,
+		fixedE:    cfg.Ephemeral,
+		hasPSK:    len(cfg.PSK) == PSKLen,
+		pattern:   patternIK,
+		overhead:  overheadIK[:],
+	}
+	name := suite.nameIK
+	if hs.hasPSK {
+		copy(hs.psk[:], cfg.PSK)
+		hs.pattern = patternIKpsk2
+		hs.overhead = overheadIKpsk2[:]
+		name = suite.nameIKpsk2
+	}
+	ss := &hs.st.ss
+	ss.init(suite, name)
+	ss.MixHash(cfg.Prologue)
+
+	// Pre-message "<- s": both sides hash the responder's static key.
+	if initiator {
+		if isZero(cfg.RemoteStatic[:]) {
+			return nil, fmt.Errorf("%w: initiator needs the responder's static public key", ErrConfig)
+		}
+		hs.st.rs = cfg.RemoteStatic
+		k, err := newPublicKey(&hs.st.rs)
+		if err != nil {
+			return nil, err
+		}
+		hs.st.rsKey = k
+		ss.MixHash(hs.st.rs[:])
+	} else {
+		ss.MixHash(hs.s.pub[:])
+	}
+	return hs, nil
+}
+
+// overheadIK and overheadIKpsk2 are the sizes of each message minus its
+// payload: message 1 is e (32), encrypted s (32+16) and the payload tag
+// (16); message 2 is e (32) and the payload tag (16). The psk2 modifier
+// only changes keys, not sizes. TestOverhead checks them against the
+// pattern tokens.
+var (
+	overheadIK     = [2]int{DHLen + DHLen + TagLen + TagLen, DHLen + TagLen}
+	overheadIKpsk2 = overheadIK
+)
+
+// WriteMessage appends the next handshake message, carrying payload, to
+// out and returns the extended slice (§5.3). The payload is encrypted in
+// both IK messages, but message 1's payload can be replayed to the
+// responder and is exposed if the responder's static key is later
+// compromised (§7.7); keep secrets for later messages. out must not
+// overlap payload.
+func (hs *HandshakeState) WriteMessage(out, payload []byte) ([]byte, error) {
+	if err := hs.checkTurn(true); err != nil {
+		return nil, err
+	}
+	if hs.overhead[hs.st.msg]+len(payload) > MaxMessageLen {
+		return nil, ErrMessageTooLong
+	}
+	saved := hs.st
+	res, err := hs.write(out, payload)
+	if err != nil {
+		hs.st = saved
+		return nil, err
+	}
+	hs.advance()
+	return res, nil
+}
+
+// ReadMessage processes the next handshake message from the peer and
+// appends its decrypted payload to out (§5.3). On any failure (too short,
+// too long, failed authentication, a low-order key) it returns an error
+// and the state is unchanged. out must not overlap msg.
+func (hs *HandshakeState) ReadMessage(out, msg []byte) ([]byte, error) {
+	if err := hs.checkTurn(false); err != nil {
+		return nil, err
+	}
+	if len(msg) > MaxMessageLen {
+		return nil, ErrMessageTooLong
+	}
+	if len(msg) < hs.overhead[hs.st.msg] {
+		return nil, ErrShortMessage
+	}
+	saved := hs.st
+	res, err := hs.read(out, msg)
+	if err != nil {
+		hs.st = saved
+		return nil, err
+	}
+	hs.advance()
+	return res, nil
+}
+
+func (hs *HandshakeState) checkTurn(write bool) error {
+	if hs.st.msg >= len(hs.pattern) {
+		return ErrHandshakeComplete
+	}
+	// The initiator writes the even-numbered messages.
+	initiatorWrites := hs.st.msg%2 == 0
+	if write != (initiatorWrites == hs.initiator) {
+		return ErrOutOfTurn
+	}
+	return nil
+}
+
+// advance moves to the next message and, after the last one, drops the
+// ephemeral private key, which is no longer needed (§5.3 and forward
+// secrecy).
+func (hs *HandshakeState) advance() {
+	hs.st.msg++
+	if hs.st.msg == len(hs.pattern) {
+		hs.st.e = KeyPair{}
+	}
+}
+
+func (hs *HandshakeState) write(out, payload []byte) ([]byte, error) {
+	ss := &hs.st.ss
+	var err error
+	for _, t := range hs.pattern[hs.st.msg] {
+		switch t {
+		case tokE:
+			if hs.fixedE != nil {
+				hs.st.e = *hs.fixedE
+			} else if err := hs.st.e.generate(); err != nil {
+				return nil, err
+			}
+			out = append(out, hs.st.e.pub[:]...)
+			if err := hs.mixEphemeral(hs.st.e.pub[:]); err != nil {
+				return nil, err
+			}
+		case tokS:
+			if out, err = ss.EncryptAndHash(out, hs.s.pub[:]); err != nil {
+				return nil, err
+			}
+		default:
+			if err := hs.mixToken(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ss.EncryptAndHash(out, payload)
+}
+
+func (hs *HandshakeState) read(out, msg []byte) ([]byte, error) {
+	ss := &hs.st.ss
+	for _, t := range hs.pattern[hs.st.msg] {
+		switch t {
+		case tokE:
+			if len(msg) < DHLen {
+				return nil, ErrShortMessage
+			}
+			copy(hs.st.re[:], msg[:DHLen])
+			msg = msg[DHLen:]
+			k, err := newPublicKey(&hs.st.re)
+			if err != nil {
+				return nil, err
+			}
+			hs.st.reKey = k
+			if err := hs.mixEphemeral(hs.st.re[:]); err != nil {
+				return nil, err
+			}
+		case tokS:
+			n := DHLen
+			if ss.cs.HasKey() {
+				n += TagLen
+			}
+			if len(msg) < n {
+				return nil, ErrShortMessage
+			}
+			if _, err := ss.DecryptAndHash(hs.st.rs[:0], msg[:n]); err != nil {
+				return nil, err
+			}
+			msg = msg[n:]
+			k, err := newPublicKey(&hs.st.rs)
+			if err != nil {
+				return nil, err
+			}
+			hs.st.rsKey = k
+		default:
+			if err := hs.mixToken(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ss.DecryptAndHash(out, msg)
+}
+
+// mixEphemeral is the shared half of the "e" token: MixHash(e.pub) and,
+// in a psk handshake, MixKey(e.pub) as well (§9.2).
+func (hs *HandshakeState) mixEphemeral(pub []byte) error {
+	hs.st.ss.MixHash(pub)
+	if hs.hasPSK {
+		return hs.st.ss.MixKey(pub)
+	}
+	return nil
+}
+
+// mixToken processes the DH and psk tokens, which read and write alike
+// (§5.3, §9.2). "es" is DH(e, rs) for the initiator and DH(s, re) for the
+// responder; "se" the reverse.
+func (hs *HandshakeState) mixToken(t token) error {
+	st := &hs.st
+	switch t {
+	case tokEE:
+		return hs.mixDH(&st.e, st.reKey)
+	case tokES:
+		if hs.initiator {
+			return hs.mixDH(&st.e, st.rsKey)
+		}
+		return hs.mixDH(hs.s, st.reKey)
+	case tokSE:
+		if hs.initiator {
+			return hs.mixDH(hs.s, st.reKey)
+		}
+		return hs.mixDH(&st.e, st.rsKey)
+	case tokSS:
+		return hs.mixDH(hs.s, st.rsKey)
+	case tokPSK:
+		return st.ss.MixKeyAndHash(hs.psk[:])
+	}
+	return fmt.Errorf("noise: internal error: unknown token %d", t)
+}
+
+// mixDH is MixKey(DH(kp, pub)), refusing an all-zero DH output.
+func (hs *HandshakeState) mixDH(kp *KeyPair, pub *ecdh.PublicKey) error {
+	if !kp.valid() || pub == nil {
+		return fmt.Errorf("noise: internal error: DH with a missing key")
+	}
+	err := dh(&hs.dhOut, kp, pub)
+	if err == nil {
+		err = hs.st.ss.MixKey(hs.dhOut[:])
+	}
+	clear(hs.dhOut[:])
+	return err
+}
+
+// Complete reports whether both handshake messages have been processed.
+func (hs *HandshakeState) Complete() bool { return hs.st.msg == len(hs.pattern) }
+
+// Initiator reports whether this is the initiator's side.
+func (hs *HandshakeState) Initiator() bool { return hs.initiator }
+
+// ProtocolName returns the Noise protocol name this handshake runs.
+func (hs *HandshakeState) ProtocolName() string { return hs.suite.ProtocolName(hs.hasPSK) }
+
+// PeerStatic returns the peer's static public key and true once it is
+// known: from the start for the initiator (Config.RemoteStatic), after a
+// successful ReadMessage of message 1 for the responder, which looks the
+// peer up by it.
+func (hs *HandshakeState) PeerStatic() ([DHLen]byte, bool) {
+	if hs.st.rsKey == nil {
+		return [DHLen]byte{}, false
+	}
+	return hs.st.rs, true
+}
+
+// HandshakeHash returns a copy of h (GetHandshakeHash, §5.2). After the
+// handshake it is a unique, public identifier of the session that both
+// sides share, for channel binding (§11.2): Suite.HashLen bytes.
+func (hs *HandshakeState) HandshakeHash() []byte {
+	return append([]byte(nil), hs.st.ss.GetHandshakeHash()...)
+}
+
+// Split returns the transport CipherStates once the handshake is complete
+// (§5.2, §5.3): send encrypts this side's messages, recv decrypts the
+// peer's. For the initiator send is the spec's c1, for the responder c2.
+// Split erases the chaining key and the psk, so it succeeds only once.
+func (hs *HandshakeState) Split() (send, recv *CipherState, err error) {
+	if !hs.Complete() {
+		return nil, nil, ErrHandshakeIncomplete
+	}
+	if hs.split {
+		return nil, nil, ErrAlreadySplit
+	}
+	c1, c2, err := hs.st.ss.Split()
+	if err != nil {
+		return nil, nil, err
+	}
+	hs.split = true
+	hs.st.ss.erase()
+	clear(hs.psk[:])
+	if hs.initiator {
+		return c1, c2, nil
+	}
+	return c2, c1, nil
+}
+
+// isZero reports, in constant time, whether b is all zeros.
+func isZero(b []byte) bool {
+	var acc byte
+	for _, x := range b {
+		acc |= x
+	}
+	return acc == 0
+}

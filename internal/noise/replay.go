@@ -1,0 +1,107 @@
+package noise
+
+import "math"
+
+// Replay window geometry (RFC 6479 §2): a ring of replayBlocks 64-bit
+// words. The word holding the newest counter is always partly "ahead" of
+// it, so one word is slack and the window proper is the rest.
+const (
+	replayBlockBits = 64
+	replayBlocks    = 128 // 8192 bits; a power of two, so indexing is a mask
+	replayBlockMask = replayBlocks - 1
+
+	// ReplayWindowSize is how many of the most recent counters the window
+	// remembers: with newest counter N, counters N-8127 .. N are judged
+	// individually, and anything older is refused as a possible replay.
+	ReplayWindowSize = (replayBlocks - 1) * replayBlockBits // 8128
+
+	// DefaultRejectAfter is the default ReplayWindow.RejectAfter: counters
+	// at or above 2^64 - 2^13 - 1 are refused, leaving a margin below the
+	// reserved nonce 2^64-1 (the WireGuard REJECT_AFTER_MESSAGES value).
+	DefaultRejectAfter uint64 = math.MaxUint64 - (1 << 13)
+)
+
+// ReplayWindow rejects duplicated and very old transport counters on a
+// network that may reorder and duplicate packets (Noise spec rev 34 §11.4
+// leaves this to the application; this is the RFC 6479 bitmap).
+//
+// The check is split in two so that an attacker cannot move the window
+// with forged packets: Check before decrypting, then Accept only after
+// the AEAD tag has verified:
+//
+//	if !w.Check(n) { drop }
+//	pt, err := recv.DecryptAt(buf[:0], n, ad, ct)
+//	if err != nil { drop }
+//	if !w.Accept(n) { drop } // a duplicate raced us
+//
+// The zero value is an empty window with the default limit. Check and
+// Accept never allocate. A ReplayWindow is not safe for concurrent use.
+type ReplayWindow struct {
+	// RejectAfter: counters >= RejectAfter are always refused. Zero means
+	// DefaultRejectAfter. Tests shorten it; Haven re-keys long before.
+	RejectAfter uint64
+
+	last   uint64 // highest counter accepted (0 while none, see bitmap)
+	bitmap [replayBlocks]uint64
+}
+
+func (w *ReplayWindow) limit() uint64 {
+	if w.RejectAfter == 0 {
+		return DefaultRejectAfter
+	}
+	return w.RejectAfter
+}
+
+// Check reports whether counter n could be fresh: below the limit, not
+// older than the window, and not yet accepted. It changes nothing.
+func (w *ReplayWindow) Check(n uint64) bool {
+	if n >= w.limit() {
+		return false
+	}
+	if n > w.last {
+		return true
+	}
+	if w.last-n >= ReplayWindowSize {
+		return false
+	}
+	return w.bitmap[(n/replayBlockBits)&replayBlockMask]&(1<<(n%replayBlockBits)) == 0
+}
+
+// Accept marks counter n as received, sliding the window forward if n is
+// the newest so far. It returns false, changing nothing, if n is refused
+// by Check: a replay, too old, or at or over the limit. Call it only for
+// a message whose authentication tag has verified.
+func (w *ReplayWindow) Accept(n uint64) bool {
+	if n >= w.limit() {
+		return false
+	}
+	if n > w.last {
+		// Clear the words between the old newest word and n's word; they
+		// now stand for counters never seen. A jump of a full ring or more
+		// clears everything.
+		cur, next := w.last/replayBlockBits, n/replayBlockBits
+		diff := next - cur
+		if diff > replayBlocks {
+			diff = replayBlocks
+		}
+		for i := uint64(1); i <= diff; i++ {
+			w.bitmap[(cur+i)&replayBlockMask] = 0
+		}
+		w.last = n
+	} else if w.last-n >= ReplayWindowSize {
+		return false
+	}
+	word := &w.bitmap[(n/replayBlockBits)&replayBlockMask]
+	bit := uint64(1) << (n % replayBlockBits)
+	if *word&bit != 0 {
+		return false
+	}
+	*word |= bit
+	return true
+}
+
+// Reset empties the window (for a new key), keeping RejectAfter.
+func (w *ReplayWindow) Reset() {
+	w.last = 0
+	clear(w.bitmap[:])
+}
