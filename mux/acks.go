@@ -1,0 +1,102 @@
+package mux
+
+import (
+	"time"
+
+	"github.com/havenproto/haven/mux/internal/buf"
+	"github.com/havenproto/haven/wire"
+)
+
+// maxAckRanges bounds the received-packet ranges a session remembers and
+// reports; older ranges are forgotten first (their packets were acked).
+const maxAckRanges = 32
+
+// ackState tracks received packet numbers and decides when to acknowledge
+// (RFC 9000 §13.2): at once for out-of-order arrivals, after AckEvery
+// ack-eliciting packets, and never later than MaxAckDelay.
+type ackState struct {
+	recvd     *buf.RangeSet // received packet numbers, half-open ranges
+	largest   uint64
+	largestAt time.Time
+	any       bool
+	unacked   bool // something arrived since the last ACK we sent
+	eliciting int  // ack-eliciting packets since the last ACK we sent
+	immediate bool
+	deadline  time.Time // an ACK is due by then (zero: none due)
+	every     int
+	maxDelay  time.Duration
+	msg       wire.Ack
+}
+
+func (a *ackState) init(cfg Config) {
+	a.recvd = buf.NewRangeSet(maxAckRanges)
+	a.every = cfg.AckEvery
+	a.maxDelay = cfg.MaxAckDelay
+	a.msg.Ranges = make([]wire.AckRange, 0, maxAckRanges)
+}
+
+// seen reports whether packet pn was already received (a duplicate).
+func (a *ackState) seen(pn uint64) bool { return a.recvd.Contains(pn) }
+
+// tooOld reports whether pn is below every range remembered: it may be a
+// duplicate we can no longer recognise, so it is ignored.
+func (a *ackState) tooOld(pn uint64) bool {
+	lo, _ := a.recvd.Min()
+	return a.recvd.Len() == maxAckRanges && pn < lo
+}
+
+// record notes a processed packet.
+func (a *ackState) record(pn uint64, eliciting bool, now time.Time) {
+	if !a.recvd.Add(pn, pn+1) {
+		// Too many gaps: forget the oldest range, then record.
+		_, end := a.recvd.At(0)
+		a.recvd.RemoveBelow(end)
+		a.recvd.Add(pn, pn+1)
+	}
+	outOfOrder := a.any && (pn < a.largest || pn > a.largest+1)
+	if !a.any || pn > a.largest {
+		a.largest, a.largestAt, a.any = pn, now, true
+	}
+	a.unacked = true
+	if !eliciting {
+		return
+	}
+	a.eliciting++
+	if outOfOrder || a.eliciting >= a.every {
+		a.immediate = true
+	}
+	if a.deadline.IsZero() {
+		a.deadline = now.Add(a.maxDelay)
+	}
+}
+
+// due reports whether an ACK must be sent now.
+func (a *ackState) due(now time.Time) bool {
+	return a.immediate || !a.deadline.IsZero() && !now.Before(a.deadline)
+}
+
+// timer returns when an ACK falls due (zero: none).
+func (a *ackState) timer() time.Time {
+	if a.immediate {
+		return time.Time{}
+	}
+	return a.deadline
+}
+
+// build fills and returns the ACK message for the ranges received.
+func (a *ackState) build(now time.Time) *wire.Ack {
+	a.msg.Ranges = a.msg.Ranges[:0]
+	for i := a.recvd.Len() - 1; i >= 0; i-- {
+		start, end := a.recvd.At(i)
+		a.msg.Ranges = append(a.msg.Ranges, wire.AckRange{Smallest: start, Largest: end - 1})
+	}
+	d := now.Sub(a.largestAt) / time.Microsecond
+	a.msg.Delay = uint32(min(max(d, 0), 1<<32-1))
+	return &a.msg
+}
+
+// sent notes that an ACK went out.
+func (a *ackState) sent() {
+	a.unacked, a.eliciting, a.immediate = false, 0, false
+	a.deadline = time.Time{}
+}

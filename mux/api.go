@@ -1,0 +1,389 @@
+package mux
+
+import (
+	"io"
+
+	"github.com/havenproto/haven/mux/internal/buf"
+	"github.com/havenproto/haven/wire"
+)
+
+// ChannelInfo describes a channel.
+type ChannelInfo struct {
+	ID       uint32
+	Type     wire.ChannelType
+	Priority uint8
+	Service  string
+	Local    bool // opened by this side
+}
+
+// OpenStream opens a reliable stream channel to service with a priority
+// (0 most urgent). Data may be written at once: the OPEN travels in front
+// of it, so opening costs no round trip.
+func (s *Session) OpenStream(service string, priority uint8) (uint32, error) {
+	return s.open(wire.ChannelStream, service, priority)
+}
+
+// OpenDatagram opens a datagram channel to service.
+func (s *Session) OpenDatagram(service string, priority uint8) (uint32, error) {
+	return s.open(wire.ChannelDatagram, service, priority)
+}
+
+func (s *Session) open(t wire.ChannelType, service string, prio uint8) (uint32, error) {
+	if s.state != sessOpen {
+		return 0, s.closeErr
+	}
+	if len(service) > wire.MaxServiceLen {
+		return 0, ErrServiceName
+	}
+	if s.openedByUs >= s.peerCredit || s.openedByUs >= 1<<31-1 {
+		return 0, ErrChannelLimit
+	}
+	s.openedByUs++
+	id := 2*s.openedByUs - 1
+	if s.role == Responder {
+		id++
+	}
+	c := s.newChannel(id, t, prio, service, true)
+	c.state = chOpening
+	c.pending |= pendOpen
+	s.sched.wake(c)
+	return id, nil
+}
+
+// newChannel creates and registers a channel with its buffers.
+func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service string, local bool) *channel {
+	c := &channel{id: id, typ: t, prio: prio, service: service, local: local}
+	if t == wire.ChannelStream {
+		c.send = buf.NewSendBuffer(s.cfg.SendBuffer, buf.DefaultMaxRanges)
+		c.recv = buf.NewRecvBuffer(s.cfg.ChannelWindow, buf.DefaultMaxRanges)
+		c.recvLimit = uint64(s.cfg.ChannelWindow)
+		c.sendLimit = uint64(s.peerParams.ChannelWindow)
+	}
+	c.dgOut.limit = s.cfg.DatagramQueue
+	c.dgIn.limit = s.cfg.DatagramQueue
+	s.channels[id] = c
+	s.stats.ChannelsOpened++
+	return c
+}
+
+// channel looks a channel up for the API.
+func (s *Session) channel(id uint32) (*channel, error) {
+	if s.state != sessOpen {
+		if s.closeErr != nil {
+			return nil, s.closeErr
+		}
+		return nil, ErrSessionClosed
+	}
+	c := s.channels[id]
+	if c == nil {
+		return nil, ErrUnknownChannel
+	}
+	return c, nil
+}
+
+// Info describes channel id.
+func (s *Session) Info(id uint32) (ChannelInfo, bool) {
+	c := s.channels[id]
+	if c == nil {
+		return ChannelInfo{}, false
+	}
+	return ChannelInfo{ID: id, Type: c.typ, Priority: c.prio, Service: c.service, Local: c.local}, true
+}
+
+// Accept accepts a channel the peer opened (EventIncoming).
+func (s *Session) Accept(id uint32) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if c.state != chIncoming {
+		return ErrChannelClosed
+	}
+	c.state = chOpen
+	c.pending |= pendAccept
+	s.sched.wake(c)
+	return nil
+}
+
+// Refuse refuses a channel the peer opened, with a REFUSE reason code and
+// text (docs/PROTOCOL.md §5.7).
+func (s *Session) Refuse(id uint32, code uint32, reason string) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if c.state != chIncoming {
+		return ErrChannelClosed
+	}
+	c.state = chDone
+	c.closeCode = code
+	c.refuseText = reason
+	c.pending = pendRefuse
+	s.releaseBuffers(c)
+	s.sched.wake(c)
+	return nil
+}
+
+// Write queues p on stream channel id and returns how much was queued: all
+// of p, or as much as the send buffer had room for (EventWritable tells
+// when more fits).
+func (s *Session) Write(id uint32, p []byte) (int, error) {
+	c, err := s.channel(id)
+	if err != nil {
+		return 0, err
+	}
+	if !c.isStream() {
+		return 0, ErrWrongType
+	}
+	if c.peerErr != nil && c.peerErr.Refused {
+		return 0, c.peerErr
+	}
+	if c.writeDone || c.resetSent || c.peerStopped || c.state == chDone {
+		if c.peerStopped && c.peerErr != nil {
+			return 0, c.peerErr
+		}
+		return 0, ErrWriteClosed
+	}
+	n := c.send.Write(p)
+	if n > 0 {
+		s.sched.wake(c)
+	}
+	return n, nil
+}
+
+// Read reads stream bytes of channel id. At the clean end of the stream it
+// returns 0, io.EOF; after a reset or refusal, a *ChannelError. 0, nil
+// means nothing is readable yet (wait for EventReadable).
+func (s *Session) Read(id uint32, p []byte) (int, error) {
+	c := s.channels[id]
+	if c == nil {
+		if s.state != sessOpen && s.closeErr != nil {
+			return 0, s.closeErr
+		}
+		return 0, ErrUnknownChannel
+	}
+	if !c.isStream() {
+		return 0, ErrWrongType
+	}
+	if c.peerErr != nil && (c.peerErr.Refused || c.peerErr.Reset) {
+		return 0, c.peerErr
+	}
+	if c.readDone {
+		return 0, ErrChannelClosed
+	}
+	n, err := c.recv.Read(p)
+	if n > 0 {
+		s.consumed(c, n)
+	}
+	if err == io.EOF {
+		s.maybeRelease(c)
+		return n, io.EOF
+	}
+	if n == 0 && s.state != sessOpen {
+		return 0, s.closeErr
+	}
+	return n, nil
+}
+
+// consumed credits flow control after the owner read n bytes of c.
+func (s *Session) consumed(c *channel, n int) {
+	s.readTotal += uint64(n)
+	if _, ok := c.recv.ShouldUpdateWindow(); ok {
+		s.autoTuneChannel(c)
+		c.recvLimit = c.recv.AnnounceLimit()
+		c.pending |= pendMaxData
+		s.sched.wake(c)
+	}
+	s.autoTuneSession()
+}
+
+// CloseWrite ends the sending direction of stream channel id (FIN after
+// the data already written).
+func (s *Session) CloseWrite(id uint32) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if !c.isStream() {
+		return ErrWrongType
+	}
+	if !c.writeDone && !c.resetSent {
+		c.writeDone = true
+		c.send.Close()
+		s.sched.wake(c)
+	}
+	return nil
+}
+
+// CloseChannel ends both directions of channel id: written data is still
+// delivered (then FIN), and the peer is told to stop sending (CLOSE with
+// code). A datagram channel simply ends.
+func (s *Session) CloseChannel(id uint32, code uint32) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if c.state == chIncoming {
+		return s.Refuse(id, wire.RefuseApplication, "closed")
+	}
+	if !c.isStream() {
+		c.state = chDone
+		c.closeCode = code
+		c.pending |= pendClose
+		c.dgOut.free()
+		c.dgIn.free()
+		s.sched.wake(c)
+		return nil
+	}
+	if !c.readDone {
+		c.readDone = true
+		c.closeCode = code
+		if c.recv != nil && !c.recv.Done() {
+			c.pending |= pendClose
+		}
+		s.stopReading(c)
+	}
+	if !c.writeDone && !c.resetSent {
+		c.writeDone = true
+		c.send.Close()
+	}
+	s.sched.wake(c)
+	s.maybeRelease(c)
+	return nil
+}
+
+// ResetChannel abandons the sending direction of stream channel id with
+// code: unsent and unacknowledged data is dropped.
+func (s *Session) ResetChannel(id uint32, code uint32) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if !c.isStream() {
+		return ErrWrongType
+	}
+	if !c.resetSent && !(c.send.AllAcked() && c.writeDone) {
+		c.resetSent, c.resetCode, c.writeDone = true, code, true
+		c.send.Reset()
+		c.pending |= pendReset
+		s.sched.wake(c)
+	}
+	return nil
+}
+
+// SendDatagram queues one datagram on datagram channel id. It fails with
+// ErrQueueFull when the channel's queue has no room (the caller may wait
+// for EventWritable) and ErrDatagramSize above 65,507 bytes.
+func (s *Session) SendDatagram(id uint32, p []byte) error {
+	c, err := s.channel(id)
+	if err != nil {
+		return err
+	}
+	if c.isStream() {
+		return ErrWrongType
+	}
+	if len(p) > wire.MaxDatagramSize {
+		return ErrDatagramSize
+	}
+	if c.state == chDone {
+		if c.peerErr != nil {
+			return c.peerErr
+		}
+		return ErrChannelClosed
+	}
+	if !c.dgOut.push(p) {
+		s.stats.DatagramsDropped++
+		return ErrQueueFull
+	}
+	s.sched.wake(c)
+	return nil
+}
+
+// RecvDatagram copies the next received datagram of channel id into p and
+// returns its length; 0, nil when none is waiting. A datagram longer than p
+// is truncated and reported with its full length n > len(p).
+func (s *Session) RecvDatagram(id uint32, p []byte) (int, error) {
+	c := s.channels[id]
+	if c == nil {
+		if s.state != sessOpen && s.closeErr != nil {
+			return 0, s.closeErr
+		}
+		return 0, ErrUnknownChannel
+	}
+	if c.isStream() {
+		return 0, ErrWrongType
+	}
+	if c.dgIn.len() == 0 {
+		if c.peerErr != nil {
+			return 0, c.peerErr
+		}
+		if c.state == chDone {
+			return 0, ErrChannelClosed
+		}
+		if s.state != sessOpen {
+			return 0, s.closeErr
+		}
+		return 0, nil
+	}
+	n := c.dgIn.headLen()
+	c.dgIn.copyHead(p[:min(n, len(p))], 0)
+	c.dgIn.pop()
+	return n, nil
+}
+
+// stopReading discards what c has buffered unread and counts it, and
+// everything that still arrives, as consumed for session flow control.
+func (s *Session) stopReading(c *channel) {
+	if c.recv == nil {
+		return
+	}
+	s.readTotal += c.recvHighest - min(c.recv.ReadOffset(), c.recvHighest)
+	c.recv.Close()
+	s.autoTuneSession()
+}
+
+// releaseBuffers drops a channel's stream buffers.
+func (s *Session) releaseBuffers(c *channel) {
+	if c.recv != nil {
+		s.stopReading(c)
+	}
+	c.dgOut.free()
+	c.dgIn.free()
+}
+
+// maybeRelease forgets a finished channel, returning MAX_CHANNELS credit
+// for peer-opened ones.
+func (s *Session) maybeRelease(c *channel) {
+	if !c.finished() || s.channels[c.id] == nil {
+		return
+	}
+	s.sched.remove(c)
+	delete(s.channels, c.id)
+	k := c.events | EventClosed
+	if c.events == 0 {
+		s.events.push(c.id)
+	}
+	s.gone[c.id] = k
+	c.events = 0
+	if c.send != nil {
+		c.send.Release()
+	}
+	if c.recv != nil {
+		c.recv.Close()
+	}
+	if c.reasm != nil {
+		c.reasm.Release()
+	}
+	if !c.local {
+		s.peerLive--
+		s.peerReleased++
+		// The peer may have MaxChannels open at once: its cumulative credit
+		// is what it has finished plus that. Announce it in batches of an
+		// eighth of the limit, so closing channels costs few packets.
+		s.creditSent = s.peerReleased + uint32(s.cfg.MaxChannels)
+		if s.creditSent-s.creditAnnounced >= uint32(max(1, s.cfg.MaxChannels/8)) {
+			s.ctrlMaxChans = true
+			s.sched.wakeControl()
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package mux
+
+import (
+	"time"
+
+	"github.com/havenproto/haven/mux/internal/buf"
+	"github.com/havenproto/haven/wire"
+)
+
+// chanState is where a channel is in its life.
+type chanState uint8
+
+const (
+	chOpening  chanState = iota // we sent OPEN, no ACCEPT yet
+	chIncoming                  // the peer sent OPEN, the owner has not accepted yet
+	chOpen                      // accepted
+	chDone                      // finished; kept until its control messages are acknowledged
+)
+
+// pending control messages of a channel, as bits.
+const (
+	pendOpen    uint16 = 1 << iota // OPEN (until a packet carrying it is acknowledged)
+	pendAccept                     // ACCEPT
+	pendRefuse                     // REFUSE
+	pendReset                      // RESET
+	pendClose                      // CLOSE (stop sending)
+	pendMaxData                    // MAX_DATA for the channel
+	pendBlocked                    // BLOCKED for the channel
+)
+
+// channel is one channel of a session. It is owned by the session's
+// goroutine like everything else in a Session.
+type channel struct {
+	id      uint32
+	typ     wire.ChannelType
+	prio    uint8
+	service string
+	local   bool // opened by this side
+	state   chanState
+	pending uint16
+	// unackedCtl counts sent REFUSE, RESET and CLOSE messages not yet
+	// acknowledged: the channel lives until they are delivered.
+	unackedCtl int
+	openSeen   bool // a packet carrying our OPEN was acknowledged
+
+	// Stream channels.
+	send        *buf.SendBuffer
+	recv        *buf.RecvBuffer
+	sendLimit   uint64    // the peer's MAX_DATA for this channel
+	recvLimit   uint64    // the limit we announced
+	recvHighest uint64    // highest offset received, counted by session flow control
+	blockedAt   uint64    // limit reported in the last BLOCKED
+	lastTune    time.Time // last window update, for auto-tuning
+	writeDone   bool      // CloseWrite or Close called: FIN queued
+	readDone    bool      // Close called: we read no more
+	peerStopped bool      // the peer sent CLOSE: stop sending
+	resetSent   bool
+	resetCode   uint32
+	closeCode   uint32
+	refuseText  string
+	peerErr     *ChannelError // reset or close from the peer, or refusal
+
+	// Datagram channels.
+	dgOut    dgQueue // datagrams waiting to be sent
+	dgOutSeq uint32  // sequence number of the next datagram
+	dgIn     dgRing  // whole datagrams received, waiting for the owner
+	reasm    *buf.Reassembler
+
+	// Scheduling: a ring of channels per priority level.
+	next, prev *channel
+	queued     bool
+
+	// Events pending delivery to the owner.
+	events EventKind
+}
+
+// isStream reports whether the channel is a reliable stream.
+func (c *channel) isStream() bool { return c.typ == wire.ChannelStream }
+
+// hasData reports whether the channel has stream data or datagrams it may
+// send now, given the session's remaining flow-control credit.
+func (c *channel) hasData(sessionCredit uint64) bool {
+	if c.state == chIncoming || c.state == chDone && c.pending == 0 {
+		return false
+	}
+	if !c.isStream() {
+		return c.dgOut.len() > 0 && c.state == chOpen || c.dgOut.len() > 0 && c.state == chOpening
+	}
+	if c.send == nil || c.resetSent {
+		return false
+	}
+	if c.send.HasLost() {
+		return true
+	}
+	return !c.peerStopped && c.send.Sendable(c.newDataLimit(sessionCredit))
+}
+
+// newDataLimit is the highest stream offset new data may reach: the
+// channel's limit, and the session's remaining credit.
+func (c *channel) newDataLimit(sessionCredit uint64) uint64 {
+	return min(c.sendLimit, c.send.SentMax()+sessionCredit)
+}
+
+// eofReady reports whether the whole stream has arrived and only the end
+// of stream is left to read.
+func (c *channel) eofReady() bool {
+	final, ok := c.recv.FinalSize()
+	return ok && c.recv.Contiguous() == final
+}
+
+// wantsToSend reports whether the channel has anything for a packet.
+func (c *channel) wantsToSend(sessionCredit uint64) bool {
+	return c.pending != 0 || c.hasData(sessionCredit)
+}
+
+// finished reports whether the channel has nothing left to do and can be
+// forgotten: both directions ended and every control message delivered.
+func (c *channel) finished() bool {
+	if c.pending != 0 || c.unackedCtl != 0 {
+		return false
+	}
+	if !c.isStream() {
+		return c.state == chDone
+	}
+	sendDone := c.resetSent || c.send == nil || c.send.AllAcked()
+	recvDone := c.readDone || c.recv == nil || c.recv.Done()
+	_, fin := c.recv.FinalSize()
+	peerDone := c.peerErr != nil && c.peerErr.Reset || fin
+	return c.state == chDone || sendDone && recvDone && peerDone
+}

@@ -1,0 +1,160 @@
+package congestion
+
+import (
+	"math"
+	"time"
+)
+
+// DefaultBurstPackets is the pacer's burst allowance, in full-size packets,
+// when NewPacer is given zero: ten packets, the initial window of RFC 9002
+// §7.2, which §7.7 names as a reasonable burst limit. It is also a typical
+// GSO batch.
+const DefaultBurstPackets = 10
+
+// budgetEpsilon absorbs float rounding, in bytes, so that the instant
+// returned by TimeUntilSend always has a full packet of budget.
+const budgetEpsilon = 1e-3
+
+// Pacer spreads sending over time (RFC 9002 §7.7) with a token budget: the
+// budget fills at the pacing rate, up to a burst capacity of a few
+// full-size packets, and each send spends its size. A sender that sends
+// only when the budget holds a full packet therefore never sends more than
+//
+//	rate × elapsed + capacity
+//
+// bytes over any stretch of time, yet a sender that wakes up late finds
+// several packets' worth of budget and can hand them to the kernel as one
+// GSO batch of equal-size packets. After an idle period the budget is full,
+// so the first burst of a flow leaves at once (the initial window goes out
+// together, as §7.7 allows).
+//
+// Typical use, with cc a [Controller]:
+//
+//	at := pacer.TimeUntilSend(now, cc.PacingRate(&rtt))
+//	if at.After(now) { arm a timer for at; return }
+//	n := pacer.Budget(now) / packetSize  // packets that may leave now, as one batch
+//	... for each packet sent: pacer.OnSend(now, size)
+//
+// A rate of 0 means no pacing: the budget is unlimited. The zero Pacer uses
+// DefaultMaxDatagramSize and DefaultBurstPackets. Pacer is sans-I/O and
+// never allocates.
+type Pacer struct {
+	mds          int // max datagram size, bytes; 0 means default
+	burstPackets int // 0 means default
+	rate         float64
+	tokens       float64 // bytes; negative after a batch larger than the budget
+	last         time.Time
+	started      bool
+}
+
+// NewPacer returns a pacer for packets of at most maxDatagramSize bytes that
+// allows bursts of burstPackets such packets. Non-positive arguments mean
+// DefaultMaxDatagramSize and DefaultBurstPackets.
+func NewPacer(maxDatagramSize, burstPackets int) Pacer {
+	return Pacer{mds: max(maxDatagramSize, 0), burstPackets: max(burstPackets, 0)}
+}
+
+func (p *Pacer) maxDatagramSize() int {
+	if p.mds <= 0 {
+		return DefaultMaxDatagramSize
+	}
+	return p.mds
+}
+
+// Capacity returns the burst allowance in bytes: the largest budget the
+// pacer accumulates.
+func (p *Pacer) Capacity() int {
+	b := p.burstPackets
+	if b <= 0 {
+		b = DefaultBurstPackets
+	}
+	return b * p.maxDatagramSize()
+}
+
+// SetMaxDatagramSize changes the packet size the burst allowance and the
+// send decision are counted in (after path MTU discovery).
+func (p *Pacer) SetMaxDatagramSize(n int) {
+	if n > 0 {
+		p.mds = n
+		p.tokens = min(p.tokens, float64(p.Capacity()))
+	}
+}
+
+// refill brings the budget up to now at the current rate.
+func (p *Pacer) refill(now time.Time) {
+	capacity := float64(p.Capacity())
+	if !p.started {
+		p.started = true
+		p.tokens = capacity
+		p.last = now
+		return
+	}
+	if !now.After(p.last) {
+		return
+	}
+	if p.rate <= 0 {
+		p.tokens = capacity
+	} else {
+		p.tokens = min(p.tokens+p.rate*now.Sub(p.last).Seconds(), capacity)
+	}
+	p.last = now
+}
+
+// SetRate sets the pacing rate in bytes per second from now on; the budget
+// earned until now is credited at the previous rate. A non-positive rate
+// turns pacing off.
+func (p *Pacer) SetRate(now time.Time, rate float64) {
+	p.refill(now)
+	if rate <= 0 || math.IsNaN(rate) {
+		rate = 0
+	}
+	p.rate = rate
+}
+
+// Rate returns the pacing rate in bytes per second (0 = no pacing).
+func (p *Pacer) Rate() float64 { return p.rate }
+
+// Budget returns how many bytes may be sent at now, at most Capacity. With
+// pacing off it is math.MaxInt.
+func (p *Pacer) Budget(now time.Time) int {
+	p.refill(now)
+	if p.rate <= 0 {
+		return math.MaxInt
+	}
+	if p.tokens <= 0 {
+		return 0
+	}
+	return int(p.tokens + budgetEpsilon)
+}
+
+// TimeUntilSend sets the pacing rate (as SetRate) and returns the earliest
+// time, not before now, at which a full-size packet may be sent: now if the
+// budget already holds one, else when the budget will have refilled to
+// one. A non-positive rate turns pacing off and returns now.
+func (p *Pacer) TimeUntilSend(now time.Time, rate float64) time.Time {
+	p.SetRate(now, rate)
+	if p.rate <= 0 {
+		return now
+	}
+	deficit := float64(p.maxDatagramSize()) - p.tokens
+	if deficit <= budgetEpsilon {
+		return now
+	}
+	ns := math.Ceil(deficit / p.rate * 1e9)
+	if ns >= math.MaxInt64/2 {
+		ns = math.MaxInt64 / 2
+	}
+	return now.Add(time.Duration(ns))
+}
+
+// OnSend spends bytes of budget for a packet sent at now. A packet may be
+// sent on a budget of less than its size (the rest of a GSO batch, or a
+// probe the engine sends regardless); the budget then goes negative and
+// later sends wait until it is repaid, so the long-run rate still holds.
+func (p *Pacer) OnSend(now time.Time, bytes int) {
+	p.refill(now)
+	if p.rate <= 0 {
+		return
+	}
+	p.tokens -= float64(bytes)
+}

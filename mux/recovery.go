@@ -1,0 +1,131 @@
+package mux
+
+import (
+	"time"
+
+	"github.com/havenproto/haven/mux/congestion"
+)
+
+// frameKind names a retransmittable message recorded with a sent packet.
+type frameKind uint8
+
+const (
+	fStream      frameKind = iota + 1 // stream data: ch, off, n, fin
+	fOpen                             // OPEN of ch
+	fAccept                           // ACCEPT of ch
+	fRefuse                           // REFUSE of ch
+	fReset                            // RESET of ch
+	fCloseCh                          // CLOSE of ch (stop sending)
+	fMaxDataCh                        // MAX_DATA of ch
+	fMaxDataSess                      // session MAX_DATA
+	fMaxChannels                      // MAX_CHANNELS
+	fCloseSess                        // session CLOSE
+)
+
+// frameRef records one retransmittable message of a sent packet: on loss
+// its content is queued again, on acknowledgement it is delivered.
+type frameRef struct {
+	kind frameKind
+	fin  bool
+	ch   uint32
+	n    uint32
+	off  uint64
+}
+
+// maxFrames bounds the tracked messages of one packet: one channel's
+// control messages and at most two stream chunks (retransmitted, new).
+const maxFrames = 8
+
+// sentPacket is what the sender remembers of a packet until it is
+// acknowledged or declared lost.
+type sentPacket struct {
+	time      time.Time
+	size      int
+	eliciting bool
+	inFlight  bool
+	state     uint8 // pktOutstanding, pktAcked, pktLost
+	nf        uint8
+	frames    [maxFrames]frameRef
+}
+
+const (
+	pktOutstanding uint8 = iota
+	pktAcked
+	pktLost
+)
+
+// sentRing holds sent packets indexed by packet number: numbers are
+// consecutive, so packet pn lives at (pn-base) from the ring's head. It
+// grows by doubling (amortised; bounded by the congestion window).
+type sentRing struct {
+	buf  []sentPacket
+	head int
+	n    int
+	base uint64 // packet number of buf[head]
+}
+
+func (r *sentRing) get(pn uint64) *sentPacket {
+	if pn < r.base || pn >= r.base+uint64(r.n) {
+		return nil
+	}
+	return &r.buf[(r.head+int(pn-r.base))%len(r.buf)]
+}
+
+// add appends the entry for packet pn, which must be base+n.
+func (r *sentRing) add() *sentPacket {
+	if r.n == len(r.buf) {
+		grown := make([]sentPacket, max(64, 2*len(r.buf)))
+		for i := 0; i < r.n; i++ {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	p := &r.buf[(r.head+r.n)%len(r.buf)]
+	*p = sentPacket{}
+	r.n++
+	return p
+}
+
+// popFront drops the oldest entry.
+func (r *sentRing) popFront() {
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	r.base++
+}
+
+// recovery is the sender's loss recovery state (RFC 9002).
+type recovery struct {
+	rtt          congestion.RTTStats
+	cc           congestion.Controller
+	pacer        congestion.Pacer
+	inFlight     int
+	largestAcked uint64
+	anyAcked     bool
+	lossTime     time.Time // earliest time a packet becomes lost by time threshold
+	ptoCount     int
+	probes       int // ack-eliciting packets owed to a probe timeout
+	eliciting    int // outstanding ack-eliciting packets
+	// Spurious-loss undo: the packets lost in the last congestion event
+	// and how many of them were acknowledged later.
+	eventLost, eventLate int
+	eventStart, eventEnd uint64 // packet numbers the event's losses span
+}
+
+func (r *recovery) init(cc congestion.Controller, mtu int) {
+	r.cc = cc
+	r.rtt = congestion.NewRTTStats(0)
+	r.pacer = congestion.NewPacer(mtu, 10)
+}
+
+// Loss thresholds of RFC 9002 §6.1.
+const (
+	packetThreshold = 3
+	granularity     = time.Millisecond
+)
+
+// lossDelay is the time threshold: 9/8 of the larger of the latest and
+// smoothed RTT, at least the timer granularity.
+func (r *recovery) lossDelay() time.Duration {
+	d := max(r.rtt.Latest(), r.rtt.Smoothed())
+	return max(d*9/8, granularity)
+}

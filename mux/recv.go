@@ -1,0 +1,397 @@
+package mux
+
+import (
+	"errors"
+	"time"
+
+	"github.com/havenproto/haven/mux/internal/buf"
+	"github.com/havenproto/haven/wire"
+)
+
+// errDropPacket aborts a packet without acknowledging it, so the peer sends
+// its content again: used when a channel's OPEN has not arrived yet or a
+// receive buffer cannot hold another gap.
+var errDropPacket = errors.New("mux: packet dropped unacknowledged")
+
+// Receive processes one authenticated, decrypted packet: header and
+// messages, tag removed (the layer above opened it). pkt is only read
+// during the call. A peer that breaks the protocol closes the session with
+// a CLOSE carrying the code; Receive then returns that error.
+func (s *Session) Receive(pkt []byte, now time.Time) error {
+	s.now = now
+	if s.state == sessClosed || s.state == sessDraining {
+		return nil
+	}
+	var h wire.Header
+	if err := h.Parse(pkt); err != nil || h.IsHandshake() {
+		return nil // not ours to judge: the layer above filters these
+	}
+	pn := h.PacketNumber
+	if s.acks.seen(pn) || s.acks.tooOld(pn) {
+		return nil // duplicate
+	}
+	s.stats.PacketsReceived++
+	s.stats.BytesReceived += uint64(len(pkt) + wire.TagLen)
+	s.lastRecv = now
+	if s.state == sessClosing {
+		s.closeSent = false // answer with our CLOSE again
+		return nil
+	}
+	eliciting, err := s.applyMessages(&h, pkt, now)
+	if err == errDropPacket {
+		return nil
+	}
+	if err != nil {
+		var pe *protocolError
+		if errors.As(err, &pe) {
+			s.Close(pe.code, pe.reason)
+			return err
+		}
+		return err
+	}
+	if !s.acks.any || pn > s.acks.largest {
+		s.spin = h.Flags&wire.FlagSpin != 0
+	}
+	s.acks.record(pn, eliciting, now)
+	return nil
+}
+
+// applyMessages walks and applies the messages of a packet. It returns
+// whether the packet was ack-eliciting.
+func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool, error) {
+	var r wire.MessageReader
+	r.Reset(pkt, s.align)
+	eliciting := false
+	var c *channel
+	known := h.Channel == 0 // whether the channel's state has been looked up
+	ignore := false         // the channel is closed and forgotten
+	for r.Next() {
+		mh := r.Header()
+		if !mh.ID.AllowedIn(h.Channel, false) {
+			return false, violation("message " + mh.ID.String() + " not allowed on this channel")
+		}
+		if mh.ID != wire.MsgAck && mh.ID != wire.MsgPadding {
+			eliciting = true
+		}
+		switch mh.ID {
+		case wire.MsgAck:
+			if err := s.ackIn.Parse(r.Message()); err != nil {
+				return false, violation("malformed ACK")
+			}
+			if err := s.onAck(&s.ackIn, now); err != nil {
+				return false, err
+			}
+			continue
+		case wire.MsgPing:
+			continue
+		}
+		if mh.ID.Ignorable() && !mh.ID.Known() {
+			continue
+		}
+		if h.Channel == 0 {
+			if err := s.applySession(r.Message(), mh.ID, now); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if !known {
+			known = true
+			var err error
+			c, ignore, err = s.lookupChannel(h.Channel, r.Message(), mh.ID)
+			if err != nil {
+				return false, err
+			}
+		}
+		if ignore {
+			continue
+		}
+		if err := s.applyChannel(c, r.Message(), mh.ID, now); err != nil {
+			return false, err
+		}
+	}
+	if r.Err() != nil {
+		return false, violation("malformed packet: " + r.Err().Error())
+	}
+	return eliciting, nil
+}
+
+// peerParity reports whether channel id is one the peer opens.
+func (s *Session) peerParity(id uint32) bool { return (id%2 == 1) == (s.role == Responder) }
+
+// lookupChannel finds the channel of a packet at its first channel-scoped
+// message, creating it when that message is the peer's OPEN.
+func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *channel, ignore bool, err error) {
+	if c = s.channels[id]; c != nil {
+		return c, false, nil
+	}
+	seq := (id + 1) / 2
+	if !s.peerParity(id) {
+		if seq > s.openedByUs {
+			return nil, false, violation("message for a channel this side never opened")
+		}
+		return nil, true, nil // one of ours, finished and forgotten
+	}
+	if s.peerSeen.Contains(uint64(seq)) {
+		return nil, true, nil // the peer's, finished and forgotten
+	}
+	if first != wire.MsgOpen {
+		return nil, false, errDropPacket // its OPEN is still on the way
+	}
+	var o wire.Open
+	if err := o.Parse(msg); err != nil {
+		return nil, false, violation("malformed OPEN")
+	}
+	if seq > s.creditSent {
+		return nil, false, &protocolError{code: wire.CloseChannelLimit, reason: "channel opened beyond MAX_CHANNELS"}
+	}
+	if !s.peerSeen.Add(uint64(seq), uint64(seq)+1) {
+		return nil, false, errDropPacket // too many gaps in the peer's ids: wait for the oldest
+	}
+	c = s.newChannel(id, o.Type, o.Priority, string(o.Service), false)
+	c.state = chIncoming
+	s.peerLive++
+	if o.Type == wire.ChannelStream {
+		c.sendLimit = max(c.sendLimit, uint64(o.Window))
+	}
+	s.emit(c, EventIncoming)
+	return c, false, nil
+}
+
+// applySession applies a channel-0 message.
+func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
+	m := &s.in
+	switch id {
+	case wire.MsgClose:
+		if err := m.close.Parse(msg); err != nil {
+			return violation("malformed CLOSE")
+		}
+		s.terminate(sessDraining, &CloseError{Code: m.close.Code, Reason: string(m.close.Reason), Remote: true})
+		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))
+	case wire.MsgMaxData:
+		if err := m.maxData.Parse(msg); err != nil {
+			return violation("malformed MAX_DATA")
+		}
+		if m.maxData.Max > s.sendLimit {
+			s.sendLimit = m.maxData.Max
+			s.wakeAllStreams()
+		}
+	case wire.MsgBlocked:
+		if err := m.blocked.Parse(msg); err != nil {
+			return violation("malformed BLOCKED")
+		}
+		s.autoTuneSession()
+	case wire.MsgMaxChannels:
+		if err := m.maxChans.Parse(msg); err != nil {
+			return violation("malformed MAX_CHANNELS")
+		}
+		s.peerCredit = max(s.peerCredit, m.maxChans.Max)
+	case wire.MsgPathChallenge:
+		if err := m.challenge.Parse(msg); err != nil {
+			return violation("malformed PATH_CHALLENGE")
+		}
+		d := m.challenge.Data
+		s.pathResponse = &d
+		s.sched.wakeControl()
+	case wire.MsgPathResponse:
+		if err := m.response.Parse(msg); err != nil {
+			return violation("malformed PATH_RESPONSE")
+		}
+		s.pathResult = m.response.Data
+		s.emit(nil, EventPathResponse)
+	default:
+		return violation("unexpected " + id.String() + " on channel 0")
+	}
+	return nil
+}
+
+// applyChannel applies a message scoped to channel c.
+func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.Time) error {
+	m := &s.in
+	switch id {
+	case wire.MsgOpen:
+		if err := m.open.Parse(msg); err != nil || m.open.Type != c.typ {
+			return violation("OPEN contradicts the channel")
+		}
+		return nil // a repeat
+	case wire.MsgAccept:
+		if err := m.accept.Parse(msg); err != nil || !c.local {
+			return violation("bad ACCEPT")
+		}
+		if c.state == chOpening {
+			c.state = chOpen
+			c.sendLimit = max(c.sendLimit, uint64(m.accept.Window))
+			s.emit(c, EventAccepted|EventWritable)
+			s.sched.wake(c)
+		}
+	case wire.MsgRefuse:
+		if err := m.refuse.Parse(msg); err != nil || !c.local {
+			return violation("bad REFUSE")
+		}
+		if c.state == chOpening {
+			c.peerErr = &ChannelError{Channel: c.id, Refused: true, Code: m.refuse.Code, Reason: string(m.refuse.Reason)}
+			c.state = chDone
+			c.pending = 0
+			if c.send != nil {
+				c.send.Reset()
+			}
+			s.releaseBuffers(c)
+			s.emit(c, EventReadable|EventWritable)
+			s.maybeRelease(c)
+		}
+	case wire.MsgClose:
+		if err := m.close.Parse(msg); err != nil {
+			return violation("malformed CLOSE")
+		}
+		return s.peerClosedChannel(c, m.close.Code)
+	case wire.MsgReset:
+		if err := m.reset.Parse(msg); err != nil || !c.isStream() {
+			return violation("bad RESET")
+		}
+		return s.peerReset(c, m.reset.Code, m.reset.FinalSize)
+	case wire.MsgMaxData:
+		if err := m.maxData.Parse(msg); err != nil || !c.isStream() {
+			return violation("bad MAX_DATA")
+		}
+		if m.maxData.Max > c.sendLimit {
+			c.sendLimit = m.maxData.Max
+			s.sched.wake(c)
+		}
+	case wire.MsgBlocked:
+		if err := m.blocked.Parse(msg); err != nil || !c.isStream() {
+			return violation("bad BLOCKED")
+		}
+		s.autoTuneChannel(c)
+	case wire.MsgStream:
+		if err := m.stream.Parse(msg); err != nil || !c.isStream() {
+			return violation("bad STREAM")
+		}
+		return s.onStream(c, &m.stream)
+	case wire.MsgDatagram:
+		if err := m.dgram.Parse(msg); err != nil || c.isStream() {
+			return violation("bad DATAGRAM")
+		}
+		s.onDatagram(c, &m.dgram, now)
+	default:
+		return violation("unexpected " + id.String())
+	}
+	return nil
+}
+
+// onStream stores stream data and accounts for it in flow control.
+func (s *Session) onStream(c *channel, m *wire.Stream) error {
+	off := wire.FullStreamOffset(c.recv.Contiguous(), m.Offset)
+	end := off + uint64(len(m.Data))
+	if end > c.recvLimit {
+		return &protocolError{code: wire.CloseFlowControl, reason: "stream data beyond the channel limit"}
+	}
+	if end > c.recvHighest {
+		grew := end - c.recvHighest
+		s.recvTotal += grew
+		c.recvHighest = end
+		if s.recvTotal > s.recvLimit {
+			return &protocolError{code: wire.CloseFlowControl, reason: "stream data beyond the session limit"}
+		}
+		if c.readDone {
+			s.readTotal += grew // discarded on arrival
+			s.autoTuneSession()
+		}
+	}
+	if c.readDone {
+		return nil // we stopped reading: discard (flow control counted above)
+	}
+	err := c.recv.Insert(off, m.Data, m.Fin)
+	switch {
+	case err == nil:
+	case errors.Is(err, buf.ErrTooFragmented):
+		return errDropPacket
+	case errors.Is(err, buf.ErrFlowControl):
+		return &protocolError{code: wire.CloseFlowControl, reason: err.Error()}
+	default:
+		return violation(err.Error())
+	}
+	if c.recv.Readable() > 0 || c.eofReady() {
+		s.emit(c, EventReadable)
+	}
+	return nil
+}
+
+// peerReset applies a RESET: the peer abandoned its sending side.
+func (s *Session) peerReset(c *channel, code uint32, final uint64) error {
+	if final < c.recvHighest || final > c.recvLimit {
+		return &protocolError{code: wire.CloseFlowControl, reason: "RESET final size below data received or beyond the limit"}
+	}
+	if final > c.recvHighest {
+		s.recvTotal += final - c.recvHighest
+		c.recvHighest = final
+	}
+	if c.peerErr == nil {
+		c.peerErr = &ChannelError{Channel: c.id, Reset: true, Code: code}
+		s.stopReading(c)
+		s.emit(c, EventReadable)
+	}
+	s.maybeRelease(c)
+	return nil
+}
+
+// peerClosedChannel applies a CLOSE on a channel: the peer reads no more.
+func (s *Session) peerClosedChannel(c *channel, code uint32) error {
+	if !c.isStream() {
+		c.state = chDone
+		c.peerErr = &ChannelError{Channel: c.id, Code: code}
+		s.releaseBuffers(c)
+		s.emit(c, EventReadable|EventWritable)
+		s.maybeRelease(c)
+		return nil
+	}
+	if c.peerStopped {
+		return nil
+	}
+	c.peerStopped = true
+	if c.peerErr == nil {
+		c.peerErr = &ChannelError{Channel: c.id, Code: code}
+	}
+	if !c.resetSent && !c.send.AllAcked() {
+		c.resetSent, c.resetCode, c.writeDone = true, code, true
+		c.send.Reset()
+		c.pending |= pendReset
+		s.sched.wake(c)
+	}
+	s.emit(c, EventWritable)
+	s.maybeRelease(c)
+	return nil
+}
+
+// onDatagram delivers a datagram or a fragment of one.
+func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) {
+	if c.state == chDone {
+		return
+	}
+	data := m.Data
+	if m.Fragmented {
+		if c.reasm == nil {
+			c.reasm = buf.NewReassembler(s.cfg.DatagramReassembly, 64, s.cfg.DatagramTimeout)
+		}
+		c.reasm.Expire(now)
+		d, ok, err := c.reasm.Add(m.Seq, m.Total, m.FragOffset, m.Data, now)
+		if err != nil || !ok {
+			return
+		}
+		data = d
+	}
+	if !c.dgIn.push(data) {
+		s.stats.DatagramsDropped++
+		return
+	}
+	s.stats.DatagramsReceived++
+	s.emit(c, EventReadable)
+}
+
+// wakeAllStreams requeues every stream channel with data waiting, after
+// the session's flow-control limit grew.
+func (s *Session) wakeAllStreams() {
+	for _, c := range s.channels {
+		if c.isStream() && c.send != nil && c.send.Unsent() > 0 {
+			s.sched.wake(c)
+		}
+	}
+}

@@ -1,0 +1,348 @@
+package mux
+
+import (
+	"time"
+
+	"github.com/havenproto/haven/wire"
+)
+
+// Poll writes the next packet to send into b and returns its length, or 0
+// when there is nothing to send now (see Deadline). The packet is header
+// and messages, unsealed: the caller seals it, appending wire.TagLen bytes,
+// so b must have room for MaxPacketSize bytes. b is the caller's; Poll
+// keeps nothing of it.
+func (s *Session) Poll(b []byte, now time.Time) int {
+	s.now = now
+	s.onTimers(now)
+	switch s.state {
+	case sessClosed, sessDraining:
+		return 0
+	case sessClosing:
+		return s.buildClose(b, now)
+	}
+	if len(b) < s.mtu {
+		return 0
+	}
+	room := s.mtu - wire.TagLen
+	r := &s.rec
+	probe := r.probes > 0
+	canSend := probe || r.cc.CanSend(r.inFlight) && !r.pacer.TimeUntilSend(now, r.cc.PacingRate(&r.rtt)).After(now)
+	ctrl := canSend && s.controlPending()
+	var c *channel
+	if canSend && !ctrl {
+		c = s.sched.pick(s)
+	}
+	ackNow := s.acks.unacked && s.acks.due(now)
+	keepalive := s.cfg.KeepAlive > 0 && now.Sub(s.lastSent) >= s.cfg.KeepAlive
+	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
+		return 0
+	}
+
+	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
+	if c != nil {
+		h.Channel = c.id
+	}
+	if s.spinOut() {
+		h.Flags |= wire.FlagSpin
+	}
+	p := h.Append(b[:0])
+	sp := s.sent.add()
+	if s.acks.unacked {
+		a := s.acks.build(now)
+		p = wire.AppendAlign(p, s.align)
+		p = a.Append(p)
+		s.acks.sent()
+	}
+	eliciting := false
+	switch {
+	case ctrl:
+		p, eliciting = s.appendControl(p, room, sp)
+	case c != nil:
+		p, eliciting = s.appendChannel(c, p, room, sp)
+		s.sched.rotate(c)
+	}
+	if !eliciting && (probe || keepalive) {
+		p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
+		eliciting = true
+	}
+	s.finishPacket(sp, len(p), eliciting, now)
+	return len(p)
+}
+
+// finishPacket records a packet built by Poll.
+func (s *Session) finishPacket(sp *sentPacket, n int, eliciting bool, now time.Time) {
+	r := &s.rec
+	size := n + wire.TagLen
+	sp.time, sp.size, sp.eliciting, sp.inFlight = now, size, eliciting, eliciting
+	if eliciting {
+		r.inFlight += size
+		r.eliciting++
+		s.lastEliciting = now
+		r.cc.OnPacketSent(now, size, r.inFlight)
+		r.pacer.OnSend(now, size)
+		if r.probes > 0 {
+			r.probes--
+		}
+	}
+	s.lastSent = now
+	s.nextPN++
+	s.stats.PacketsSent++
+	s.stats.BytesSent += uint64(size)
+}
+
+// spinOut is the spin bit to send: the initiator inverts what it last
+// received, the responder echoes it (RFC 9000 §17.4).
+func (s *Session) spinOut() bool {
+	if s.role == Initiator {
+		return !s.spin
+	}
+	return s.spin
+}
+
+// record notes a retransmittable message in the packet being built; it
+// reports false when the packet tracks no more.
+func record(sp *sentPacket, f frameRef) bool {
+	if int(sp.nf) == maxFrames {
+		return false
+	}
+	sp.frames[sp.nf] = f
+	sp.nf++
+	return true
+}
+
+// fits reports whether a message of n bytes fits after alignment.
+func (s *Session) fits(p []byte, room, n int) bool {
+	return wire.MessageStart(len(p), s.align)+n <= room
+}
+
+// controlPending reports whether channel 0 has a message to send.
+func (s *Session) controlPending() bool {
+	return s.ctrlMaxData || s.ctrlMaxChans || s.ctrlBlocked || s.pathResponse != nil || s.pathChallenge != nil
+}
+
+// appendControl adds channel-0 control messages.
+func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, bool) {
+	m := &s.out
+	added := false
+	if s.ctrlMaxData && s.fits(p, room, 16) && record(sp, frameRef{kind: fMaxDataSess}) {
+		m.maxData.Max = s.recvLimit
+		p = m.maxData.Append(wire.AppendAlign(p, s.align))
+		s.ctrlMaxData, added = false, true
+	}
+	if s.ctrlMaxChans && s.fits(p, room, 8) && record(sp, frameRef{kind: fMaxChannels}) {
+		m.maxChans.Max = s.creditSent
+		p = m.maxChans.Append(wire.AppendAlign(p, s.align))
+		s.creditAnnounced = s.creditSent
+		s.ctrlMaxChans, added = false, true
+	}
+	if s.ctrlBlocked && s.fits(p, room, 16) {
+		m.blocked.Limit = s.sendLimit
+		p = m.blocked.Append(wire.AppendAlign(p, s.align))
+		s.ctrlBlocked, added = false, true
+	}
+	if s.pathResponse != nil && s.fits(p, room, 16) {
+		m.response.Data = *s.pathResponse
+		p = m.response.Append(wire.AppendAlign(p, s.align))
+		s.pathResponse, added = nil, true
+	}
+	if s.pathChallenge != nil && s.fits(p, room, 16) {
+		m.challenge.Data = *s.pathChallenge
+		p = m.challenge.Append(wire.AppendAlign(p, s.align))
+		s.pathChallenge, added = nil, true
+	}
+	return p, added
+}
+
+// ready reports whether channel c can contribute to a packet now.
+func (s *Session) ready(c *channel) bool {
+	return c.wantsToSend(s.sessionCredit())
+}
+
+// sessionCredit is how many new stream bytes the session limit allows.
+func (s *Session) sessionCredit() uint64 {
+	if s.sendTotal >= s.sendLimit {
+		return 0
+	}
+	return s.sendLimit - s.sendTotal
+}
+
+// appendChannel adds channel c's control messages and data.
+func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) ([]byte, bool) {
+	m := &s.out
+	start := len(p)
+	if c.local && !c.openSeen && c.state != chDone && record(sp, frameRef{kind: fOpen, ch: c.id}) {
+		m.open = wire.Open{Type: c.typ, Priority: c.prio, Service: append(m.open.Service[:0], c.service...)}
+		if c.isStream() {
+			m.open.Window = uint32(c.recvLimit)
+		}
+		p = m.open.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendOpen
+	}
+	if c.pending&pendAccept != 0 && s.fits(p, room, 8) && record(sp, frameRef{kind: fAccept, ch: c.id}) {
+		m.accept.Window = uint32(c.recvLimit)
+		p = m.accept.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendAccept
+	}
+	if c.pending&pendRefuse != 0 && s.fits(p, room, 8+len(c.refuseText)) && record(sp, frameRef{kind: fRefuse, ch: c.id}) {
+		m.refuse = wire.Refuse{Code: c.closeCode, Reason: append(m.refuse.Reason[:0], c.refuseText...)}
+		p = m.refuse.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendRefuse
+		c.unackedCtl++
+	}
+	if c.pending&pendMaxData != 0 && s.fits(p, room, 16) && record(sp, frameRef{kind: fMaxDataCh, ch: c.id}) {
+		m.maxData.Max = c.recvLimit
+		p = m.maxData.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendMaxData
+	}
+	if c.pending&pendBlocked != 0 && s.fits(p, room, 16) {
+		m.blocked.Limit = c.sendLimit
+		p = m.blocked.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendBlocked
+	}
+	if c.pending&pendClose != 0 && s.fits(p, room, 8) && record(sp, frameRef{kind: fCloseCh, ch: c.id}) {
+		m.close = wire.Close{Code: c.closeCode}
+		p = m.close.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendClose
+		c.unackedCtl++
+	}
+	if c.pending&pendReset != 0 && s.fits(p, room, 16) && record(sp, frameRef{kind: fReset, ch: c.id}) {
+		m.reset = wire.Reset{Code: c.resetCode, FinalSize: c.send.SentMax()}
+		p = m.reset.Append(wire.AppendAlign(p, s.align))
+		c.pending &^= pendReset
+		c.unackedCtl++
+	}
+	if c.isStream() {
+		p = s.appendStream(c, p, room, sp)
+	} else {
+		p = s.appendDatagrams(c, p, room)
+	}
+	return p, len(p) > start
+}
+
+// appendStream adds retransmitted, then new stream data, copied from the
+// send buffer straight into the packet.
+func (s *Session) appendStream(c *channel, p []byte, room int, sp *sentPacket) []byte {
+	if c.resetSent || c.send == nil {
+		return p
+	}
+	for pass := 0; pass < 2; pass++ {
+		hdrAt := wire.MessageStart(len(p), s.align)
+		avail := room - hdrAt - wire.MsgHeaderLen
+		if avail <= 0 || int(sp.nf) == maxFrames {
+			return p
+		}
+		q := wire.AppendAlign(p, s.align)[:hdrAt+wire.MsgHeaderLen]
+		var off uint64
+		var n int
+		var fin bool
+		if pass == 0 {
+			q, off, n, fin = c.send.AppendLost(q, avail)
+			s.stats.StreamBytesRetransmitted += uint64(n)
+		} else if !c.peerStopped {
+			limit := c.newDataLimit(s.sessionCredit())
+			before := c.send.SentMax()
+			q, off, n, fin = c.send.AppendNew(q, avail, limit)
+			grew := c.send.SentMax() - before
+			s.sendTotal += grew
+			s.stats.StreamBytesSent += grew
+			if c.send.Blocked(limit) {
+				s.noteBlocked(c, limit)
+			}
+		}
+		if n == 0 && !fin {
+			continue
+		}
+		var flags uint8
+		if fin {
+			flags = wire.StreamFin
+		}
+		mh := wire.MessageHeader{ID: wire.MsgStream, Flags: flags, Length: uint16(n), Arg: uint32(off)}
+		mh.Append(q[hdrAt:hdrAt])
+		record(sp, frameRef{kind: fStream, ch: c.id, off: off, n: uint32(n), fin: fin})
+		p = q
+	}
+	return p
+}
+
+// noteBlocked queues BLOCKED messages when flow control, not the packet,
+// stopped new data; once per limit value.
+func (s *Session) noteBlocked(c *channel, limit uint64) {
+	if limit == c.sendLimit && c.blockedAt != c.sendLimit {
+		c.blockedAt = c.sendLimit
+		c.pending |= pendBlocked
+	}
+	if s.sessionCredit() == 0 && s.blockedSent != s.sendLimit {
+		s.blockedSent = s.sendLimit
+		s.ctrlBlocked = true
+	}
+}
+
+// appendDatagrams adds queued datagrams, whole or as fragments. Datagrams
+// are never retransmitted, so nothing is recorded for them.
+func (s *Session) appendDatagrams(c *channel, p []byte, room int) []byte {
+	freed := false
+	for c.dgOut.len() > 0 {
+		total, sent := c.dgOut.headLen(), c.dgOut.sent
+		hdrAt := wire.MessageStart(len(p), s.align)
+		avail := room - hdrAt - wire.MsgHeaderLen
+		fresh := room - wire.MessageStart(wire.HeaderLen, s.align) - wire.MsgHeaderLen
+		if sent == 0 && total <= avail {
+			q := wire.AppendAlign(p, s.align)
+			mh := wire.MessageHeader{ID: wire.MsgDatagram, Length: uint16(total), Arg: c.dgOutSeq}
+			q = mh.Append(q)
+			q = q[:len(q)+total]
+			c.dgOut.copyHead(q[len(q)-total:], 0)
+			p = q
+		} else {
+			if sent == 0 && total <= fresh || avail <= 8 {
+				break // whole in the next packet, or no room here
+			}
+			n := min(total-sent, avail-8)
+			q := wire.AppendAlign(p, s.align)
+			mh := wire.MessageHeader{ID: wire.MsgDatagram, Flags: wire.DatagramFragment, Length: uint16(8 + n), Arg: c.dgOutSeq}
+			q = mh.Append(q)
+			q = le32append(le32append(q, uint32(total)), uint32(sent))
+			q = q[:len(q)+n]
+			c.dgOut.copyHead(q[len(q)-n:], sent)
+			p = q
+			c.dgOut.sent += n
+			if c.dgOut.sent < total {
+				break
+			}
+		}
+		c.dgOut.pop()
+		c.dgOutSeq++
+		s.stats.DatagramsSent++
+		freed = true
+	}
+	if freed {
+		s.emit(c, EventWritable)
+	}
+	return p
+}
+
+func le32append(b []byte, v uint32) []byte {
+	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+}
+
+// buildClose sends the session CLOSE while closing.
+func (s *Session) buildClose(b []byte, now time.Time) int {
+	if s.closeSent || len(b) < s.mtu {
+		return 0
+	}
+	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
+	p := h.Append(b[:0])
+	reason := s.closeMsg
+	if max := s.mtu - wire.TagLen - len(p) - wire.MsgHeaderLen - 16; len(reason) > max {
+		reason = reason[:max]
+	}
+	s.out.close = wire.Close{Code: s.closeCode, Reason: append(s.out.close.Reason[:0], reason...)}
+	p = s.out.close.Append(wire.AppendAlign(p, s.align))
+	sp := s.sent.add()
+	s.finishPacket(sp, len(p), false, now)
+	s.closeSent = true
+	if s.closeUntil.IsZero() {
+		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))
+	}
+	return len(p)
+}

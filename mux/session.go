@@ -1,0 +1,239 @@
+package mux
+
+import (
+	"time"
+
+	"github.com/havenproto/haven/mux/congestion"
+	"github.com/havenproto/haven/mux/internal/buf"
+	"github.com/havenproto/haven/wire"
+)
+
+// Role says which side of the handshake a session played. It fixes the
+// parity of the channel ids each side opens (docs/PROTOCOL.md §5.7) and the
+// spin bit's behaviour.
+type Role uint8
+
+const (
+	Initiator Role = iota // sent the first HANDSHAKE_INIT; opens odd channel ids
+	Responder             // opens even channel ids
+)
+
+// sessState is the session's life cycle.
+type sessState uint8
+
+const (
+	sessOpen     sessState = iota
+	sessClosing            // we close: CLOSE queued or sent
+	sessDraining           // the peer closed: send nothing
+	sessClosed
+)
+
+// Session is one session's engine state. See the package doc.
+type Session struct {
+	cfg   Config
+	role  Role
+	local wire.PeerID // our id: source of our packets
+	peer  wire.PeerID // the peer's id: destination of our packets
+	align int
+	mtu   int // largest packet we send, tag included
+
+	peerParams wire.SessionParams
+
+	// Packet numbers and acknowledgements.
+	nextPN uint64
+	acks   ackState
+	sent   sentRing
+	rec    recovery
+
+	// Channels.
+	channels        map[uint32]*channel
+	gone            map[uint32]EventKind // events of channels already released
+	openedByUs      uint32               // channels we opened (n of the last)
+	peerCredit      uint32               // MAX_CHANNELS from the peer (cumulative)
+	peerSeen        *buf.RangeSet        // sequence numbers of channels the peer opened
+	peerLive        int                  // peer-opened channels not yet finished
+	peerReleased    uint32               // peer-opened channels finished
+	creditSent      uint32               // cumulative channels we allow the peer
+	creditAnnounced uint32               // the last MAX_CHANNELS sent
+	sched           scheduler
+	ctrlMaxChans    bool // MAX_CHANNELS pending
+	ctrlMaxData     bool // session MAX_DATA pending
+	ctrlBlocked     bool // session BLOCKED pending
+	pathResponse    *[8]byte
+	pathChallenge   *[8]byte
+	pathResult      [8]byte
+
+	// Session flow control (stream bytes, PROTOCOL.md §5.4).
+	sendLimit   uint64 // the peer's MAX_DATA
+	sendTotal   uint64 // new stream bytes we sent
+	recvLimit   uint64 // our announced MAX_DATA
+	recvTotal   uint64 // highest offsets received, summed over channels
+	readTotal   uint64 // bytes the owner consumed (or discarded)
+	recvWindow  uint64
+	blockedSent uint64
+
+	// Timers and liveness.
+	now           time.Time // the latest time Receive or Poll was given
+	lastSent      time.Time
+	lastSessTune  time.Time
+	lastRecv      time.Time
+	lastEliciting time.Time // last ack-eliciting packet sent
+	idle          time.Duration
+	spin          bool
+
+	// Events and closing.
+	events     eventQueue
+	sessEvents EventKind
+	state      sessState
+	closeErr   error
+	closeCode  uint32
+	closeMsg   string
+	closeSent  bool
+	closeUntil time.Time
+
+	in    msgScratch // decoded messages of the packet being received
+	out   msgScratch // messages being encoded
+	ackIn wire.Ack
+
+	stats Stats
+}
+
+// msgScratch holds one value of each message type, reused for every
+// packet so that decoding and encoding allocate nothing.
+type msgScratch struct {
+	close     wire.Close
+	maxData   wire.MaxData
+	blocked   wire.Blocked
+	maxChans  wire.MaxChannels
+	challenge wire.PathChallenge
+	response  wire.PathResponse
+	open      wire.Open
+	accept    wire.Accept
+	refuse    wire.Refuse
+	reset     wire.Reset
+	stream    wire.Stream
+	dgram     wire.Datagram
+}
+
+// Stats counts what a session did.
+type Stats struct {
+	PacketsSent, PacketsReceived uint64
+	BytesSent, BytesReceived     uint64 // packet bytes, tag included
+	PacketsLost                  uint64 // declared lost
+	SpuriousLosses               uint64
+	StreamBytesSent              uint64 // new stream bytes (not retransmissions)
+	StreamBytesRetransmitted     uint64
+	DatagramsSent                uint64
+	DatagramsReceived            uint64
+	DatagramsDropped             uint64 // queue full or reassembly failure
+	ChannelsOpened               uint64 // both directions
+	SmoothedRTT, MinRTT          time.Duration
+	CongestionWindow             int
+	BytesInFlight                int
+}
+
+// New makes the engine for a session whose handshake has completed. local
+// and peer are the two peer ids as they appear in the header; peerParams
+// are the peer's announced session parameters; align is the alignment in
+// force (the responder's decision).
+func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.SessionParams, align int, now time.Time) (*Session, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if align < 1 || align > 16 || align&(align-1) != 0 {
+		return nil, ErrConfig
+	}
+	s := &Session{
+		cfg:             cfg,
+		role:            role,
+		local:           local,
+		peer:            peer,
+		align:           align,
+		mtu:             min(cfg.MaxPacketSize, int(peerParams.MaxPacketSize)),
+		peerParams:      peerParams,
+		channels:        make(map[uint32]*channel),
+		gone:            make(map[uint32]EventKind),
+		peerCredit:      peerParams.MaxChannels,
+		peerSeen:        buf.NewRangeSet(64),
+		creditSent:      uint32(cfg.MaxChannels),
+		creditAnnounced: uint32(cfg.MaxChannels),
+		sendLimit:       peerParams.SessionWindow,
+		recvLimit:       uint64(cfg.SessionWindow),
+		recvWindow:      uint64(cfg.SessionWindow),
+		lastRecv:        now,
+		lastSent:        now,
+		now:             now,
+		idle:            cfg.IdleTimeout,
+	}
+	if s.mtu < wire.MinPacketSize {
+		s.mtu = wire.MinPacketSize
+	}
+	if p := time.Duration(peerParams.IdleTimeoutMs) * time.Millisecond; p > 0 && (s.idle == 0 || p < s.idle) {
+		s.idle = p
+	}
+	s.acks.init(cfg)
+	s.ackIn.Ranges = make([]wire.AckRange, 0, maxAckRanges)
+	newCC := cfg.NewController
+	if newCC == nil {
+		newCC = func(n int) congestion.Controller {
+			return congestion.NewCubic(congestion.CubicConfig{MaxDatagramSize: n})
+		}
+	}
+	s.rec.init(newCC(s.mtu), s.mtu)
+	s.sched.init()
+	return s, nil
+}
+
+// Err returns why the session ended, or nil while it is open.
+func (s *Session) Err() error {
+	if s.state == sessOpen {
+		return nil
+	}
+	return s.closeErr
+}
+
+// Closed reports whether the session has ended and has nothing left to send.
+func (s *Session) Closed() bool { return s.state == sessClosed }
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	st := s.stats
+	st.SmoothedRTT = s.rec.rtt.Smoothed()
+	st.MinRTT = s.rec.rtt.Min()
+	st.CongestionWindow = s.rec.cc.Window()
+	st.BytesInFlight = s.rec.inFlight
+	return st
+}
+
+// MaxPacketSize returns the largest packet Poll produces, tag included; the
+// buffer given to Poll must be at least this long.
+func (s *Session) MaxPacketSize() int { return s.mtu }
+
+// Close closes the session abruptly with a code and reason: a CLOSE goes
+// out with the next Poll, and every channel fails with the CloseError.
+func (s *Session) Close(code uint32, reason string) {
+	if s.state != sessOpen {
+		return
+	}
+	s.closeCode, s.closeMsg = code, reason
+	s.terminate(sessClosing, &CloseError{Code: code, Reason: reason})
+}
+
+// terminate moves the session to a closing state and tells everyone.
+func (s *Session) terminate(st sessState, err error) {
+	if s.state != sessOpen {
+		return
+	}
+	s.state, s.closeErr = st, err
+	for _, c := range s.channels {
+		s.emit(c, EventReadable|EventWritable|EventClosed)
+	}
+	s.emit(nil, EventSessionClosed)
+}
+
+// SendPathChallenge queues a PATH_CHALLENGE with data (channel 0).
+func (s *Session) SendPathChallenge(data [8]byte) { s.pathChallenge = &data }
+
+// PathResponse returns the data of the last PATH_RESPONSE received.
+func (s *Session) PathResponse() [8]byte { return s.pathResult }
