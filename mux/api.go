@@ -32,6 +32,9 @@ func (s *Session) open(t wire.ChannelType, service string, prio uint8) (uint32, 
 	if s.state != sessOpen {
 		return 0, s.closeErr
 	}
+	if s.draining {
+		return 0, ErrSessionClosed
+	}
 	if len(service) > wire.MaxServiceLen {
 		return 0, ErrServiceName
 	}
@@ -116,6 +119,7 @@ func (s *Session) Refuse(id uint32, code uint32, reason string) error {
 		return ErrChannelClosed
 	}
 	c.state = chDone
+	c.ownerClosed = true
 	c.closeCode = code
 	c.refuseText = reason
 	c.pending = pendRefuse
@@ -225,6 +229,11 @@ func (s *Session) CloseChannel(id uint32, code uint32) error {
 	}
 	if c.state == chIncoming {
 		return s.Refuse(id, wire.RefuseApplication, "closed")
+	}
+	c.ownerClosed = true
+	if c.state == chDone && c.peerErr != nil && c.peerErr.Refused {
+		s.maybeRelease(c)
+		return nil
 	}
 	if !c.isStream() {
 		c.state = chDone
@@ -374,6 +383,7 @@ func (s *Session) maybeRelease(c *channel) {
 	if c.reasm != nil {
 		c.reasm.Release()
 	}
+	defer s.checkDrained()
 	if !c.local {
 		s.peerLive--
 		s.peerReleased++

@@ -53,6 +53,7 @@ type channel struct {
 	lastTune    time.Time // last window update, for auto-tuning
 	writeDone   bool      // CloseWrite or Close called: FIN queued
 	readDone    bool      // Close called: we read no more
+	ownerClosed bool      // the owner called CloseChannel or Refuse: it holds no reference
 	peerStopped bool      // the peer sent CLOSE: stop sending
 	resetSent   bool
 	resetCode   uint32
@@ -115,8 +116,11 @@ func (c *channel) wantsToSend(sessionCredit uint64) bool {
 
 // finished reports whether the channel has nothing left to do and can be
 // forgotten: both directions ended and every control message delivered.
+//
+// The owner must close every channel it opened or accepted, as it closes a
+// file: state stays until then, so a refusal or reset can still be read.
 func (c *channel) finished() bool {
-	if c.pending != 0 || c.unackedCtl != 0 {
+	if !c.ownerClosed || c.pending != 0 || c.unackedCtl != 0 {
 		return false
 	}
 	if !c.isStream() {

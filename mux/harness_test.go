@@ -48,8 +48,8 @@ type peerApp struct {
 	expect   map[string]uint64     // service name -> size of incoming stream
 	buf      []byte
 	err      error
-	onEvent  func(*peerApp, Event) // optional hook
-	received func(*peerApp, uint32, []byte)
+	onEvent  func(*peerApp, Event)             // optional hook
+	progress func(j *streamJob, now time.Time) // called after each read that made progress
 }
 
 func newPeerApp(t testing.TB, name string, s *Session) *peerApp {
@@ -114,6 +114,9 @@ func (a *peerApp) step(now time.Time) {
 				}
 			}
 			j.read += uint64(n)
+			if n > 0 && a.progress != nil {
+				a.progress(j, now)
+			}
 			if err == io.EOF {
 				j.eof, j.finished = true, now
 				if j.read != j.size {

@@ -153,6 +153,14 @@ func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *cha
 	if o.Type == wire.ChannelStream {
 		c.sendLimit = max(c.sendLimit, uint64(o.Window))
 	}
+	if s.draining {
+		c.state, c.ownerClosed = chDone, true
+		c.closeCode, c.refuseText = wire.RefuseShutdown, "session draining"
+		c.pending = pendRefuse
+		s.releaseBuffers(c)
+		s.sched.wake(c)
+		return c, true, nil
+	}
 	s.emit(c, EventIncoming)
 	return c, false, nil
 }

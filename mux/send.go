@@ -33,7 +33,7 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 		c = s.sched.pick(s)
 	}
 	ackNow := s.acks.unacked && s.acks.due(now)
-	keepalive := s.cfg.KeepAlive > 0 && now.Sub(s.lastSent) >= s.cfg.KeepAlive
+	keepalive := s.keepAliveDue(now)
 	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
 		return 0
 	}
@@ -64,6 +64,7 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	if !eliciting && (probe || keepalive) {
 		p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
 		eliciting = true
+		s.lastPing = now
 	}
 	s.finishPacket(sp, len(p), eliciting, now)
 	return len(p)
@@ -88,6 +89,26 @@ func (s *Session) finishPacket(sp *sentPacket, n int, eliciting bool, now time.T
 	s.nextPN++
 	s.stats.PacketsSent++
 	s.stats.BytesSent += uint64(size)
+}
+
+// keepAliveDue reports whether to send a keepalive PING: only when nothing
+// has arrived for the keepalive interval (and none was sent in it), so one
+// side's PING and the other's ACK keep both idle timers fresh.
+func (s *Session) keepAliveDue(now time.Time) bool {
+	return s.cfg.KeepAlive > 0 && !now.Before(s.keepAliveAt())
+}
+
+func (s *Session) keepAliveAt() time.Time {
+	last := s.lastRecv
+	if s.lastPing.After(last) {
+		last = s.lastPing
+	}
+	if s.role == Responder {
+		// Break the symmetry of two sessions that started together: the
+		// initiator's PING normally comes first and serves both sides.
+		return last.Add(s.cfg.KeepAlive * 5 / 4)
+	}
+	return last.Add(s.cfg.KeepAlive)
 }
 
 // spinOut is the spin bit to send: the initiator inverts what it last

@@ -75,6 +75,7 @@ type Session struct {
 	// Timers and liveness.
 	now           time.Time // the latest time Receive or Poll was given
 	lastSent      time.Time
+	lastPing      time.Time // last keepalive PING
 	lastSessTune  time.Time
 	lastRecv      time.Time
 	lastEliciting time.Time // last ack-eliciting packet sent
@@ -90,6 +91,7 @@ type Session struct {
 	closeMsg   string
 	closeSent  bool
 	closeUntil time.Time
+	draining   bool // Drain called: finish the channels, then close
 
 	in    msgScratch // decoded messages of the packet being received
 	out   msgScratch // messages being encoded
@@ -218,6 +220,25 @@ func (s *Session) Close(code uint32, reason string) {
 	}
 	s.closeCode, s.closeMsg = code, reason
 	s.terminate(sessClosing, &CloseError{Code: code, Reason: reason})
+}
+
+// Drain closes the session gracefully: no new channels are accepted (the
+// peer's OPENs are refused with RefuseShutdown) or opened, the channels
+// already open finish normally, and when the last one is released the
+// session closes with CloseNormal.
+func (s *Session) Drain() {
+	if s.state != sessOpen || s.draining {
+		return
+	}
+	s.draining = true
+	s.checkDrained()
+}
+
+// checkDrained closes a draining session once no channel is left.
+func (s *Session) checkDrained() {
+	if s.draining && s.state == sessOpen && len(s.channels) == 0 {
+		s.Close(wire.CloseNormal, "drained")
+	}
 }
 
 // terminate moves the session to a closing state and tells everyone.

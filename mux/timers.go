@@ -62,7 +62,7 @@ func (s *Session) Deadline() time.Time {
 		earliest(s.lastRecv.Add(s.idle))
 	}
 	if s.cfg.KeepAlive > 0 {
-		earliest(s.lastSent.Add(s.cfg.KeepAlive))
+		earliest(s.keepAliveAt())
 	}
 	// Something to send: probes go at once; everything else waits for the
 	// congestion window (an ACK reopens it) and then for the pacer, the

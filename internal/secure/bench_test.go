@@ -1,0 +1,163 @@
+package secure
+
+import (
+	"testing"
+	"time"
+
+	"github.com/havenproto/haven/wire"
+)
+
+const benchPacket = wire.DefaultPacketSize // 1452 bytes on the wire
+
+// benchBuffer returns a plaintext transport packet of benchPacket-16 bytes
+// with room for the tag.
+func benchBuffer(t *Transport) []byte {
+	b := packet(t, 1, "")
+	b = append(b, make([]byte, benchPacket-wire.TagLen-len(b))...)
+	return append(make([]byte, 0, benchPacket), b...)
+}
+
+func TestSealOpenAllocs(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	ti, tr := p.transports(t, Limits{}, at(0))
+	buf := benchBuffer(ti)
+	n := len(buf)
+	allocs := testing.AllocsPerRun(1000, func() {
+		sealed, _, err := ti.Seal(buf[:n], at(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tr.Open(sealed, at(0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Seal+Open: %v allocations per packet, want 0", allocs)
+	}
+}
+
+// TestHandshakeAllocs keeps the full handshake within the budget.
+func TestHandshakeAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("short or race mode (sync.Pool is randomised)")
+	}
+	run := handshakeOnce(t, productionPair(t))
+	allocs := testing.AllocsPerRun(20, run)
+	t.Logf("full handshake: %v allocations", allocs)
+	if allocs > 50 {
+		t.Fatalf("full handshake: %v allocations, want ≤ 50", allocs)
+	}
+}
+
+// unlimited is a responder configuration whose rate limit never triggers.
+var unlimited = ResponderConfig{SourceRate: 1 << 30, SourceBurst: 1 << 30}
+
+// productionPair is a pair whose responder uses crypto/rand, as in
+// production (the Noise core then draws ephemeral keys itself).
+func productionPair(tb testing.TB) *pair {
+	p := newPair(tb, unlimited)
+	r, err := NewResponder(p.resp, unlimited, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.r = r
+	return p
+}
+
+// handshakeOnce returns a function that runs one full handshake: initiator
+// Poll, responder HandleInitiation, initiator HandleResponse, both
+// transports, and the first packet each way.
+func handshakeOnce(tb testing.TB, p *pair) func() {
+	out := make([]byte, 0, 256)
+	buf := make([]byte, 0, 256)
+	now := at(0)
+	var eph uint32
+	return func() {
+		eph++
+		now = now.Add(time.Millisecond)
+		in, err := NewInitiator(p.ini, p.resp.PublicKey(), eph, 0, DefaultParams(), HandshakeConfig{}, now, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		init, _, err := in.Poll(now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		reply, err := p.r.HandleInitiation(out[:0], init, srcAddr, now, LoadState{}, eph)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e, err := in.HandleResponse(reply.Packet, now)
+		if err != nil {
+			tb.Fatalf("%v: kind %d, %d bytes", err, reply.Kind, len(reply.Packet))
+		}
+		ti, err := NewTransport(e, Limits{}, now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tr, err := NewTransport(reply.Session, Limits{}, now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		h := wire.Header{Destination: ti.RemoteID(), Source: ti.LocalID()}
+		pkt, _, err := ti.Seal((&wire.Ping{}).Append(h.Append(buf[:0])), now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, _, err := tr.Open(pkt, now); err != nil {
+			tb.Fatal(err)
+		}
+		h = wire.Header{Destination: tr.RemoteID(), Source: tr.LocalID()}
+		if pkt, _, err = tr.Seal((&wire.Ping{}).Append(h.Append(buf[:0])), now); err != nil {
+			tb.Fatal(err)
+		}
+		if _, _, err := ti.Open(pkt, now); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHandshake: one full handshake, both sides, through the first
+// transport packet each way (identities and responder long-lived).
+func BenchmarkHandshake(b *testing.B) {
+	run := handshakeOnce(b, productionPair(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		run()
+	}
+}
+
+// BenchmarkSeal seals full-size (1452-byte) packets in place.
+func BenchmarkSeal(b *testing.B) {
+	p := newPair(b, ResponderConfig{})
+	ti, _ := p.transports(b, Limits{}, at(0))
+	buf := benchBuffer(ti)
+	n := len(buf)
+	b.SetBytes(int64(n - wire.HeaderLen))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ti.Seal(buf[:n], at(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSealOpen seals and opens full-size packets in place: the cost
+// of one packet on both ends.
+func BenchmarkSealOpen(b *testing.B) {
+	p := newPair(b, ResponderConfig{})
+	ti, tr := p.transports(b, Limits{}, at(0))
+	buf := benchBuffer(ti)
+	n := len(buf)
+	b.SetBytes(int64(n - wire.HeaderLen))
+	b.ReportAllocs()
+	for b.Loop() {
+		sealed, _, err := ti.Seal(buf[:n], at(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := tr.Open(sealed, at(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

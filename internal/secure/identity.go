@@ -1,0 +1,182 @@
+package secure
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/havenproto/haven/internal/noise"
+	"github.com/havenproto/haven/wire"
+	"golang.org/x/crypto/blake2s"
+)
+
+// Labels of the keys derived from a receiver's static public key
+// (docs/PROTOCOL.md §7.4).
+const (
+	labelMAC1   = "haven/1 mac1"
+	labelCookie = "haven/1 cookie"
+)
+
+// Identity is a static X25519 key pair together with what other peers
+// derive from its public key: the authentication tag of its peer ids, and
+// the mac1 and cookie keys that protect handshake packets addressed to it.
+// It is safe for concurrent use and may be shared by any number of
+// Initiators and one Responder.
+type Identity struct {
+	static    *noise.KeyPair
+	pub       wire.PublicKey
+	tag       wire.AuthTag
+	mac1Key   [blake2s.Size]byte
+	cookieKey [blake2s.Size]byte
+
+	// mac1Pool holds reusable *keyedMAC under mac1Key, for checking the
+	// mac1 of packets addressed to this identity without allocating.
+	mac1Pool sync.Pool
+
+	// lastStamp is the newest initiation timestamp this identity has sent,
+	// in nanoseconds since 1970, so that timestamps strictly increase even
+	// when two initiations are built at the same clock reading.
+	lastStamp atomic.Int64
+}
+
+// NewIdentity builds the identity of a private key. The all-zero key is
+// refused.
+func NewIdentity(priv wire.PrivateKey) (*Identity, error) {
+	if priv.IsZero() {
+		return nil, fmt.Errorf("%w: zero private key", ErrConfig)
+	}
+	kp, err := noise.NewKeyPair(priv[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	id := &Identity{static: kp, pub: kp.PublicKey()}
+	id.tag = wire.AuthTagOf(id.pub)
+	id.mac1Key = deriveKey(labelMAC1, id.pub)
+	id.cookieKey = deriveKey(labelCookie, id.pub)
+	id.mac1Pool.New = func() any {
+		m := new(keyedMAC)
+		m.init(id.mac1Key[:])
+		return m
+	}
+	return id, nil
+}
+
+// verifyMAC1 reports, in constant time, whether mac is the mac1 of data for
+// a packet addressed to this identity. Safe for concurrent use.
+func (id *Identity) verifyMAC1(data, mac []byte) bool {
+	m := id.mac1Pool.Get().(*keyedMAC)
+	ok := m.verify(data, mac)
+	id.mac1Pool.Put(m)
+	return ok
+}
+
+// PublicKey returns the identity's static public key.
+func (id *Identity) PublicKey() wire.PublicKey { return id.pub }
+
+// AuthTag returns the authentication tag of the identity's peer ids.
+func (id *Identity) AuthTag() wire.AuthTag { return id.tag }
+
+// timestamp returns the initiation timestamp for now: now in nanoseconds
+// since 1970, or one nanosecond after the previous timestamp if now is not
+// later.
+func (id *Identity) timestamp(now time.Time) wire.Timestamp {
+	n := max(now.UnixNano(), 0)
+	for {
+		last := id.lastStamp.Load()
+		v := max(n, last+1)
+		if id.lastStamp.CompareAndSwap(last, v) {
+			return wire.Timestamp{Seconds: uint64(v / 1e9), Nanos: uint32(v % 1e9)}
+		}
+	}
+}
+
+// deriveKey returns BLAKE2s-256(label || pub).
+func deriveKey(label string, pub wire.PublicKey) [blake2s.Size]byte {
+	var buf [len(labelCookie) + wire.KeyLen]byte
+	n := copy(buf[:], label)
+	n += copy(buf[n:], pub[:])
+	return blake2s.Sum256(buf[:n])
+}
+
+// keyedMAC computes BLAKE2s-128 under one fixed key and can be reused. It
+// must live inside a heap object (its sum buffer is handed to the hash
+// through an interface) and is not safe for concurrent use.
+type keyedMAC struct {
+	h   hash.Hash
+	sum [blake2s.Size]byte
+}
+
+func (m *keyedMAC) init(key []byte) {
+	h, err := blake2s.New128(key)
+	if err != nil {
+		// New128 fails only for keys longer than 32 bytes or empty.
+		panic("secure: blake2s.New128: " + err.Error())
+	}
+	m.h = h
+}
+
+// compute writes BLAKE2s-128(key, data) to out.
+func (m *keyedMAC) compute(out *[wire.MACLen]byte, data []byte) {
+	m.h.Reset()
+	m.h.Write(data)
+	copy(out[:], m.h.Sum(m.sum[:0]))
+}
+
+// verify reports, in constant time, whether mac is BLAKE2s-128(key, data).
+func (m *keyedMAC) verify(data, mac []byte) bool {
+	var want [wire.MACLen]byte
+	m.compute(&want, data)
+	return subtle.ConstantTimeCompare(want[:], mac) == 1
+}
+
+// oneMAC computes BLAKE2s-128(key, data) into out with a fresh hash state,
+// for keys used once. scratch is a heap buffer for the hash's output.
+func oneMAC(out *[wire.MACLen]byte, key, data []byte, scratch *[blake2s.Size]byte) {
+	m := keyedMAC{}
+	m.init(key)
+	m.h.Write(data)
+	copy(out[:], m.h.Sum(scratch[:0]))
+}
+
+// isZero16 reports, in constant time, whether b is all zero.
+func isZero16(b []byte) bool {
+	var acc byte
+	for _, x := range b {
+		acc |= x
+	}
+	return acc == 0
+}
+
+// randReader returns r, or crypto/rand.Reader for nil.
+func randReader(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+// newEphemeral returns a fresh X25519 key pair drawn from r, using seed
+// (a heap buffer) as scratch, or nil when r is crypto/rand's reader: the
+// Noise core then draws the ephemeral key from crypto/rand itself, which is
+// the same source and saves allocations. The handshake code passes the key
+// pair as Config.Ephemeral, so every initiation and response still gets a
+// new ephemeral key, taken from the injected random source.
+func newEphemeral(r io.Reader, seed *[noise.DHLen]byte) (*noise.KeyPair, error) {
+	if r == rand.Reader {
+		return nil, nil
+	}
+	if _, err := io.ReadFull(r, seed[:]); err != nil {
+		return nil, ErrRandom
+	}
+	kp, err := noise.NewKeyPair(seed[:])
+	clear(seed[:])
+	if err != nil {
+		return nil, ErrRandom
+	}
+	return kp, nil
+}

@@ -1,0 +1,352 @@
+package secure
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/havenproto/haven/internal/noise"
+	"github.com/havenproto/haven/wire"
+	"golang.org/x/crypto/blake2s"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Initiator runs one handshake attempt of the initiator role: a dial, or a
+// rekey of an existing session. It is driven by the caller:
+//
+//	ini, err := secure.NewInitiator(id, peer, localEph, 0, params, cfg, time.Now(), nil)
+//	for {
+//		pkt, deadline, err := ini.Poll(time.Now())
+//		if err != nil { return err } // ErrHandshakeTimeout, or a fatal error
+//		if pkt != nil { send(pkt) }
+//		wait for a handshake packet or the deadline:
+//		  HANDSHAKE_RESPONSE: if e, err := ini.HandleResponse(p, now); err == nil { done(e) }
+//		  COOKIE_REPLY:       ini.HandleCookieReply(p, now)
+//	}
+//
+// Each initiation it sends is fresh (new ephemeral key and timestamp), and
+// only the newest one can be completed: a response to an older one fails to
+// authenticate and is dropped. An Initiator is not safe for concurrent use.
+type Initiator struct {
+	id       *Identity
+	peer     wire.PublicKey
+	peerTag  wire.AuthTag
+	localID  wire.PeerID // source of the initiations
+	remoteID wire.PeerID // destination of the initiations
+	params   wire.SessionParams
+	cfg      HandshakeConfig
+	rand     io.Reader
+
+	peerMAC1 keyedMAC // mac1 of initiations: keyed by the peer's public key
+
+	cookieAEAD cipher.AEAD // opens cookie replies; built on first use
+
+	hs       *noise.HandshakeState // state of the newest initiation
+	pkt      [wire.InitPacketLen]byte
+	unsent   bool      // pkt is built but Poll has not returned it yet
+	start    time.Time // NewInitiator's now: the timeout counts from it
+	nextSend time.Time
+	attempt  int // retransmissions scheduled so far
+
+	cookie      [wire.MACLen]byte
+	cookieAt    time.Time
+	haveCookie  bool
+	cookieTaken bool // a cookie reply was accepted for the newest initiation
+
+	done bool
+	err  error // sticky failure
+
+	est     Established               // the result, returned by HandleResponse
+	payload [wire.InitPayloadLen]byte // plaintext scratch
+	scratch [blake2s.Size]byte
+	seed    [noise.DHLen]byte
+}
+
+// NewInitiator prepares a handshake from id to the responder whose static
+// public key is peer, and builds the first initiation, which the first Poll
+// returns.
+//
+// localEph is this side's ephemeral peer-id value for the session (non-zero;
+// on a rekey, the session's). remoteEph is 0 for a new session, or the
+// peer's ephemeral value of the session being rekeyed. params are this
+// side's session parameters; AlignLog2 and FEC are the proposal the
+// responder decides on. rand supplies ephemeral keys and jitter; nil means
+// crypto/rand.
+func NewInitiator(id *Identity, peer wire.PublicKey, localEph, remoteEph uint32, params wire.SessionParams,
+	cfg HandshakeConfig, now time.Time, rand io.Reader) (*Initiator, error) {
+	if id == nil || peer.IsZero() || localEph == 0 {
+		return nil, fmt.Errorf("%w: missing identity, peer key or local ephemeral value", ErrConfig)
+	}
+	if !validParams(params) {
+		return nil, fmt.Errorf("%w: session parameters out of range", ErrConfig)
+	}
+	i := &Initiator{
+		id:       id,
+		peer:     peer,
+		peerTag:  wire.AuthTagOf(peer),
+		params:   params,
+		cfg:      cfg.withDefaults(),
+		rand:     randReader(rand),
+		start:    now,
+		nextSend: now,
+	}
+	i.localID = wire.MakePeerID(id.tag, localEph)
+	i.remoteID = wire.MakePeerID(i.peerTag, remoteEph)
+	peerMAC1Key := deriveKey(labelMAC1, peer)
+	i.peerMAC1.init(peerMAC1Key[:])
+	if err := i.build(now); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// Poll returns the initiation to send now, if one is due, and the time at
+// which Poll wants to be called again (a retransmission or the timeout).
+// The first call returns the first initiation at once. pkt aliases the
+// Initiator and is valid until the next Poll.
+//
+// After the handshake timeout Poll returns ErrHandshakeTimeout; after
+// another fatal error (a broken random source, unacceptable parameters from
+// an authenticated responder) it returns that error; once HandleResponse
+// has succeeded it returns nil, a zero time and nil.
+func (i *Initiator) Poll(now time.Time) (pkt []byte, deadline time.Time, err error) {
+	if i.err != nil {
+		return nil, time.Time{}, i.err
+	}
+	if i.done {
+		return nil, time.Time{}, nil
+	}
+	end := i.start.Add(i.cfg.Timeout)
+	if !now.Before(end) {
+		i.fail(ErrHandshakeTimeout)
+		return nil, time.Time{}, i.err
+	}
+	if !i.unsent && now.Before(i.nextSend) {
+		return nil, earliest(i.nextSend, end), nil
+	}
+	if !i.unsent {
+		if err := i.build(now); err != nil {
+			i.fail(err)
+			return nil, time.Time{}, err
+		}
+	}
+	d, err := i.backoff()
+	if err != nil {
+		i.fail(err)
+		return nil, time.Time{}, err
+	}
+	i.unsent = false
+	i.nextSend = now.Add(d)
+	return i.pkt[:], earliest(i.nextSend, end), nil
+}
+
+// backoff returns the jittered delay before the next retransmission:
+// RetransmitBase·2^attempt, capped at RetransmitMax, times a uniform factor
+// in [2/3, 4/3).
+func (i *Initiator) backoff() (time.Duration, error) {
+	d := i.cfg.RetransmitBase
+	for k := 0; k < i.attempt && d < i.cfg.RetransmitMax; k++ {
+		d *= 2
+	}
+	d = min(d, i.cfg.RetransmitMax)
+	i.attempt++
+	if _, err := io.ReadFull(i.rand, i.scratch[:8]); err != nil {
+		return 0, ErrRandom
+	}
+	u := float64(binary.LittleEndian.Uint64(i.scratch[:8])>>11) / (1 << 53) // [0, 1)
+	return time.Duration(float64(d) * (2 + 2*u) / 3), nil
+}
+
+// build writes a fresh initiation into i.pkt: new ephemeral key, new
+// timestamp, mac1, and mac2 from a cookie younger than CookieLifetime.
+func (i *Initiator) build(now time.Time) error {
+	eph, err := newEphemeral(i.rand, &i.seed)
+	if err != nil {
+		return err
+	}
+	hs, err := noise.NewInitiator(noise.Config{
+		Static:       i.id.static,
+		RemoteStatic: i.peer,
+		Prologue:     wire.ProtocolID[:],
+		Ephemeral:    eph,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	ip := wire.InitPayload{Time: i.id.timestamp(now), Params: i.params}
+	payload := ip.Append(i.payload[:0])
+
+	h := wire.Header{Flags: wire.FlagHandshake, Destination: i.remoteID, Source: i.localID}
+	b := h.Append(i.pkt[:0])
+	mh := wire.MessageHeader{ID: wire.MsgHandshakeInit, Length: wire.InitBodyLen}
+	b = mh.Append(b)
+	if b, err = hs.WriteMessage(b, payload); err != nil {
+		// Only a low-order responder key makes the es or ss DH fail.
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var mac [wire.MACLen]byte
+	i.peerMAC1.compute(&mac, b[:wire.InitMAC1Offset])
+	b = append(b, mac[:]...)
+	mac = [wire.MACLen]byte{}
+	if i.haveCookie && now.Sub(i.cookieAt) < i.cfg.CookieLifetime {
+		oneMAC(&mac, i.cookie[:], b[:wire.InitMAC2Offset], &i.scratch)
+	}
+	b = append(b, mac[:]...)
+	if len(b) != wire.InitPacketLen {
+		panic("secure: initiation has the wrong size")
+	}
+	i.hs = hs
+	i.unsent = true
+	i.cookieTaken = false
+	return nil
+}
+
+// HandleResponse consumes a HANDSHAKE_RESPONSE packet. On success the
+// handshake is complete and the returned Established holds the session (it
+// lives inside the Initiator's memory, which the caller may then drop). On
+// failure the packet is dropped and the Initiator keeps waiting, except for
+// ErrBadParams and ErrHandshakeTimeout, which end it. pkt is not retained.
+func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, error) {
+	if i.err != nil {
+		return nil, i.err
+	}
+	if i.done {
+		return nil, ErrUnexpected
+	}
+	h, err := parseHandshakeHeader(pkt, wire.ResponsePacketLen)
+	if err != nil {
+		return nil, err
+	}
+	var m wire.HandshakeResponse
+	if m.Parse(pkt[wire.HeaderLen:]) != nil {
+		return nil, ErrMalformed
+	}
+	srcEph := h.Source.Ephemeral()
+	if h.Destination != i.localID || h.Source.Auth() != i.peerTag || srcEph == 0 ||
+		(i.remoteID.Ephemeral() != 0 && srcEph != i.remoteID.Ephemeral()) {
+		return nil, ErrAddressing
+	}
+	if !i.id.verifyMAC1(pkt[:wire.RespMAC1Offset], m.MAC1[:]) || !isZero16(m.MAC2[:]) {
+		return nil, ErrBadMAC
+	}
+	if !now.Before(i.start.Add(i.cfg.Timeout)) {
+		i.fail(ErrHandshakeTimeout)
+		return nil, i.err
+	}
+	if i.unsent {
+		// Nothing sent yet: no response can be genuine.
+		return nil, ErrUnexpected
+	}
+	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
+	out, err := i.hs.ReadMessage(i.payload[:0], pkt[msgOff:wire.RespMAC1Offset])
+	if err != nil {
+		return nil, ErrHandshakeAuth
+	}
+	// From here on the response is authentic: a bad one ends the handshake.
+	var peerParams wire.SessionParams
+	if len(out) != wire.RespPayloadLen || peerParams.Parse(out) != nil ||
+		(peerParams.AlignLog2 != i.params.AlignLog2 && peerParams.AlignLog2 != 3) {
+		i.fail(ErrBadParams)
+		return nil, i.err
+	}
+	send, recv, err := i.hs.Split()
+	if err != nil {
+		i.fail(ErrHandshakeAuth)
+		return nil, i.err
+	}
+	local := i.params
+	local.AlignLog2, local.FEC = peerParams.AlignLog2, peerParams.FEC
+	e := &i.est
+	*e = Established{
+		Initiator:   true,
+		Rekey:       i.remoteID.Ephemeral() != 0,
+		Peer:        i.peer,
+		LocalID:     i.localID,
+		RemoteID:    h.Source,
+		LocalParams: local,
+		PeerParams:  peerParams,
+		Created:     now,
+		send:        send,
+		recv:        recv,
+	}
+	i.done = true
+	i.hs = nil
+	clear(i.payload[:])
+	return e, nil
+}
+
+// HandleCookieReply consumes a COOKIE_REPLY packet answering the newest
+// initiation. The cookie is used for mac2 from the next initiation on (the
+// next retransmission; Poll does not hurry it). A reply that does not
+// authenticate against the newest initiation's mac1, or a second reply to
+// the same initiation, is dropped with an error and changes nothing.
+func (i *Initiator) HandleCookieReply(pkt []byte, now time.Time) error {
+	if i.err != nil {
+		return i.err
+	}
+	if i.done || i.unsent {
+		return ErrUnexpected
+	}
+	h, err := parseHandshakeHeader(pkt, wire.CookiePacketLen)
+	if err != nil {
+		return err
+	}
+	var m wire.CookieReply
+	if m.Parse(pkt[wire.HeaderLen:]) != nil {
+		return ErrMalformed
+	}
+	if h.Destination != i.localID || h.Source != wire.MakePeerID(i.peerTag, 0) {
+		return ErrAddressing
+	}
+	if i.cookieTaken {
+		return ErrUnexpected
+	}
+	if i.cookieAEAD == nil {
+		key := deriveKey(labelCookie, i.peer)
+		aead, err := chacha20poly1305.NewX(key[:])
+		if err != nil {
+			panic("secure: chacha20poly1305.NewX: " + err.Error())
+		}
+		i.cookieAEAD = aead
+	}
+	const sealedOff = wire.HeaderLen + wire.MsgHeaderLen + wire.OffCookieSealed
+	const nonceOff = wire.HeaderLen + wire.MsgHeaderLen + wire.OffCookieNonce
+	cookie, err := i.cookieAEAD.Open(i.scratch[:0], pkt[nonceOff:sealedOff], pkt[sealedOff:wire.CookiePacketLen],
+		i.pkt[wire.InitMAC1Offset:wire.InitMAC2Offset])
+	if err != nil {
+		return ErrBadCookie
+	}
+	copy(i.cookie[:], cookie)
+	i.cookieAt, i.haveCookie, i.cookieTaken = now, true, true
+	return nil
+}
+
+// fail ends the handshake with err and drops its secrets.
+func (i *Initiator) fail(err error) {
+	if i.err == nil {
+		i.err = err
+	}
+	i.hs = nil
+	clear(i.payload[:])
+}
+
+// parseHandshakeHeader checks a handshake packet's size and header: the
+// protocol id, reserved bits, the handshake form and a zero datagram
+// length field.
+func parseHandshakeHeader(pkt []byte, size int) (wire.Header, error) {
+	var h wire.Header
+	if len(pkt) != size || h.Parse(pkt) != nil || !h.IsHandshake() || h.Length != 0 {
+		return h, ErrMalformed
+	}
+	return h, nil
+}
+
+// earliest returns the earlier of two times.
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

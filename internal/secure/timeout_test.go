@@ -1,0 +1,154 @@
+package secure
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/havenproto/haven/wire"
+)
+
+// TestWrongResponderKey: an initiator that targets the wrong public key
+// gets silence and, after the handshake timeout, a clean timeout error.
+// Retransmissions follow the jittered exponential backoff.
+func TestWrongResponderKey(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	wrong := identityOf(t, 0x57).PublicKey()
+	in, err := NewInitiator(p.ini, wrong, 0x1b2c3d4e, 0, DefaultParams(), HandshakeConfig{}, at(0), seeded(21))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []time.Time
+	var inits [][]byte
+	now := at(0)
+	for range 100 {
+		pkt, deadline, err := in.Poll(now)
+		if err != nil {
+			if err != ErrHandshakeTimeout {
+				t.Fatalf("Poll: %v", err)
+			}
+			break
+		}
+		if pkt != nil {
+			sent = append(sent, now)
+			inits = append(inits, bytes.Clone(pkt))
+			// The right responder stays silent: the destination tag is not
+			// its own ...
+			reply, err := p.r.HandleInitiation(nil, pkt, srcAddr, now, LoadState{}, 0)
+			if err != ErrAddressing || reply.Packet != nil {
+				t.Fatalf("responder answered a packet for another key: %v", err)
+			}
+			// ... and with its tag forged in, mac1 (keyed by the wrong key)
+			// fails before any DH.
+			c := bytes.Clone(pkt)
+			tag := p.resp.AuthTag()
+			copy(c[wire.OffDestination:], tag[:])
+			reply, err = p.r.HandleInitiation(nil, c, srcAddr, now, LoadState{Overloaded: true}, 0)
+			if err != ErrBadMAC || reply.Packet != nil {
+				t.Fatalf("responder answered a bad mac1: %v", err)
+			}
+		}
+		if deadline.IsZero() || !deadline.After(now) {
+			t.Fatalf("deadline %v at %v", deadline, now)
+		}
+		now = deadline
+	}
+	if now != at(DefaultHandshakeTimeout) {
+		t.Fatalf("timed out at %v, want %v", now.Sub(t0), DefaultHandshakeTimeout)
+	}
+	_, _, err = in.Poll(now.Add(time.Second))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, context.DeadlineExceeded) || err != ErrHandshakeTimeout {
+		t.Fatalf("error %v is not a net.Error timeout", err)
+	}
+	if _, err := in.HandleResponse(make([]byte, wire.ResponsePacketLen), now); err != ErrHandshakeTimeout {
+		t.Fatalf("HandleResponse after the timeout: %v", err)
+	}
+
+	// Backoff: the k-th gap is min(1 s << k, 8 s) jittered by ±1/3.
+	if len(sent) < 3 || sent[0] != at(0) {
+		t.Fatalf("sent at %v", sent)
+	}
+	for k := 1; k < len(sent); k++ {
+		d := min(DefaultRetransmitBase<<(k-1), DefaultRetransmitMax)
+		gap := sent[k].Sub(sent[k-1])
+		if gap < d*2/3 || gap >= d*4/3 {
+			t.Errorf("gap %d: %v, want [%v, %v)", k, gap, d*2/3, d*4/3)
+		}
+	}
+	t.Logf("initiations at %v", func() (ds []time.Duration) {
+		for _, s := range sent {
+			ds = append(ds, s.Sub(t0))
+		}
+		return ds
+	}())
+	// Every retransmission is a fresh initiation: new ephemeral key.
+	for k := 1; k < len(inits); k++ {
+		if bytes.Equal(inits[k][48:80], inits[k-1][48:80]) {
+			t.Fatalf("initiation %d reuses the ephemeral key", k)
+		}
+	}
+}
+
+// TestBackoffCap: with a small cap, the gaps stop growing.
+func TestBackoffCap(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	cfg := HandshakeConfig{RetransmitBase: 10 * ms, RetransmitMax: 40 * ms, Timeout: time.Second}
+	in, err := NewInitiator(p.ini, p.resp.PublicKey(), 1, 0, DefaultParams(), cfg, at(0), seeded(22))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []time.Time
+	now := at(0)
+	for {
+		pkt, deadline, err := in.Poll(now)
+		if err != nil {
+			break
+		}
+		if pkt != nil {
+			sent = append(sent, now)
+		}
+		now = deadline
+	}
+	if now != at(time.Second) {
+		t.Fatalf("timeout at %v", now.Sub(t0))
+	}
+	for k := 1; k < len(sent); k++ {
+		d := min(10*ms<<(k-1), 40*ms)
+		if gap := sent[k].Sub(sent[k-1]); gap < d*2/3 || gap >= d*4/3 {
+			t.Fatalf("gap %d: %v for base %v", k, gap, d)
+		}
+	}
+	if len(sent) < 20 {
+		t.Fatalf("%d initiations in 1 s with a 40 ms cap", len(sent))
+	}
+}
+
+// TestOnlyNewestInitiation: a response to an older initiation does not
+// complete the handshake; the response to the newest does.
+func TestOnlyNewestInitiation(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	in := p.initiator(t, 1, 0, at(0))
+	init1 := firstInit(t, in, at(0))
+	r1, err := p.r.HandleInitiation(nil, init1, srcAddr, at(0), LoadState{}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init2, _, err := in.Poll(at(2 * time.Second))
+	if err != nil || init2 == nil {
+		t.Fatal(err)
+	}
+	if _, err := in.HandleResponse(r1.Packet, at(2*time.Second)); err != ErrHandshakeAuth {
+		t.Fatalf("response to an older initiation: %v", err)
+	}
+	r2, err := p.r.HandleInitiation(nil, init2, srcAddr, at(2*time.Second), LoadState{}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.HandleResponse(r2.Packet, at(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}

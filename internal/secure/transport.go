@@ -1,0 +1,269 @@
+package secure
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/havenproto/haven/internal/noise"
+	"github.com/havenproto/haven/wire"
+)
+
+// Transport seals and opens the transport packets of one session
+// (docs/PROTOCOL.md §7.5) and manages its key sets across rekeys (§7.6);
+// the package documentation describes the state machine. Seal and Open
+// work in place and never allocate. A Transport is not safe for concurrent
+// use: the goroutine that owns the session owns it.
+type Transport struct {
+	limits   Limits
+	peer     wire.PublicKey
+	localID  wire.PeerID
+	remoteID wire.PeerID
+
+	sets                [3]keySet
+	cur, prev, next     int8 // indices into sets, or none
+	phase, phaseStarted bool // phase of the newest current, and whether there was one
+}
+
+const none int8 = -1
+
+// keySet is the pair of keys from one handshake with its counters.
+type keySet struct {
+	send, recv *noise.CipherState
+	window     noise.ReplayWindow
+	created    time.Time
+	firstRecv  time.Time // when Open first authenticated a packet; zero until then
+	nextPN     uint64    // packet number of the next Seal
+	phase      bool      // the K bit of its packets
+	initiator  bool      // this side initiated the handshake
+	inUse      bool
+}
+
+// NewTransport starts a session's transport with the keys of its first
+// handshake. For the initiator they are current at once; for the responder
+// they wait for the peer's first packet (Seal fails with ErrNotConfirmed
+// until Open has authenticated one). It takes e's keys.
+func NewTransport(e *Established, limits Limits, now time.Time) (*Transport, error) {
+	t := &Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
+	if e == nil {
+		return nil, ErrUsed
+	}
+	t.peer, t.localID, t.remoteID = e.Peer, e.LocalID, e.RemoteID
+	if err := t.Install(e, now); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Install adds the keys of a completed rekey handshake of this session and
+// takes them from e. Keys from a handshake this side initiated become
+// current at once (the K bit flips); keys from a handshake it answered wait
+// as next until the peer's first packet under them. e must belong to this
+// session: the same peer and peer ids.
+func (t *Transport) Install(e *Established, now time.Time) error {
+	if e == nil {
+		return ErrUsed
+	}
+	if e.Peer != t.peer || e.LocalID != t.localID || e.RemoteID != t.remoteID {
+		return ErrSessionMismatch
+	}
+	send, recv, err := e.take()
+	if err != nil {
+		return err
+	}
+	t.expire(now)
+	phase := t.phaseStarted && !t.phase
+	t.drop(&t.prev)
+	t.drop(&t.next)
+	i := t.free()
+	ks := &t.sets[i]
+	*ks = keySet{send: send, recv: recv, created: e.Created, phase: phase, initiator: e.Initiator, inUse: true}
+	ks.window.RejectAfter = t.limits.RejectAfterMessages
+	if e.Initiator {
+		t.prev, t.cur = t.cur, i
+		t.phase, t.phaseStarted = phase, true
+	} else {
+		t.next = i
+	}
+	return nil
+}
+
+// Seal encrypts the transport packet pkt in place: pkt holds the 40-byte
+// header (built by the caller, packet number field free) and the plaintext
+// messages, and cap(pkt) must leave room for the 16-byte tag. Seal assigns
+// the next packet number of the current keys, writes it and the key-phase
+// flag into the header, and appends the tag. It returns the sealed packet
+// (pkt extended by the tag) and its packet number. The header is the
+// associated data; the nonce is 0x00000000 || u64le(packet number).
+func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, err error) {
+	if len(pkt) < wire.HeaderLen {
+		return nil, 0, ErrPacketTooShort
+	}
+	if cap(pkt)-len(pkt) < wire.TagLen {
+		return nil, 0, ErrBufferTooSmall
+	}
+	if wire.Flags(pkt[wire.OffFlags])&wire.FlagHandshake != 0 {
+		return nil, 0, ErrNotTransport
+	}
+	t.expire(now)
+	if t.cur == none {
+		if t.next != none {
+			return nil, 0, ErrNotConfirmed
+		}
+		return nil, 0, ErrKeysExhausted
+	}
+	ks := &t.sets[t.cur]
+	if ks.nextPN >= t.limits.RejectAfterMessages {
+		if t.next != none {
+			return nil, 0, ErrNotConfirmed
+		}
+		return nil, 0, ErrKeysExhausted
+	}
+	pn = ks.nextPN
+	f := wire.Flags(pkt[wire.OffFlags]) &^ wire.FlagKeyPhase
+	if ks.phase {
+		f |= wire.FlagKeyPhase
+	}
+	pkt[wire.OffFlags] = byte(f)
+	wire.PutPacketNumber(pkt, pn)
+	hdr := pkt[:wire.HeaderLen]
+	if _, err := ks.send.EncryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, hdr, pkt[wire.HeaderLen:]); err != nil {
+		return nil, 0, ErrKeysExhausted
+	}
+	ks.nextPN++
+	return pkt[:len(pkt)+wire.TagLen], pn, nil
+}
+
+// Open authenticates and decrypts the transport packet pkt in place. It
+// picks the key set by the K flag, checks the packet number against that
+// set's replay window before decrypting, and marks it in the window only
+// after the tag verifies. It returns the plaintext packet (header and
+// messages, tag removed), aliasing pkt, and its packet number. On error the
+// packet must be dropped; its bytes may have been overwritten.
+//
+// The caller has already routed the packet (protocol id, peer ids, datagram
+// length); any change to the header makes the tag fail.
+func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, err error) {
+	if len(pkt) < wire.Overhead {
+		return nil, 0, ErrPacketTooShort
+	}
+	f := wire.Flags(pkt[wire.OffFlags])
+	if f&wire.FlagHandshake != 0 {
+		return nil, 0, ErrNotTransport
+	}
+	t.expire(now)
+	idx := t.forPhase(f&wire.FlagKeyPhase != 0)
+	if idx == none {
+		return nil, 0, ErrNoKeys
+	}
+	ks := &t.sets[idx]
+	pn = binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
+	if !ks.window.Check(pn) {
+		return nil, 0, ErrReplay
+	}
+	hdr := pkt[:wire.HeaderLen]
+	if _, err := ks.recv.DecryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, hdr, pkt[wire.HeaderLen:]); err != nil {
+		return nil, 0, ErrAuth
+	}
+	if !ks.window.Accept(pn) {
+		return nil, 0, ErrReplay
+	}
+	if ks.firstRecv.IsZero() {
+		ks.firstRecv = now
+	}
+	if idx == t.next {
+		// Key confirmation: the peer has the new keys and uses them.
+		t.drop(&t.prev)
+		t.prev, t.cur, t.next = t.cur, t.next, none
+		t.phase, t.phaseStarted = ks.phase, true
+	}
+	return pkt[:len(pkt)-wire.TagLen], pn, nil
+}
+
+// NeedsRekey reports whether the owner should start a rekey handshake now:
+// the current keys have sent RekeyAfterMessages packets, or are
+// RekeyAfterTime old (if this side initiated their handshake) or
+// RekeyAfterTime + (RejectAfterTime − RekeyAfterTime)/2 old (if it
+// answered it). It reports false when there are no current keys or newer
+// keys are waiting for confirmation.
+func (t *Transport) NeedsRekey(now time.Time) bool {
+	t.expire(now)
+	if t.cur == none || t.next != none {
+		return false
+	}
+	ks := &t.sets[t.cur]
+	if ks.nextPN >= t.limits.RekeyAfterMessages {
+		return true
+	}
+	after := t.limits.RekeyAfterTime
+	if !ks.initiator {
+		after += (t.limits.RejectAfterTime - t.limits.RekeyAfterTime) / 2
+	}
+	return now.Sub(ks.created) >= after
+}
+
+// Confirmed reports whether the transport has current keys to send with.
+func (t *Transport) Confirmed() bool { return t.cur != none }
+
+// Peer returns the session peer's static public key.
+func (t *Transport) Peer() wire.PublicKey { return t.peer }
+
+// LocalID returns this side's peer id for the session.
+func (t *Transport) LocalID() wire.PeerID { return t.localID }
+
+// RemoteID returns the peer's id for the session.
+func (t *Transport) RemoteID() wire.PeerID { return t.remoteID }
+
+// Close erases every key. Seal and Open fail afterwards.
+func (t *Transport) Close() {
+	t.drop(&t.cur)
+	t.drop(&t.prev)
+	t.drop(&t.next)
+}
+
+// forPhase returns the key set for packets with key phase k, or none.
+func (t *Transport) forPhase(k bool) int8 {
+	for _, i := range [...]int8{t.cur, t.next, t.prev} {
+		if i != none && t.sets[i].phase == k {
+			return i
+		}
+	}
+	return none
+}
+
+// expire drops key sets that are RejectAfterTime old, and previous keys
+// KeepPreviousFor after current opened its first packet.
+func (t *Transport) expire(now time.Time) {
+	for _, p := range [...]*int8{&t.cur, &t.prev, &t.next} {
+		if *p != none && now.Sub(t.sets[*p].created) >= t.limits.RejectAfterTime {
+			t.drop(p)
+		}
+	}
+	if t.prev != none && t.cur != none {
+		if first := t.sets[t.cur].firstRecv; !first.IsZero() && now.Sub(first) >= t.limits.KeepPreviousFor {
+			t.drop(&t.prev)
+		}
+	}
+}
+
+// drop erases the key set *p refers to and sets *p to none.
+func (t *Transport) drop(p *int8) {
+	if *p == none {
+		return
+	}
+	ks := &t.sets[*p]
+	ks.send.Clear()
+	ks.recv.Clear()
+	*ks = keySet{}
+	*p = none
+}
+
+// free returns the index of an unused key set. Install drops previous and
+// next first, so at most current is in use.
+func (t *Transport) free() int8 {
+	for i := range t.sets {
+		if !t.sets[i].inUse {
+			return int8(i)
+		}
+	}
+	panic("secure: no free key set")
+}
