@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ecdh"
 	"encoding/hex"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/havenproto/haven/internal/doccheck"
 )
 
 // The worked examples of docs/PROTOCOL.md §8. Each is built here with the
@@ -182,51 +183,16 @@ func (e docExample) dump() string {
 	return sb.String()
 }
 
-// docDumps extracts example name → bytes from PROTOCOL.md's fenced blocks,
-// checking each line's offset against the bytes read so far.
-func docDumps(t *testing.T, path string) map[string][]byte {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	var name string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "```text example="):
-			name = strings.TrimPrefix(line, "```text example=")
-			out[name] = []byte{}
-		case name != "" && strings.HasPrefix(line, "```"):
-			name = ""
-		case name != "":
-			var off int
-			if _, err := fmt.Sscanf(line, "%04d:", &off); err != nil {
-				t.Fatalf("%s: bad dump line %q", name, line)
-			}
-			if off != len(out[name]) {
-				t.Fatalf("%s: line offset %d, but %d bytes so far", name, off, len(out[name]))
-			}
-			hx, _, _ := strings.Cut(line[5:], "|")
-			b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(hx), " ", ""))
-			if err != nil {
-				t.Fatalf("%s: %v in %q", name, err, line)
-			}
-			out[name] = append(out[name], b...)
-		}
-	}
-	return out
-}
-
 func TestProtocolDocExamples(t *testing.T) {
 	if os.Getenv("HAVEN_PRINT_EXAMPLES") != "" {
 		for _, e := range docExamples() {
 			fmt.Printf("%s\n", e.dump())
 		}
 	}
-	dumps := docDumps(t, "../docs/PROTOCOL.md")
+	dumps, err := doccheck.Dumps("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	examples := docExamples()
 	if len(dumps) < len(examples) {
 		t.Errorf("PROTOCOL.md has %d examples, want %d", len(dumps), len(examples))
