@@ -54,6 +54,7 @@ type channel struct {
 	writeDone   bool      // CloseWrite or Close called: FIN queued
 	readDone    bool      // Close called: we read no more
 	ownerClosed bool      // the owner called CloseChannel or Refuse: it holds no reference
+	finSeen     bool      // the peer\'s FIN arrived (even if its data was discarded)
 	peerStopped bool      // the peer sent CLOSE: stop sending
 	resetSent   bool
 	resetCode   uint32
@@ -128,7 +129,6 @@ func (c *channel) finished() bool {
 	}
 	sendDone := c.resetSent || c.send == nil || c.send.AllAcked()
 	recvDone := c.readDone || c.recv == nil || c.recv.Done()
-	_, fin := c.recv.FinalSize()
-	peerDone := c.peerErr != nil && c.peerErr.Reset || fin
+	peerDone := c.peerErr != nil && c.peerErr.Reset || c.finSeen
 	return c.state == chDone || sendDone && recvDone && peerDone
 }

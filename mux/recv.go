@@ -304,6 +304,9 @@ func (s *Session) onStream(c *channel, m *wire.Stream) error {
 			s.autoTuneSession()
 		}
 	}
+	if m.Fin {
+		c.finSeen = true
+	}
 	if c.readDone {
 		return nil // we stopped reading: discard (flow control counted above)
 	}

@@ -11,6 +11,11 @@ import (
 // These tests measure how a session shares a bottleneck link: between
 // priority levels, within a level, and against the link's capacity.
 
+// newNet is a network with link one way and its delay the other way.
+func newNet(link netsim.LinkConfig) *netsim.Network {
+	return netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay})
+}
+
 // bottleneck is a 50 Mbit/s path with 20 ms one-way delay and a buffer of
 // one bandwidth-delay product.
 func bottleneck() netsim.LinkConfig {
