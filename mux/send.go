@@ -33,7 +33,7 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 		c = s.sched.pick(s)
 	}
 	ackNow := s.acks.unacked && s.acks.due(now)
-	keepalive := s.keepAliveDue(now)
+	keepalive := s.keepAliveDue(now) || s.pingNow
 	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
 		return 0
 	}
@@ -65,6 +65,9 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 		p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
 		eliciting = true
 		s.lastPing = now
+	}
+	if eliciting {
+		s.pingNow = false
 	}
 	s.finishPacket(sp, len(p), eliciting, now)
 	return len(p)

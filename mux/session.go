@@ -76,6 +76,7 @@ type Session struct {
 	now           time.Time // the latest time Receive or Poll was given
 	lastSent      time.Time
 	lastPing      time.Time // last keepalive PING
+	pingNow       bool      // Ping called: send an ack-eliciting packet
 	lastSessTune  time.Time
 	lastRecv      time.Time
 	lastEliciting time.Time // last ack-eliciting packet sent
@@ -252,6 +253,11 @@ func (s *Session) terminate(st sessState, err error) {
 	}
 	s.emit(nil, EventSessionClosed)
 }
+
+// Ping makes the next Poll send an ack-eliciting packet even with nothing
+// else to send: the session initiator's first packet, which confirms the
+// keys to the responder (docs/PROTOCOL.md §7.4).
+func (s *Session) Ping() { s.pingNow = true }
 
 // SendPathChallenge queues a PATH_CHALLENGE with data (channel 0).
 func (s *Session) SendPathChallenge(data [8]byte) { s.pathChallenge = &data }

@@ -67,7 +67,7 @@ func (s *Session) Deadline() time.Time {
 	// Something to send: probes go at once; everything else waits for the
 	// congestion window (an ACK reopens it) and then for the pacer, the
 	// same gates Poll applies.
-	if s.rec.probes > 0 {
+	if s.rec.probes > 0 || s.pingNow {
 		earliest(s.now)
 	} else if (s.controlPending() || s.sched.hasWork()) && s.rec.cc.CanSend(s.rec.inFlight) {
 		earliest(s.rec.pacer.TimeUntilSend(s.now, s.rec.cc.PacingRate(&s.rec.rtt)))

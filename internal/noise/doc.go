@@ -18,6 +18,8 @@
 //     EncryptAndHash and friends, with HMAC and HKDF as in §4.3.
 //   - [HandshakeState] (§5.3) runs the IK message patterns (§7.5)
 //     <- s ... -> e, es, s, ss  <- e, ee, se, optionally with psk2 (§9).
+//     Its MixHash method, an application extension, binds cleartext data
+//     (Haven's packet headers) to the next message.
 //   - [ReplayWindow] is an RFC 6479 sliding bitmap for the out-of-order
 //     transport case the specification leaves to the application (§11.4).
 //

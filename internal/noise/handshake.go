@@ -65,9 +65,12 @@ var (
 // Use: the initiator calls WriteMessage then ReadMessage, the responder
 // ReadMessage then WriteMessage; then both call Split for the transport
 // CipherStates, and may read HandshakeHash for channel binding (§11.2).
+// MixHash binds application data (Haven's packet headers) to the next
+// message; both sides must call it identically.
 //
 // A failed ReadMessage or WriteMessage leaves the state exactly as it was
-// before the call (every field a message touches is restored), so an
+// before the call (every field a message touches is restored), and before
+// any MixHash made for that message since the previous one, so an
 // initiator that receives a forged or corrupted message 2 can keep waiting
 // for the genuine one, and a caller may retry. A HandshakeState is not
 // safe for concurrent use.
@@ -83,6 +86,11 @@ type HandshakeState struct {
 	split     bool
 
 	st hsState // everything a message mutates; restored when it fails
+
+	// MixHash data bound to the next message (mixhash.go): h before the
+	// first pending MixHash, restored if that message fails.
+	preMix     [maxHashLen]byte
+	mixPending bool
 
 	dhOut [DHLen]byte // scratch for DH outputs; cleared after use
 }
@@ -179,6 +187,12 @@ var (
 // compromised (§7.7); keep secrets for later messages. out must not
 // overlap payload.
 func (hs *HandshakeState) WriteMessage(out, payload []byte) ([]byte, error) {
+	res, err := hs.writeMessage(out, payload)
+	hs.settleMix(err)
+	return res, err
+}
+
+func (hs *HandshakeState) writeMessage(out, payload []byte) ([]byte, error) {
 	if err := hs.checkTurn(true); err != nil {
 		return nil, err
 	}
@@ -200,6 +214,12 @@ func (hs *HandshakeState) WriteMessage(out, payload []byte) ([]byte, error) {
 // too long, failed authentication, a low-order key) it returns an error
 // and the state is unchanged. out must not overlap msg.
 func (hs *HandshakeState) ReadMessage(out, msg []byte) ([]byte, error) {
+	res, err := hs.readMessage(out, msg)
+	hs.settleMix(err)
+	return res, err
+}
+
+func (hs *HandshakeState) readMessage(out, msg []byte) ([]byte, error) {
 	if err := hs.checkTurn(false); err != nil {
 		return nil, err
 	}

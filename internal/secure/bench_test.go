@@ -23,6 +23,7 @@ func TestSealOpenAllocs(t *testing.T) {
 	buf := benchBuffer(ti)
 	n := len(buf)
 	allocs := testing.AllocsPerRun(1000, func() {
+		wire.PutPacketNumber(buf, ti.NextPacketNumber())
 		sealed, _, err := ti.Seal(buf[:n], at(0))
 		if err != nil {
 			t.Fatal(err)
@@ -136,6 +137,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.SetBytes(int64(n - wire.HeaderLen))
 	b.ReportAllocs()
 	for b.Loop() {
+		wire.PutPacketNumber(buf, ti.NextPacketNumber())
 		if _, _, err := ti.Seal(buf[:n], at(0)); err != nil {
 			b.Fatal(err)
 		}
@@ -152,6 +154,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	b.SetBytes(int64(n - wire.HeaderLen))
 	b.ReportAllocs()
 	for b.Loop() {
+		wire.PutPacketNumber(buf, ti.NextPacketNumber())
 		sealed, _, err := ti.Seal(buf[:n], at(0))
 		if err != nil {
 			b.Fatal(err)

@@ -28,6 +28,7 @@ type cookieJar struct {
 	addr    [16 + 2]byte // scratch: IP address bytes || u16le(port)
 	cookie  [wire.MACLen]byte
 	mac     [wire.MACLen]byte
+	mac2    keyedMAC // oneMAC scratch for mac2
 	scratch [blake2s.Size]byte
 }
 
@@ -93,7 +94,7 @@ func (j *cookieJar) validMAC2(pkt []byte, src netip.AddrPort) bool {
 			continue
 		}
 		j.compute(s.m, src)
-		oneMAC(&j.mac, j.cookie[:], pkt[:wire.InitMAC2Offset], &j.scratch)
+		oneMAC(&j.mac, j.cookie[:], pkt[:wire.InitMAC2Offset], &j.mac2)
 		if subtle.ConstantTimeCompare(j.mac[:], got) == 1 {
 			ok = true
 		}

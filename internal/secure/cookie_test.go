@@ -114,11 +114,7 @@ func TestCookieLifetime(t *testing.T) {
 		}
 		j.compute(&j.cur, srcAddr)
 		pkt := bytes.Clone(withMAC2[0])
-		var mac [wire.MACLen]byte
-		var sum [32]byte
-		oneMAC(&mac, j.cookie[:], pkt[:wire.InitMAC2Offset], &sum)
-		copy(pkt[wire.InitMAC2Offset:], mac[:])
-		return pkt
+		return remac2(pkt, &j.cookie)
 	}
 	pkt := mac2For(at(0))
 	for _, c := range []struct {

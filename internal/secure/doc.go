@@ -38,9 +38,10 @@
 // # Handshake
 //
 // The responder checks an initiation cheapest first: its size (216 bytes),
-// the header (protocol id, reserved bits, handshake form, datagram length
-// 0), the destination authentication tag, the message header, and mac1,
-// before any Diffie-Hellman work. A responder that is overloaded (the
+// the header (protocol id, reserved bits, handshake form; the payload
+// length field may hold any value, see below), the destination
+// authentication tag, the message header, and mac1, before any
+// Diffie-Hellman work. A responder that is overloaded (the
 // caller says so in [LoadState]) or whose per-source token bucket for the
 // sender's IP address is empty then requires a valid mac2: without one it
 // answers with a 104-byte COOKIE_REPLY bound to the initiation's mac1 and
@@ -58,6 +59,29 @@
 // the newest one can be completed by a response. After the handshake
 // timeout [Initiator.Poll] returns [ErrHandshakeTimeout], a net.Error whose
 // Timeout method reports true.
+//
+// # The header in the cryptography
+//
+// The 40-byte packet header is an input to four computations: the
+// transport AEAD's associated data (Seal, Open), mac1 and mac2 (which
+// cover the packet from its first byte up to the MAC), and the Noise
+// transcript of the handshake. In all four the header's payload length
+// field (offset 10, 2 bytes) is taken as zero, so a packet's cryptography
+// is the same on datagram and stream transports (PROTOCOL.md §8): a stream
+// transport sets the field after sealing or building a packet, and clears
+// or ignores it on receipt, without touching anything else. This package
+// accepts any value in the field; dropping a non-zero length on a datagram
+// transport is the socket layer's job (§6.1).
+//
+// The transcript binding: before writing or reading each of the two
+// handshake messages, both sides call noise.HandshakeState.MixHash with
+// the 40 header bytes of the packet that carries it (length field zeroed),
+// so the Noise AEADs authenticate the header, peer ids included. mac1 only
+// proves knowledge of the receiver's public key, which an on-path attacker
+// may have; with the header in the transcript, a rewritten header fails
+// the Noise read (ErrHandshakeAuth) even when mac1 and mac2 were
+// recomputed. A response that fails this way leaves the Initiator waiting
+// for the genuine one: the failed read undoes the header's MixHash.
 //
 // # Transport key sets and rekey: the state machine
 //

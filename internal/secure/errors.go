@@ -24,8 +24,10 @@ var (
 	// carries a non-zero mac2.
 	ErrBadMAC = errors.New("secure: handshake MAC does not verify")
 
-	// ErrHandshakeAuth: the Noise message failed to authenticate, or the
-	// static key inside does not match the sender's authentication tag.
+	// ErrHandshakeAuth: the Noise message failed to authenticate (it, or
+	// the packet header bound into its transcript, was forged or changed),
+	// or the static key inside does not match the sender's authentication
+	// tag.
 	ErrHandshakeAuth = errors.New("secure: handshake authentication failed")
 
 	// ErrReplayedInitiation: the initiation's timestamp is not newer than
@@ -87,6 +89,10 @@ var (
 	// ErrReplay: the packet number is a duplicate, older than the replay
 	// window, or at or above RejectAfterMessages.
 	ErrReplay = errors.New("secure: replayed or out-of-window packet number")
+
+	// ErrPacketNumber: Seal was given a packet number not above the last
+	// one sealed; a nonce must never repeat (PROTOCOL.md §3.3).
+	ErrPacketNumber = errors.New("secure: packet number not above the last one sealed")
 
 	// ErrAuth: the transport packet's tag does not verify.
 	ErrAuth = errors.New("secure: packet authentication failed")

@@ -29,7 +29,8 @@ func transportWithKey(tb testing.TB, key []byte, pn uint64) *Transport {
 		tb.Fatal("InitializeKey")
 	}
 	t := &Transport{limits: Limits{}.withDefaults(), cur: 0, prev: none, next: none, phaseStarted: true}
-	t.sets[0] = keySet{send: &send, recv: &recv, created: t0, nextPN: pn, initiator: true, inUse: true}
+	t.sets[0] = keySet{send: &send, recv: &recv, created: t0, initiator: true, inUse: true}
+	t.nextPN = pn
 	return t
 }
 
@@ -57,6 +58,15 @@ func TestSealedExample(t *testing.T) {
 	plain := openStreamExample()
 	if len(plain) != 69 || !strings.HasPrefix(hex.EncodeToString(plain), "8e884acdef4618f2") {
 		t.Fatalf("example plaintext: %x", plain)
+	}
+	// The example's length field is 0, so its associated data (the header
+	// with the length field taken as zero) is the header itself, and the
+	// sealed bytes are the same as before the field was excluded from the
+	// associated data: the constant above did not change.
+	var ad [wire.HeaderLen]byte
+	if plain[wire.OffLength] != 0 || plain[wire.OffLength+1] != 0 ||
+		!bytes.Equal(cryptoHeader(&ad, plain), plain[:wire.HeaderLen]) {
+		t.Fatalf("example header %x: length field not zero", plain[:wire.HeaderLen])
 	}
 	key := bytes.Repeat([]byte{0x4b}, 32)
 	tr := transportWithKey(t, key, 1)

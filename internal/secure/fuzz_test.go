@@ -97,8 +97,22 @@ func FuzzHandshake(f *testing.F) {
 		}
 
 		tr := transportWithKey(t, bytes.Repeat([]byte{0x4b}, 32), 0)
-		if plain, _, err := tr.Open(bytes.Clone(data), t0); err == nil && len(plain) != len(data)-wire.TagLen {
+		plain, _, err := tr.Open(bytes.Clone(data), t0)
+		if err == nil && len(plain) != len(data)-wire.TagLen {
 			t.Fatalf("opened %d bytes into %d", len(data), len(plain))
+		}
+		// The length field is outside the associated data: another value
+		// opens, or fails, alike.
+		if len(data) >= wire.HeaderLen {
+			alt := bytes.Clone(data)
+			alt[wire.OffLength] ^= 0x5a
+			alt[wire.OffLength+1] ^= 0xa5
+			tr2 := transportWithKey(t, bytes.Repeat([]byte{0x4b}, 32), 0)
+			plain2, _, err2 := tr2.Open(alt, t0)
+			if (err == nil) != (err2 == nil) ||
+				(err == nil && !bytes.Equal(plain[wire.HeaderLen:], plain2[wire.HeaderLen:])) {
+				t.Fatalf("length field changed the outcome of Open: %v / %v", err, err2)
+			}
 		}
 	})
 }
@@ -118,6 +132,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	sealed, _ := hex.DecodeString(sealedOpenStream)
+	// The "-stream" seeds are the same packets in their stream-transport
+	// form (PROTOCOL.md §8), with the payload length field set: still
+	// valid, since no cryptography covers the field.
 	seeds := map[string][]byte{
 		"initiation":          append([]byte{0}, init...),
 		"initiation-overload": append([]byte{fuzzOverload}, init...),
@@ -126,6 +143,10 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"response-remac":      append([]byte{fuzzRemacResp}, resp.Packet...),
 		"cookie-reply":        append([]byte{0}, cookie.Packet...),
 		"transport":           append([]byte{0}, sealed...),
+		"initiation-stream":   append([]byte{0}, withLength(init)...),
+		"response-stream":     append([]byte{0}, withLength(resp.Packet)...),
+		"cookie-reply-stream": append([]byte{0}, withLength(cookie.Packet)...),
+		"transport-stream":    append([]byte{0}, withLength(sealed)...),
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzHandshake")
 	if os.Getenv("HAVEN_WRITE_FUZZ_SEEDS") != "" {
@@ -149,11 +170,23 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 	// The recorded response and cookie reply are accepted by the
-	// deterministic initiator.
-	if err := in.HandleCookieReply(cookie.Packet, t0); err != nil {
+	// deterministic initiator, in both forms.
+	if err := in.HandleCookieReply(withLength(cookie.Packet), t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := in.HandleResponse(resp.Packet, t0); err != nil {
+		t.Fatal(err)
+	}
+	r3, in3, _ := fuzzSetup(t)
+	resp3, err := r3.HandleInitiation(nil, withLength(init), srcAddr, t0, LoadState{}, 0x0badcafe)
+	if err != nil || !bytes.Equal(resp3.Packet, resp.Packet) {
+		t.Fatalf("stream-form initiation: %v, response %x, want %x", err, resp3.Packet, resp.Packet)
+	}
+	if _, err := in3.HandleResponse(withLength(resp.Packet), t0); err != nil {
+		t.Fatal(err)
+	}
+	rx := transportWithKey(t, bytes.Repeat([]byte{0x4b}, 32), 0)
+	if _, _, err := rx.Open(withLength(sealed), t0); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/havenproto/haven/internal/noise"
 	"github.com/havenproto/haven/wire"
 )
 
@@ -132,11 +131,8 @@ func TestAlignmentDecision(t *testing.T) {
 // in the response payload (a broken responder).
 func forgeResponse(tb testing.TB, p *pair, init []byte, params wire.SessionParams) []byte {
 	tb.Helper()
-	hs, err := noise.NewResponder(noise.Config{Static: p.resp.static, Prologue: wire.ProtocolID[:]})
+	hs, _, err := p.r.readInitiation(init, nil, new(respWork))
 	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := hs.ReadMessage(nil, init[wire.HeaderLen+wire.MsgHeaderLen:wire.InitMAC1Offset]); err != nil {
 		tb.Fatal(err)
 	}
 	var h wire.Header

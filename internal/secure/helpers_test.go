@@ -110,7 +110,7 @@ func (p *pair) transports(tb testing.TB, lim Limits, now time.Time) (ti, tr *Tra
 // packet builds a plaintext transport packet from t's side, with capacity
 // for the tag.
 func packet(t *Transport, channel uint32, data string) []byte {
-	h := wire.Header{Channel: channel, Destination: t.RemoteID(), Source: t.LocalID()}
+	h := wire.Header{Channel: channel, Destination: t.RemoteID(), Source: t.LocalID(), PacketNumber: t.NextPacketNumber()}
 	b := h.Append(make([]byte, 0, wire.HeaderLen+wire.MsgHeaderLen+len(data)+wire.TagLen))
 	s := wire.Stream{Data: []byte(data)}
 	return s.Append(b)

@@ -66,11 +66,13 @@ func NewIdentity(priv wire.PrivateKey) (*Identity, error) {
 	return id, nil
 }
 
-// verifyMAC1 reports, in constant time, whether mac is the mac1 of data for
-// a packet addressed to this identity. Safe for concurrent use.
-func (id *Identity) verifyMAC1(data, mac []byte) bool {
+// verifyMAC1 reports, in constant time, whether mac is the mac1 of the
+// packet bytes covered (header, with the length field taken as zero, and
+// the body up to mac1) for a packet addressed to this identity. Safe for
+// concurrent use.
+func (id *Identity) verifyMAC1(covered, mac []byte) bool {
 	m := id.mac1Pool.Get().(*keyedMAC)
-	ok := m.verify(data, mac)
+	ok := m.verifyPacket(covered, mac)
 	id.mac1Pool.Put(m)
 	return ok
 }
@@ -104,11 +106,12 @@ func deriveKey(label string, pub wire.PublicKey) [blake2s.Size]byte {
 }
 
 // keyedMAC computes BLAKE2s-128 under one fixed key and can be reused. It
-// must live inside a heap object (its sum buffer is handed to the hash
-// through an interface) and is not safe for concurrent use.
+// must live inside a heap object (its sum and header buffers are handed to
+// the hash through an interface) and is not safe for concurrent use.
 type keyedMAC struct {
 	h   hash.Hash
 	sum [blake2s.Size]byte
+	hdr [wire.HeaderLen]byte // cryptoHeader scratch
 }
 
 func (m *keyedMAC) init(key []byte) {
@@ -127,20 +130,32 @@ func (m *keyedMAC) compute(out *[wire.MACLen]byte, data []byte) {
 	copy(out[:], m.h.Sum(m.sum[:0]))
 }
 
-// verify reports, in constant time, whether mac is BLAKE2s-128(key, data).
-func (m *keyedMAC) verify(data, mac []byte) bool {
+// computePacket writes the MAC of a handshake packet to out (mac1 or mac2,
+// PROTOCOL.md §7.4): BLAKE2s-128(key, covered) where covered is the packet
+// up to the MAC, starting with its 40-byte header, and the header's length
+// field is taken as zero.
+func (m *keyedMAC) computePacket(out *[wire.MACLen]byte, covered []byte) {
+	m.h.Reset()
+	m.h.Write(cryptoHeader(&m.hdr, covered))
+	m.h.Write(covered[wire.HeaderLen:])
+	copy(out[:], m.h.Sum(m.sum[:0]))
+}
+
+// verifyPacket reports, in constant time, whether mac is the computePacket
+// MAC of covered.
+func (m *keyedMAC) verifyPacket(covered, mac []byte) bool {
 	var want [wire.MACLen]byte
-	m.compute(&want, data)
+	m.computePacket(&want, covered)
 	return subtle.ConstantTimeCompare(want[:], mac) == 1
 }
 
-// oneMAC computes BLAKE2s-128(key, data) into out with a fresh hash state,
-// for keys used once. scratch is a heap buffer for the hash's output.
-func oneMAC(out *[wire.MACLen]byte, key, data []byte, scratch *[blake2s.Size]byte) {
-	m := keyedMAC{}
+// oneMAC computes the computePacket MAC of covered under a key used once
+// (a cookie, or the mac1 key of a peer), with a fresh hash state in m, a
+// heap scratch keyedMAC owned by the caller.
+func oneMAC(out *[wire.MACLen]byte, key, covered []byte, m *keyedMAC) {
 	m.init(key)
-	m.h.Write(data)
-	copy(out[:], m.h.Sum(scratch[:0]))
+	m.computePacket(out, covered)
+	m.h = nil
 }
 
 // isZero16 reports, in constant time, whether b is all zero.

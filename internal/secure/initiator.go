@@ -40,6 +40,7 @@ type Initiator struct {
 	rand     io.Reader
 
 	peerMAC1 keyedMAC // mac1 of initiations: keyed by the peer's public key
+	mac2     keyedMAC // oneMAC scratch for mac2
 
 	cookieAEAD cipher.AEAD // opens cookie replies; built on first use
 
@@ -60,6 +61,7 @@ type Initiator struct {
 
 	est     Established               // the result, returned by HandleResponse
 	payload [wire.InitPayloadLen]byte // plaintext scratch
+	hdr     [wire.HeaderLen]byte      // cryptoHeader scratch for the transcript
 	scratch [blake2s.Size]byte
 	seed    [noise.DHLen]byte
 }
@@ -182,16 +184,21 @@ func (i *Initiator) build(now time.Time) error {
 	b := h.Append(i.pkt[:0])
 	mh := wire.MessageHeader{ID: wire.MsgHandshakeInit, Length: wire.InitBodyLen}
 	b = mh.Append(b)
+	// The header enters the transcript (PROTOCOL.md §7): the responder
+	// mixes the same 40 bytes, length field zeroed, before reading.
+	if err := hs.MixHash(cryptoHeader(&i.hdr, b)); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	if b, err = hs.WriteMessage(b, payload); err != nil {
 		// Only a low-order responder key makes the es or ss DH fail.
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	var mac [wire.MACLen]byte
-	i.peerMAC1.compute(&mac, b[:wire.InitMAC1Offset])
+	i.peerMAC1.computePacket(&mac, b[:wire.InitMAC1Offset])
 	b = append(b, mac[:]...)
 	mac = [wire.MACLen]byte{}
 	if i.haveCookie && now.Sub(i.cookieAt) < i.cfg.CookieLifetime {
-		oneMAC(&mac, i.cookie[:], b[:wire.InitMAC2Offset], &i.scratch)
+		oneMAC(&mac, i.cookie[:], b[:wire.InitMAC2Offset], &i.mac2)
 	}
 	b = append(b, mac[:]...)
 	if len(b) != wire.InitPacketLen {
@@ -239,10 +246,9 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		// Nothing sent yet: no response can be genuine.
 		return nil, ErrUnexpected
 	}
-	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
-	out, err := i.hs.ReadMessage(i.payload[:0], pkt[msgOff:wire.RespMAC1Offset])
+	out, err := i.readResponse(pkt)
 	if err != nil {
-		return nil, ErrHandshakeAuth
+		return nil, err
 	}
 	// From here on the response is authentic: a bad one ends the handshake.
 	var peerParams wire.SessionParams
@@ -275,6 +281,22 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 	i.hs = nil
 	clear(i.payload[:])
 	return e, nil
+}
+
+// readResponse runs the Noise read of the response pkt, with its header
+// (length field zeroed) mixed into the transcript first, and returns the
+// decrypted payload. A failure undoes the mix (noise.HandshakeState.MixHash),
+// so the handshake can still complete with the genuine response.
+func (i *Initiator) readResponse(pkt []byte) ([]byte, error) {
+	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
+	if i.hs.MixHash(cryptoHeader(&i.hdr, pkt)) != nil {
+		return nil, ErrHandshakeAuth
+	}
+	out, err := i.hs.ReadMessage(i.payload[:0], pkt[msgOff:wire.RespMAC1Offset])
+	if err != nil {
+		return nil, ErrHandshakeAuth
+	}
+	return out, nil
 }
 
 // HandleCookieReply consumes a COOKIE_REPLY packet answering the newest
@@ -333,11 +355,13 @@ func (i *Initiator) fail(err error) {
 }
 
 // parseHandshakeHeader checks a handshake packet's size and header: the
-// protocol id, reserved bits, the handshake form and a zero datagram
-// length field.
+// protocol id, reserved bits and the handshake form. The payload length
+// field may hold any value: a stream transport sets it (PROTOCOL.md §8),
+// dropping non-zero values on datagram transports is the socket layer's
+// job (§6.1), and no cryptography covers it.
 func parseHandshakeHeader(pkt []byte, size int) (wire.Header, error) {
 	var h wire.Header
-	if len(pkt) != size || h.Parse(pkt) != nil || !h.IsHandshake() || h.Length != 0 {
+	if len(pkt) != size || h.Parse(pkt) != nil || !h.IsHandshake() {
 		return h, ErrMalformed
 	}
 	return h, nil

@@ -151,9 +151,9 @@ func TestTransportReplay(t *testing.T) {
 	}
 }
 
-// TestRejectAfterMessagesOpen: a genuinely sealed packet numbered at or
-// above the receiver's RejectAfterMessages is refused without moving the
-// window.
+// TestRejectAfterMessagesOpen: once the receiver has opened
+// RejectAfterMessages packets under one key set, it refuses every further
+// packet under those keys before decrypting (and the window stays put).
 func TestRejectAfterMessagesOpen(t *testing.T) {
 	p := newPair(t, ResponderConfig{})
 	now := at(0)
@@ -164,16 +164,44 @@ func TestRejectAfterMessagesOpen(t *testing.T) {
 	for i := range pkts {
 		pkts[i], _ = seal(t, ti, "x", now)
 	}
-	if _, _, err := open(tr, pkts[0], now); err != nil {
-		t.Fatal(err)
+	for i := 0; i < 10; i++ {
+		if _, _, err := open(tr, pkts[i], now); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
 	}
 	for _, i := range []int{10, 11} {
 		if _, _, err := open(tr, pkts[i], now); err != ErrReplay {
-			t.Fatalf("pn %d: %v", i, err)
+			t.Fatalf("packet %d past the limit: %v", i, err)
 		}
 	}
-	if _, _, err := open(tr, pkts[9], now); err != nil {
-		t.Fatalf("pn 9 after refused ones: %v", err)
+}
+
+// TestSealPacketNumbers: Seal takes the session's packet numbers from the
+// header and refuses one that is not above the last sealed, so a nonce
+// never repeats, across rekeys too.
+func TestSealPacketNumbers(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	ti, tr := p.transports(t, Limits{}, at(0))
+	b := packet(ti, 1, "a")
+	wire.PutPacketNumber(b, 7)
+	if _, pn, err := ti.Seal(b, at(0)); err != nil || pn != 7 {
+		t.Fatalf("seal pn 7: %v %d", err, pn)
+	}
+	for _, pn := range []uint64{0, 6, 7} {
+		b := packet(ti, 1, "b")
+		wire.PutPacketNumber(b, pn)
+		if _, _, err := ti.Seal(b, at(0)); err != ErrPacketNumber {
+			t.Fatalf("seal pn %d after 7: %v", pn, err)
+		}
+	}
+	if ti.NextPacketNumber() != 8 {
+		t.Fatalf("next %d", ti.NextPacketNumber())
+	}
+	rekey(t, p.ini, p.r, ti, tr, at(ms))
+	b = packet(ti, 1, "c")
+	wire.PutPacketNumber(b, 7)
+	if _, _, err := ti.Seal(b, at(ms)); err != ErrPacketNumber {
+		t.Fatalf("a number reused under new keys: %v", err)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/havenproto/haven/internal/noise"
 	"github.com/havenproto/haven/wire"
-	"golang.org/x/crypto/blake2s"
 )
 
 // Responder answers handshake initiations addressed to one identity. It is
@@ -88,8 +87,9 @@ type respWork struct {
 	est     Established
 	payload [wire.InitPayloadLen]byte
 	params  [wire.SessionParamsLen]byte
+	hdr     [wire.HeaderLen]byte // cryptoHeader scratch for the transcript
 	mac     [wire.MACLen]byte
-	sum     [blake2s.Size]byte
+	mac1    keyedMAC // oneMAC scratch for the response's mac1
 }
 
 // HandleInitiation processes a HANDSHAKE_INIT packet pkt that arrived from
@@ -159,16 +159,11 @@ func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now ti
 // for the timestamp check.
 func (r *Responder) respond(out, pkt []byte, h *wire.Header, eph *noise.KeyPair, localEph uint32, rekey bool,
 	now time.Time) (Reply, error) {
-	hs, err := noise.NewResponder(noise.Config{Static: r.id.static, Prologue: wire.ProtocolID[:], Ephemeral: eph})
-	if err != nil {
-		return Reply{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
 	w := new(respWork)
 	defer clear(w.payload[:])
-	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
-	plain, err := hs.ReadMessage(w.payload[:0], pkt[msgOff:wire.InitMAC1Offset])
+	hs, plain, err := r.readInitiation(pkt, eph, w)
 	if err != nil {
-		return Reply{}, ErrHandshakeAuth
+		return Reply{}, err
 	}
 	var ip wire.InitPayload
 	if ip.Parse(plain) != nil {
@@ -214,21 +209,45 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, eph *noise.KeyPair,
 	return Reply{Kind: ReplyResponse, Packet: b[len(out):], Session: e}, nil
 }
 
+// readInitiation starts the responder's Noise handshake (with eph as its
+// ephemeral key; nil draws one) and reads the initiation pkt into
+// w.payload, with the initiation's header (length field zeroed) mixed into
+// the transcript first.
+func (r *Responder) readInitiation(pkt []byte, eph *noise.KeyPair, w *respWork) (*noise.HandshakeState, []byte, error) {
+	hs, err := noise.NewResponder(noise.Config{Static: r.id.static, Prologue: wire.ProtocolID[:], Ephemeral: eph})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if hs.MixHash(cryptoHeader(&w.hdr, pkt)) != nil {
+		return nil, nil, ErrHandshakeAuth
+	}
+	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
+	plain, err := hs.ReadMessage(w.payload[:0], pkt[msgOff:wire.InitMAC1Offset])
+	if err != nil {
+		return nil, nil, ErrHandshakeAuth
+	}
+	return hs, plain, nil
+}
+
 // appendResponse appends the HANDSHAKE_RESPONSE with header rh, carrying
-// params, to out: the Noise message 2 of hs, mac1 keyed by the initiator's
-// public key peer, and a zero mac2.
+// params, to out: the Noise message 2 of hs (with the header mixed into
+// the transcript first), mac1 keyed by the initiator's public key peer,
+// and a zero mac2.
 func appendResponse(out []byte, hs *noise.HandshakeState, rh *wire.Header, params wire.SessionParams,
 	peer wire.PublicKey, w *respWork) ([]byte, error) {
 	start := len(out)
 	b := rh.Append(out)
 	mh := wire.MessageHeader{ID: wire.MsgHandshakeResponse, Length: wire.RespBodyLen}
 	b = mh.Append(b)
+	if hs.MixHash(cryptoHeader(&w.hdr, b[start:])) != nil {
+		return out, ErrHandshakeAuth
+	}
 	b, err := hs.WriteMessage(b, params.Append(w.params[:0]))
 	if err != nil {
 		return out, ErrHandshakeAuth // a low-order initiator ephemeral: ee fails
 	}
 	mac1Key := deriveKey(labelMAC1, peer)
-	oneMAC(&w.mac, mac1Key[:], b[start:], &w.sum)
+	oneMAC(&w.mac, mac1Key[:], b[start:], &w.mac1)
 	b = append(b, w.mac[:]...)
 	return append(b, zeroNonce[:wire.MACLen]...), nil
 }

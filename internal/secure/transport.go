@@ -22,6 +22,9 @@ type Transport struct {
 	sets                [3]keySet
 	cur, prev, next     int8 // indices into sets, or none
 	phase, phaseStarted bool // phase of the newest current, and whether there was one
+
+	ad     [wire.HeaderLen]byte // associated data: cryptoHeader of the packet
+	nextPN uint64               // lowest packet number the next Seal accepts
 }
 
 const none int8 = -1
@@ -32,7 +35,8 @@ type keySet struct {
 	window     noise.ReplayWindow
 	created    time.Time
 	firstRecv  time.Time // when Open first authenticated a packet; zero until then
-	nextPN     uint64    // packet number of the next Seal
+	sealed     uint64    // packets sealed with these keys
+	opened     uint64    // packets opened with these keys
 	phase      bool      // the K bit of its packets
 	initiator  bool      // this side initiated the handshake
 	inUse      bool
@@ -77,7 +81,7 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 	i := t.free()
 	ks := &t.sets[i]
 	*ks = keySet{send: send, recv: recv, created: e.Created, phase: phase, initiator: e.Initiator, inUse: true}
-	ks.window.RejectAfter = t.limits.RejectAfterMessages
+	ks.window.RejectAfter = noise.DefaultRejectAfter // per-set counts are checked by sealed/opened
 	if e.Initiator {
 		t.prev, t.cur = t.cur, i
 		t.phase, t.phaseStarted = phase, true
@@ -88,12 +92,17 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 }
 
 // Seal encrypts the transport packet pkt in place: pkt holds the 40-byte
-// header (built by the caller, packet number field free) and the plaintext
-// messages, and cap(pkt) must leave room for the 16-byte tag. Seal assigns
-// the next packet number of the current keys, writes it and the key-phase
-// flag into the header, and appends the tag. It returns the sealed packet
-// (pkt extended by the tag) and its packet number. The header is the
-// associated data; the nonce is 0x00000000 || u64le(packet number).
+// header, built by the caller with its packet number, and the plaintext
+// messages, and cap(pkt) must leave room for the 16-byte tag. Packet
+// numbers belong to the session, not to a key set (PROTOCOL.md §3.3): the
+// session engine numbers packets for loss recovery, and Seal only checks
+// that each number is above the last one sealed (at least
+// NextPacketNumber), which keeps every nonce unique. Seal writes the
+// key-phase flag and appends the tag. It returns the sealed packet (pkt
+// extended by the tag) and its packet number. The associated data is
+// the header with its payload length field taken as zero, so the result
+// does not depend on that field (a stream transport may set it before or
+// after sealing); the nonce is 0x00000000 || u64le(packet number).
 func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, err error) {
 	if len(pkt) < wire.HeaderLen {
 		return nil, 0, ErrPacketTooShort
@@ -112,26 +121,33 @@ func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, e
 		return nil, 0, ErrKeysExhausted
 	}
 	ks := &t.sets[t.cur]
-	if ks.nextPN >= t.limits.RejectAfterMessages {
+	if ks.sealed >= t.limits.RejectAfterMessages {
 		if t.next != none {
 			return nil, 0, ErrNotConfirmed
 		}
 		return nil, 0, ErrKeysExhausted
 	}
-	pn = ks.nextPN
+	pn = binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
+	if pn < t.nextPN || pn == ^uint64(0) {
+		return nil, 0, ErrPacketNumber
+	}
 	f := wire.Flags(pkt[wire.OffFlags]) &^ wire.FlagKeyPhase
 	if ks.phase {
 		f |= wire.FlagKeyPhase
 	}
 	pkt[wire.OffFlags] = byte(f)
-	wire.PutPacketNumber(pkt, pn)
-	hdr := pkt[:wire.HeaderLen]
-	if _, err := ks.send.EncryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, hdr, pkt[wire.HeaderLen:]); err != nil {
+	ad := cryptoHeader(&t.ad, pkt)
+	if _, err := ks.send.EncryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, ad, pkt[wire.HeaderLen:]); err != nil {
 		return nil, 0, ErrKeysExhausted
 	}
-	ks.nextPN++
+	ks.sealed++
+	t.nextPN = pn + 1
 	return pkt[:len(pkt)+wire.TagLen], pn, nil
 }
+
+// NextPacketNumber returns the smallest packet number the next Seal
+// accepts: one above the last packet sealed.
+func (t *Transport) NextPacketNumber() uint64 { return t.nextPN }
 
 // Open authenticates and decrypts the transport packet pkt in place. It
 // picks the key set by the K flag, checks the packet number against that
@@ -140,8 +156,10 @@ func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, e
 // messages, tag removed), aliasing pkt, and its packet number. On error the
 // packet must be dropped; its bytes may have been overwritten.
 //
-// The caller has already routed the packet (protocol id, peer ids, datagram
-// length); any change to the header makes the tag fail.
+// The caller has already routed the packet (protocol id, peer ids, and on
+// a datagram transport a zero length field). Any change to the header
+// makes the tag fail, except to the payload length field, which the
+// associated data takes as zero: Open accepts any value there.
 func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, err error) {
 	if len(pkt) < wire.Overhead {
 		return nil, 0, ErrPacketTooShort
@@ -157,16 +175,17 @@ func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, er
 	}
 	ks := &t.sets[idx]
 	pn = binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
-	if !ks.window.Check(pn) {
+	if !ks.window.Check(pn) || ks.opened >= t.limits.RejectAfterMessages {
 		return nil, 0, ErrReplay
 	}
-	hdr := pkt[:wire.HeaderLen]
-	if _, err := ks.recv.DecryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, hdr, pkt[wire.HeaderLen:]); err != nil {
+	ad := cryptoHeader(&t.ad, pkt)
+	if _, err := ks.recv.DecryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, ad, pkt[wire.HeaderLen:]); err != nil {
 		return nil, 0, ErrAuth
 	}
 	if !ks.window.Accept(pn) {
 		return nil, 0, ErrReplay
 	}
+	ks.opened++
 	if ks.firstRecv.IsZero() {
 		ks.firstRecv = now
 	}
@@ -191,7 +210,7 @@ func (t *Transport) NeedsRekey(now time.Time) bool {
 		return false
 	}
 	ks := &t.sets[t.cur]
-	if ks.nextPN >= t.limits.RekeyAfterMessages {
+	if ks.sealed >= t.limits.RekeyAfterMessages {
 		return true
 	}
 	after := t.limits.RekeyAfterTime
