@@ -26,19 +26,22 @@ var rank = map[string]int{
 	"internal/netsim":   2,
 	"internal/secure":   3,
 	"mux":               3,
-	"dialer":            4,
-	"listener":          4,
-	"compat":            5,
-	"net":               6,
-	"cmd/haven":         7,
-	"internal/layers":   8,
+	"internal/udp":      3,
+	"internal/udpproxy": 2,
+	"internal/endpoint": 4,
+	"dialer":            5,
+	"listener":          5,
+	"compat":            6,
+	"net":               7,
+	"cmd/haven":         8,
+	"internal/layers":   9,
 }
 
 // stdlibOnly lists the layers that must not reach outside the standard
 // library, even indirectly.
 var stdlibOnly = map[string]bool{
 	"alignment": true, "wire": true, "internal/doccheck": true,
-	"mux/congestion": true, "mux/internal/buf": true, "internal/netsim": true,
+	"mux/congestion": true, "mux/internal/buf": true, "internal/netsim": true, "internal/udpproxy": true,
 }
 
 // allowedModules are the third-party modules any package may use

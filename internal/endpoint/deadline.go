@@ -1,0 +1,51 @@
+package endpoint
+
+import (
+	"sync"
+	"time"
+)
+
+// deadline is a settable point in time with a channel that is closed when
+// it passes, so blocked calls can select on it and a new deadline wakes
+// them (net.Conn semantics: a deadline in the past times out at once, the
+// zero time means none).
+type deadline struct {
+	// mu guards timer and expired; expired is replaced when a new
+	// deadline re-arms after one has passed.
+	mu      sync.Mutex
+	timer   *time.Timer
+	expired chan struct{}
+}
+
+func newDeadline() *deadline { return &deadline{expired: make(chan struct{})} }
+
+// set arms the deadline at t.
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.expired // the timer fired (or is firing): wait for the close
+	}
+	d.timer = nil
+	select {
+	case <-d.expired:
+		d.expired = make(chan struct{})
+	default:
+	}
+	if t.IsZero() {
+		return
+	}
+	if dur := time.Until(t); dur <= 0 {
+		close(d.expired)
+		return
+	}
+	ch := d.expired
+	d.timer = time.AfterFunc(time.Until(t), func() { close(ch) })
+}
+
+// wait returns the channel closed when the deadline passes.
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.expired
+}

@@ -1,0 +1,327 @@
+// Package endpoint runs Haven sessions over one UDP socket: the socket
+// layer and session table shared by the public dialer, listener and net
+// packages (docs/ARCHITECTURE.md).
+//
+// One Endpoint owns one socket, one static identity and every session that
+// uses them, found by the ephemeral value of their peer id (never by
+// address, so a peer that changes address keeps its session). A single
+// reader goroutine reads the socket, answers handshakes and hands each
+// transport packet to its session. Sessions have no goroutine of their
+// own: a small pool of workers runs a session whenever something needs it
+// (a packet, an application call, a timer), one worker at a time, so an
+// idle session costs memory but no goroutine.
+package endpoint
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+// Config configures an Endpoint. Zero fields take defaults.
+type Config struct {
+	// PrivateKey is the static identity; zero makes a fresh one.
+	PrivateKey wire.PrivateKey
+	// Accept makes the endpoint answer handshakes (a listener).
+	Accept bool
+	// Session configures every session's engine.
+	Session mux.Config
+	// Limits and Handshake tune the cryptography (tests shorten them).
+	Limits    secure.Limits
+	Handshake secure.HandshakeConfig
+	// MaxSessions bounds the sessions (default 10,000); initiations beyond
+	// it are dropped.
+	MaxSessions int
+	// InboxPackets bounds the packets queued for one session (default
+	// 1,024); more are dropped, as a congested link would.
+	InboxPackets int
+	// Backlog bounds the channels waiting in each service's accept queue
+	// (default 128); more are refused.
+	Backlog int
+	// Workers is how many goroutines run sessions (default GOMAXPROCS).
+	Workers int
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 10000
+	}
+	if c.InboxPackets == 0 {
+		c.InboxPackets = 1024
+	}
+	if c.Backlog == 0 {
+		c.Backlog = 128
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	return c
+}
+
+// Errors.
+var (
+	ErrClosed       = net.ErrClosed
+	ErrTooMany      = errors.New("haven: too many sessions")
+	ErrServiceTaken = errors.New("haven: service already has a listener")
+)
+
+// Endpoint is one socket and the sessions on it. Safe for concurrent use.
+type Endpoint struct {
+	cfg  Config
+	conn *net.UDPConn
+	id   *secure.Identity
+	resp *secure.Responder // nil unless cfg.Accept
+	runq runQueue
+
+	// mu guards the tables below and closed; it is never held while a
+	// session's own lock is taken, nor across I/O.
+	mu       sync.Mutex
+	sessions map[uint32]*Session         // by our ephemeral value
+	byPeer   map[wire.PublicKey]*Session // a session to reuse per peer
+	dials    map[uint32]*dial            // handshakes in progress, by our ephemeral value
+	dialing  map[wire.PublicKey]*dial
+	services map[string]*Service
+	closed   bool
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Listen opens an endpoint on a new UDP socket bound to laddr.
+func Listen(network string, laddr netip.AddrPort, cfg Config) (*Endpoint, error) {
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
+	if err != nil {
+		return nil, err
+	}
+	ep, err := New(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ep, nil
+}
+
+// New runs an endpoint on conn, which it then owns (Close closes it).
+func New(conn *net.UDPConn, cfg Config) (*Endpoint, error) {
+	cfg = cfg.withDefaults()
+	priv := cfg.PrivateKey
+	if priv.IsZero() {
+		var err error
+		if priv, err = wire.GeneratePrivateKey(); err != nil {
+			return nil, err
+		}
+	}
+	id, err := secure.NewIdentity(priv)
+	if err != nil {
+		return nil, err
+	}
+	ep := &Endpoint{
+		cfg:      cfg,
+		conn:     conn,
+		id:       id,
+		sessions: make(map[uint32]*Session),
+		byPeer:   make(map[wire.PublicKey]*Session),
+		dials:    make(map[uint32]*dial),
+		dialing:  make(map[wire.PublicKey]*dial),
+		services: make(map[string]*Service),
+		done:     make(chan struct{}),
+	}
+	if cfg.Accept {
+		rc := secure.ResponderConfig{Params: cfg.Session.Params()}
+		if ep.resp, err = secure.NewResponder(id, rc, nil); err != nil {
+			return nil, err
+		}
+	}
+	conn.SetReadBuffer(4 << 20)
+	conn.SetWriteBuffer(4 << 20)
+	ep.runq.start(cfg.Workers, &ep.wg)
+	ep.wg.Add(1)
+	go ep.readLoop()
+	return ep, nil
+}
+
+// PublicKey returns the endpoint's static public key.
+func (ep *Endpoint) PublicKey() wire.PublicKey { return ep.id.PublicKey() }
+
+// LocalAddr returns the socket's address.
+func (ep *Endpoint) LocalAddr() netip.AddrPort {
+	return ep.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Close closes every session abruptly with code, closes the socket and
+// waits for the endpoint's goroutines to exit.
+func (ep *Endpoint) Close(code uint32, reason string) error {
+	ep.mu.Lock()
+	if ep.closed {
+		ep.mu.Unlock()
+		return nil
+	}
+	ep.closed = true
+	sessions := make([]*Session, 0, len(ep.sessions))
+	for _, s := range ep.sessions {
+		sessions = append(sessions, s)
+	}
+	for _, d := range ep.dials {
+		d.fail(ErrClosed)
+	}
+	for _, svc := range ep.services {
+		svc.shut()
+	}
+	ep.mu.Unlock()
+	for _, s := range sessions {
+		s.closeNow(code, reason) // sends the CLOSE synchronously
+	}
+	close(ep.done)
+	err := ep.conn.Close()
+	ep.runq.stop()
+	ep.wg.Wait()
+	for _, s := range sessions {
+		s.release()
+	}
+	return err
+}
+
+// readLoop is the endpoint's one reader: it drops foreign traffic, routes
+// handshakes, and queues transport packets for their session.
+func (ep *Endpoint) readLoop() {
+	defer ep.wg.Done()
+	buf := make([]byte, 65536)
+	out := make([]byte, 0, wire.InitPacketLen)
+	for {
+		n, addr, err := ep.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+		pkt := buf[:n]
+		var h wire.Header
+		if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() {
+			continue
+		}
+		if h.IsHandshake() {
+			ep.handshake(pkt, &h, addr, out)
+			continue
+		}
+		ep.mu.Lock()
+		s := ep.sessions[h.Destination.Ephemeral()]
+		ep.mu.Unlock()
+		if s != nil && h.Source == s.remoteID {
+			s.deliver(pkt, addr)
+		}
+	}
+}
+
+// handshake routes a handshake packet (PROTOCOL.md §7).
+func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, out []byte) {
+	if len(pkt) < wire.HeaderLen+wire.MsgHeaderLen {
+		return
+	}
+	eph := h.Destination.Ephemeral()
+	switch wire.MsgID(pkt[wire.HeaderLen]) {
+	case wire.MsgHandshakeInit:
+		if ep.resp == nil {
+			return
+		}
+		var rekeyed *Session
+		if eph != 0 {
+			ep.mu.Lock()
+			rekeyed = ep.sessions[eph]
+			ep.mu.Unlock()
+			if rekeyed == nil {
+				return
+			}
+		}
+		local := eph
+		if local == 0 {
+			if local = ep.reserveEphemeral(); local == 0 {
+				return
+			}
+		}
+		now := time.Now()
+		reply, err := ep.resp.HandleInitiation(out[:0], pkt, addr, now, secure.LoadState{Overloaded: ep.overloaded()}, local)
+		if err != nil {
+			if eph == 0 {
+				ep.releaseEphemeral(local)
+			}
+			return
+		}
+		if reply.Kind == secure.ReplyCookie {
+			if eph == 0 {
+				ep.releaseEphemeral(local)
+			}
+			ep.conn.WriteToUDPAddrPort(reply.Packet, addr)
+			return
+		}
+		est := reply.Session
+		if rekeyed != nil {
+			if est.Peer != rekeyed.peer || !rekeyed.rekeyed(est, now) {
+				est.Discard()
+				return
+			}
+		} else if !ep.startSession(local, est, addr, now) {
+			est.Discard()
+			return
+		}
+		ep.conn.WriteToUDPAddrPort(reply.Packet, addr)
+	case wire.MsgHandshakeResponse, wire.MsgCookieReply:
+		ep.mu.Lock()
+		d := ep.dials[eph]
+		s := ep.sessions[eph]
+		ep.mu.Unlock()
+		switch {
+		case d != nil:
+			d.offer(pkt, addr)
+		case s != nil:
+			s.rekeyReply(pkt)
+		}
+	}
+}
+
+// overloaded reports handshake load for cookies: handshakes still waiting
+// for key confirmation beyond a tenth of the session limit.
+func (ep *Endpoint) overloaded() bool {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return len(ep.sessions) >= ep.cfg.MaxSessions*9/10
+}
+
+// reserveEphemeral picks an unused non-zero ephemeral value and reserves
+// it in the session table (as a nil entry); 0 when the table is full.
+func (ep *Endpoint) reserveEphemeral() uint32 {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.closed || len(ep.sessions)+len(ep.dials) >= ep.cfg.MaxSessions {
+		return 0
+	}
+	var b [4]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0
+		}
+		v := binary.LittleEndian.Uint32(b[:])
+		if _, used := ep.sessions[v]; v != 0 && !used && ep.dials[v] == nil {
+			ep.sessions[v] = nil
+			return v
+		}
+	}
+}
+
+func (ep *Endpoint) releaseEphemeral(v uint32) {
+	ep.mu.Lock()
+	if ep.sessions[v] == nil {
+		delete(ep.sessions, v)
+	}
+	ep.mu.Unlock()
+}

@@ -1,0 +1,155 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+var loopback = netip.MustParseAddrPort("127.0.0.1:0")
+
+func newPair(t *testing.T) (server, client *Endpoint) {
+	t.Helper()
+	server, err := Listen("udp4", loopback, Config{Accept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = Listen("udp4", loopback, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close(wire.CloseNormal, "")
+		server.Close(wire.CloseNormal, "")
+	})
+	return server, client
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// echo accepts streams on svc and echoes each until EOF.
+func echo(svc *Service) {
+	for {
+		st, err := svc.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		go func() {
+			io.Copy(st, st)
+			st.CloseWrite()
+			st.Close()
+		}()
+	}
+}
+
+func TestEchoAndBulk(t *testing.T) {
+	server, client := newPair(t)
+	svc, err := server.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echo(svc)
+	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.OpenStream("", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WaitAccepted(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	go func() {
+		st.Write(data)
+		st.CloseWrite()
+	}()
+	st.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(st)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("echo: %d of %d bytes, err %v", len(got), len(data), err)
+	}
+	st.Close()
+	// A second dial reuses the session: one handshake per peer.
+	s2, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+	if err != nil || s2 != s {
+		t.Fatalf("second dial: %v, same session %v", err, s2 == s)
+	}
+}
+
+func TestRefusedService(t *testing.T) {
+	server, client := newPair(t)
+	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.OpenStream("ftp", 3)
+	err = st.WaitAccepted(ctx(t))
+	var ce *mux.ChannelError
+	if !errors.As(err, &ce) || !ce.Refused || ce.Code != wire.RefuseNoService || ce.Reason != `no service "ftp"` {
+		t.Fatalf("refusal: %v", err)
+	}
+}
+
+func TestWrongKeyTimesOut(t *testing.T) {
+	server, err := Listen("udp4", loopback, Config{Accept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close(0, "")
+	client, _ := Listen("udp4", loopback, Config{})
+	defer client.Close(0, "")
+	wrong, _ := wire.GeneratePrivateKey()
+	c, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err = client.Session(c, wrong.PublicKey(), server.LocalAddr())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial with a wrong key: %v", err)
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		server, client := newPair(t)
+		svc, _ := server.Listen("")
+		go echo(svc)
+		s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10; i++ {
+			st, _ := s.OpenStream("", 3)
+			st.Write([]byte("x"))
+			st.CloseWrite()
+			io.ReadAll(st)
+			st.Close()
+		}
+		client.Close(wire.CloseNormal, "")
+		server.Close(wire.CloseNormal, "")
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}

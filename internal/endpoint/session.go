@@ -1,0 +1,402 @@
+package endpoint
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+// Session is one session with one peer. Its engine (mux.Session) and keys
+// (secure.Transport) are run by the endpoint's workers; applications use
+// it through Streams and the methods here.
+type Session struct {
+	ep        *Endpoint
+	peer      wire.PublicKey
+	localEph  uint32
+	remoteID  wire.PeerID
+	initiator bool
+
+	// state makes runs of a session strictly sequential: runIdle, runQueued
+	// (in the run queue), runRunning, or runAgain (kicked while running:
+	// the running worker goes round once more instead of queueing it).
+	state atomic.Int32
+
+	// inMu guards inbox: the reader goroutine appends, the running worker
+	// takes. It is separate from mu so the reader never waits for a
+	// session's processing.
+	inMu   sync.Mutex
+	inbox  []inPacket
+	hsIn   [][]byte // handshake replies for a rekey in progress
+	inFree [][]byte // spare packet buffers
+
+	// mu guards everything below. The worker running the session holds it
+	// while it processes packets and builds replies; application calls hold
+	// it for their buffer operations. Never held across socket I/O.
+	mu      sync.Mutex
+	m       *mux.Session
+	tr      *secure.Transport
+	addr    netip.AddrPort
+	highPN  uint64 // highest packet number authenticated: moves addr
+	chans   map[uint32]*Stream
+	rekey   *secure.Initiator
+	timer   *time.Timer
+	out     [][]byte // sealed packets to write after unlocking
+	spare   [][]byte
+	bufFree [][]byte // sealed-packet buffers to reuse
+	ended   bool
+	err     error
+	doneCh  chan struct{}
+	pktBuf  []byte
+	maxSize int
+}
+
+// inPacket is a transport packet waiting for its session.
+type inPacket struct {
+	buf  []byte
+	addr netip.AddrPort
+}
+
+// startSession creates and registers the session of a completed handshake
+// under our ephemeral value local.
+func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr netip.AddrPort, now time.Time) bool {
+	tr, err := secure.NewTransport(est, ep.cfg.Limits, now)
+	if err != nil {
+		return false
+	}
+	role := mux.Responder
+	if est.Initiator {
+		role = mux.Initiator
+	}
+	m, err := mux.New(ep.cfg.Session, role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
+	if err != nil {
+		tr.Close()
+		return false
+	}
+	s := &Session{
+		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
+		m: m, tr: tr, addr: addr, chans: make(map[uint32]*Stream), doneCh: make(chan struct{}),
+		maxSize: m.MaxPacketSize(),
+	}
+	s.pktBuf = make([]byte, s.maxSize+wire.TagLen)
+	s.timer = time.AfterFunc(time.Hour, s.kick)
+	s.timer.Stop()
+	if est.Initiator {
+		m.Ping() // key confirmation: the initiator speaks first
+	}
+	ep.mu.Lock()
+	if ep.closed {
+		ep.mu.Unlock()
+		tr.Close()
+		return false
+	}
+	ep.sessions[local] = s
+	if old := ep.byPeer[est.Peer]; old == nil || old.closing() {
+		ep.byPeer[est.Peer] = s
+	}
+	ep.mu.Unlock()
+	s.kick()
+	return true
+}
+
+const (
+	runIdle int32 = iota
+	runQueued
+	runRunning
+	runAgain
+)
+
+// kick makes sure a worker runs the session soon.
+func (s *Session) kick() {
+	for {
+		switch st := s.state.Load(); st {
+		case runIdle:
+			if s.state.CompareAndSwap(runIdle, runQueued) {
+				s.ep.runq.push(s)
+				return
+			}
+		case runRunning:
+			if s.state.CompareAndSwap(runRunning, runAgain) {
+				return
+			}
+		default: // already queued, or will run again
+			return
+		}
+	}
+}
+
+// deliver queues a transport packet from the reader (copying it), or drops
+// it when the inbox is full.
+func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
+	s.inMu.Lock()
+	if len(s.inbox) >= s.ep.cfg.InboxPackets {
+		s.inMu.Unlock()
+		return
+	}
+	var b []byte
+	if n := len(s.inFree); n > 0 && cap(s.inFree[n-1]) >= len(pkt) {
+		b, s.inFree = s.inFree[n-1][:len(pkt)], s.inFree[:n-1]
+	} else {
+		b = make([]byte, len(pkt), max(len(pkt), 2048))
+	}
+	copy(b, pkt)
+	s.inbox = append(s.inbox, inPacket{b, addr})
+	s.inMu.Unlock()
+	s.kick()
+}
+
+// run is a worker's turn with the session: it repeats runOnce while the
+// session is kicked during a turn. Never concurrent with itself (state).
+func (s *Session) run() {
+	s.state.Store(runRunning)
+	for {
+		s.runOnce()
+		if s.state.CompareAndSwap(runRunning, runIdle) {
+			return
+		}
+		s.state.Store(runRunning) // runAgain: go round once more
+	}
+}
+
+// runOnce processes everything pending and writes what it produced.
+func (s *Session) runOnce() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	s.takeInbox(now)
+	s.runRekey(now)
+	s.dispatch()
+	if s.tr.Confirmed() {
+		s.produce(now)
+	}
+	out, addr := s.out, s.addr
+	s.out = s.spare[:0]
+	finished := s.m.Closed()
+	if !finished {
+		s.arm(now)
+	}
+	s.mu.Unlock()
+
+	for _, p := range out {
+		s.ep.conn.WriteToUDPAddrPort(p, addr)
+	}
+	s.mu.Lock()
+	for _, p := range out {
+		if len(s.bufFree) < 256 {
+			s.bufFree = append(s.bufFree, p)
+		}
+	}
+	s.spare = out[:0]
+	s.mu.Unlock()
+	if finished {
+		s.finish()
+	}
+}
+
+// takeInbox opens and applies the queued packets.
+func (s *Session) takeInbox(now time.Time) {
+	s.inMu.Lock()
+	in := s.inbox
+	s.inbox = nil
+	s.inMu.Unlock()
+	for _, p := range in {
+		plain, pn, err := s.tr.Open(p.buf, now)
+		if err == nil {
+			if pn >= s.highPN {
+				s.highPN = pn
+				s.addr = p.addr // roaming: the newest authenticated packet names the path
+			}
+			s.m.Receive(plain, now)
+		}
+	}
+	s.inMu.Lock()
+	for _, p := range in {
+		if len(s.inFree) < 64 {
+			s.inFree = append(s.inFree, p.buf)
+		}
+	}
+	if s.inbox == nil {
+		s.inbox = in[:0]
+	}
+	s.inMu.Unlock()
+}
+
+// produce polls the engine and seals what it sends.
+func (s *Session) produce(now time.Time) {
+	for i := 0; i < 256; i++ {
+		n := s.m.Poll(s.pktBuf, now)
+		if n == 0 {
+			return
+		}
+		var b []byte
+		if k := len(s.bufFree); k > 0 {
+			b, s.bufFree = s.bufFree[k-1][:n], s.bufFree[:k-1]
+		} else {
+			b = make([]byte, n, s.maxSize+wire.TagLen)
+		}
+		copy(b, s.pktBuf[:n])
+		sealed, _, err := s.tr.Seal(b, now)
+		if err != nil {
+			if errors.Is(err, secure.ErrKeysExhausted) {
+				s.m.Close(wire.CloseKeyExhausted, "keys exhausted")
+			}
+			return
+		}
+		s.out = append(s.out, sealed)
+	}
+	s.kick() // more to send than one run should take: come back
+}
+
+// arm sets the session's timer to the engine's next deadline.
+func (s *Session) arm(now time.Time) {
+	d := s.m.Deadline()
+	if s.rekey != nil {
+		if _, rd, _ := s.rekey.Poll(now); !rd.IsZero() && (d.IsZero() || rd.Before(d)) {
+			d = rd
+		}
+	}
+	if d.IsZero() {
+		s.timer.Stop()
+		return
+	}
+	s.timer.Reset(max(d.Sub(now), 0))
+}
+
+// dispatch delivers the engine's events to streams and listeners.
+func (s *Session) dispatch() {
+	for {
+		ev, ok := s.m.PollEvent()
+		if !ok {
+			return
+		}
+		if ev.Channel == 0 {
+			if ev.Kind&mux.EventSessionClosed != 0 {
+				s.err = s.m.Err()
+				for _, st := range s.chans {
+					st.notify(true, true)
+				}
+				s.ep.forget(s, false)
+			}
+			continue
+		}
+		if ev.Kind&mux.EventIncoming != 0 {
+			s.incoming(ev.Channel)
+		}
+		if st := s.chans[ev.Channel]; st != nil {
+			if ev.Kind&mux.EventAccepted != 0 {
+				st.accepted()
+			}
+			st.notify(ev.Kind&(mux.EventReadable|mux.EventClosed) != 0,
+				ev.Kind&(mux.EventWritable|mux.EventClosed) != 0)
+			if ev.Kind&mux.EventClosed != 0 && st.released() {
+				delete(s.chans, ev.Channel)
+			}
+		}
+	}
+}
+
+// closing reports whether the session is ending (not for new channels).
+func (s *Session) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended || s.m.Err() != nil
+}
+
+// Err returns why the session ended, or nil.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Err()
+}
+
+// Peer returns the peer's static public key.
+func (s *Session) Peer() wire.PublicKey { return s.peer }
+
+// RemoteAddr returns the peer's current address.
+func (s *Session) RemoteAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Stats returns the engine's counters.
+func (s *Session) Stats() mux.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Stats()
+}
+
+// Close closes the session with a code and reason.
+func (s *Session) Close(code uint32, reason string) {
+	s.mu.Lock()
+	s.m.Close(code, reason)
+	s.mu.Unlock()
+	s.kick()
+}
+
+// closeNow closes the session and sends its CLOSE at once (endpoint
+// shutdown, when no worker will run again).
+func (s *Session) closeNow(code uint32, reason string) {
+	s.mu.Lock()
+	s.m.Close(code, reason)
+	now := time.Now()
+	s.dispatch()
+	if s.tr.Confirmed() {
+		s.produce(now)
+	}
+	out, addr := s.out, s.addr
+	s.out = nil
+	s.mu.Unlock()
+	for _, p := range out {
+		s.ep.conn.WriteToUDPAddrPort(p, addr)
+	}
+}
+
+// finish removes an ended session.
+func (s *Session) finish() {
+	s.ep.forget(s, true)
+	s.release()
+}
+
+// release stops the session's timer and wakes everyone waiting on it.
+func (s *Session) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.timer.Stop()
+	if s.err == nil {
+		s.err = s.m.Err()
+		if s.err == nil {
+			s.err = ErrClosed
+		}
+	}
+	for _, st := range s.chans {
+		st.notify(true, true)
+	}
+	close(s.doneCh)
+	s.tr.Close()
+}
+
+// forget removes s from the endpoint's reuse table (so new dials make a
+// new session), and with all from the session table too.
+func (ep *Endpoint) forget(s *Session, all bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.byPeer[s.peer] == s {
+		delete(ep.byPeer, s.peer)
+	}
+	if all && ep.sessions[s.localEph] == s {
+		delete(ep.sessions, s.localEph)
+	}
+}

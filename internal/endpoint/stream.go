@@ -1,0 +1,325 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+// Service is a named accept queue of stream channels (the multiplexing
+// listener's unit: PROTOCOL.md §5.7's service name). The empty name is the
+// default service.
+type Service struct {
+	ep      *Endpoint
+	name    string
+	streams chan *Stream
+	closed  chan struct{}
+	once    sync.Once
+}
+
+// Listen registers the service name on the endpoint.
+func (ep *Endpoint) Listen(name string) (*Service, error) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.closed {
+		return nil, ErrClosed
+	}
+	if ep.services[name] != nil {
+		return nil, ErrServiceTaken
+	}
+	svc := &Service{ep: ep, name: name, streams: make(chan *Stream, ep.cfg.Backlog), closed: make(chan struct{})}
+	ep.services[name] = svc
+	return svc, nil
+}
+
+// Accept waits for the next channel opened to this service. It returns as
+// soon as the peer's OPEN arrives, before any data.
+func (svc *Service) Accept(ctx context.Context) (*Stream, error) {
+	select {
+	case st := <-svc.streams:
+		return st, nil
+	case <-svc.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close unregisters the service; channels still queued are closed.
+func (svc *Service) Close() error {
+	svc.ep.mu.Lock()
+	if svc.ep.services[svc.name] == svc {
+		delete(svc.ep.services, svc.name)
+	}
+	svc.ep.mu.Unlock()
+	svc.shut()
+	return nil
+}
+
+func (svc *Service) shut() {
+	svc.once.Do(func() {
+		close(svc.closed)
+		for {
+			select {
+			case st := <-svc.streams:
+				st.Close()
+			default:
+				return
+			}
+		}
+	})
+}
+
+// incoming routes a channel the peer opened to its service, or refuses it
+// with a reason naming the service (called with s.mu held).
+func (s *Session) incoming(ch uint32) {
+	info, _ := s.m.Info(ch)
+	s.ep.mu.Lock()
+	svc := s.ep.services[info.Service]
+	s.ep.mu.Unlock()
+	if svc == nil || info.Type != wire.ChannelStream {
+		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no service %q", info.Service))
+		return
+	}
+	st := newStream(s, ch, info.Service)
+	select {
+	case svc.streams <- st:
+		s.chans[ch] = st
+		s.m.Accept(ch)
+	default:
+		s.m.Refuse(ch, wire.RefuseChannelLimit, fmt.Sprintf("service %q: accept backlog full", info.Service))
+	}
+}
+
+// Stream is a reliable stream channel with net.Conn semantics: blocking
+// Read and Write honouring deadlines, half-close, and Close that ends both
+// directions and unblocks every call. Safe for concurrent use.
+type Stream struct {
+	s       *Session
+	id      uint32
+	service string
+
+	readable, writable chan struct{} // cap 1: a pending wake-up
+	accept             chan struct{} // closed when the peer accepts
+	acceptOnce         sync.Once
+	rd, wd             *deadline
+	closed             chan struct{}
+	closeOnce          sync.Once
+	isClosed           atomic.Bool
+}
+
+func newStream(s *Session, id uint32, service string) *Stream {
+	return &Stream{
+		s: s, id: id, service: service,
+		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
+		accept: make(chan struct{}), closed: make(chan struct{}),
+		rd: newDeadline(), wd: newDeadline(),
+	}
+}
+
+// OpenStream opens a stream channel to service on the session. It does not
+// wait for the peer (see WaitAccepted): data may be written at once.
+func (s *Session) OpenStream(service string, priority uint8) (*Stream, error) {
+	s.mu.Lock()
+	id, err := s.m.OpenStream(service, priority)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	st := newStream(s, id, service)
+	s.chans[id] = st
+	s.mu.Unlock()
+	s.kick()
+	return st, nil
+}
+
+// ID returns the channel id; Session the session it belongs to.
+func (st *Stream) ID() uint32        { return st.id }
+func (st *Stream) Session() *Session { return st.s }
+func (st *Stream) Service() string   { return st.service }
+func (st *Stream) notify(r, w bool)  { wake(st.readable, r); wake(st.writable, w) }
+func (st *Stream) accepted()         { st.acceptOnce.Do(func() { close(st.accept) }) }
+func (st *Stream) released() bool    { return st.isClosed.Load() }
+func wake(ch chan struct{}, on bool) {
+	if on {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WaitAccepted waits until the peer accepted the channel, or returns the
+// refusal (a *mux.ChannelError naming the reason) or the session's error.
+func (st *Stream) WaitAccepted(ctx context.Context) error {
+	for {
+		select {
+		case <-st.accept:
+			return nil
+		default:
+		}
+		st.s.mu.Lock()
+		_, err := st.s.m.Read(st.id, nil)
+		st.s.mu.Unlock()
+		var ce *mux.ChannelError
+		if errors.As(err, &ce) && ce.Refused || errors.Is(err, mux.ErrSessionClosed) {
+			return err
+		}
+		select {
+		case <-st.accept:
+			return nil
+		case <-st.readable:
+		case <-st.closed:
+			return ErrClosed
+		case <-st.s.doneCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Read reads stream bytes: it blocks until some arrive, the stream ends
+// (a bare io.EOF), the read deadline passes (os.ErrDeadlineExceeded), or
+// the stream or session fails.
+func (st *Stream) Read(p []byte) (int, error) {
+	for {
+		if st.isClosed.Load() {
+			return 0, ErrClosed
+		}
+		select {
+		case <-st.rd.wait():
+			return 0, os.ErrDeadlineExceeded
+		default:
+		}
+		st.s.mu.Lock()
+		n, err := st.s.m.Read(st.id, p)
+		st.s.mu.Unlock()
+		if n > 0 {
+			st.s.kick() // a window update may be due
+			return n, nil
+		}
+		if err == io.EOF {
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, st.mapErr(err)
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		select {
+		case <-st.readable:
+		case <-st.rd.wait():
+			return 0, os.ErrDeadlineExceeded
+		case <-st.closed:
+			return 0, ErrClosed
+		case <-st.s.doneCh:
+			st.s.mu.Lock()
+			n, err = st.s.m.Read(st.id, p)
+			st.s.mu.Unlock()
+			if n > 0 || err != nil {
+				if err != nil && err != io.EOF {
+					err = st.mapErr(err)
+				}
+				return n, err
+			}
+			return 0, st.s.err
+		}
+	}
+}
+
+// Write queues all of p, blocking while the send buffer is full. On a
+// deadline or failure it returns how much was queued.
+func (st *Stream) Write(p []byte) (int, error) {
+	written := 0
+	for {
+		if st.isClosed.Load() {
+			return written, ErrClosed
+		}
+		select {
+		case <-st.wd.wait():
+			return written, os.ErrDeadlineExceeded
+		default:
+		}
+		st.s.mu.Lock()
+		n, err := st.s.m.Write(st.id, p[written:])
+		st.s.mu.Unlock()
+		written += n
+		if n > 0 {
+			st.s.kick()
+		}
+		if err != nil {
+			return written, st.mapErr(err)
+		}
+		if written == len(p) {
+			return written, nil
+		}
+		select {
+		case <-st.writable:
+		case <-st.wd.wait():
+			return written, os.ErrDeadlineExceeded
+		case <-st.closed:
+			return written, ErrClosed
+		case <-st.s.doneCh:
+			return written, st.s.err
+		}
+	}
+}
+
+// mapErr turns engine errors into what a net.Conn user expects.
+func (st *Stream) mapErr(err error) error {
+	if errors.Is(err, mux.ErrUnknownChannel) || errors.Is(err, mux.ErrChannelClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// CloseWrite ends the sending direction: the peer reads io.EOF after the
+// data already written.
+func (st *Stream) CloseWrite() error {
+	if st.isClosed.Load() {
+		return ErrClosed
+	}
+	st.s.mu.Lock()
+	err := st.s.m.CloseWrite(st.id)
+	st.s.mu.Unlock()
+	st.s.kick()
+	return st.mapErr(err)
+}
+
+// Close ends both directions: written data is still delivered, the peer
+// is told to stop sending, and every blocked call returns.
+func (st *Stream) Close() error {
+	first := false
+	st.closeOnce.Do(func() {
+		first = true
+		st.isClosed.Store(true)
+		close(st.closed)
+	})
+	if !first {
+		return ErrClosed
+	}
+	st.s.mu.Lock()
+	st.s.m.CloseChannel(st.id, 0)
+	st.s.mu.Unlock()
+	st.s.kick()
+	return nil
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline follow net.Conn: a new
+// deadline applies to calls already blocked.
+func (st *Stream) SetDeadline(t time.Time) error {
+	st.rd.set(t)
+	st.wd.set(t)
+	return nil
+}
+func (st *Stream) SetReadDeadline(t time.Time) error  { st.rd.set(t); return nil }
+func (st *Stream) SetWriteDeadline(t time.Time) error { st.wd.set(t); return nil }
