@@ -1,0 +1,75 @@
+package net
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/havenproto/haven/internal/endpoint"
+)
+
+// Conn is a stream channel: a net.Conn with half-close. Reads end with a
+// bare io.EOF at the clean end of the peer's stream; other errors are
+// *net.OpError values, with net.ErrClosed after Close and a timeout error
+// (Timeout() true) when a deadline passes.
+type Conn struct {
+	st            *endpoint.Stream
+	laddr, raddr  *Addr
+	closeEndpoint func() // for a Conn that owns its dialer's endpoint
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.st.Read(p)
+	if err != nil && err != io.EOF {
+		err = c.opError("read", err)
+	}
+	return n, err
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.st.Write(p)
+	if err != nil {
+		err = c.opError("write", err)
+	}
+	return n, err
+}
+
+// CloseWrite ends the sending direction; the peer reads io.EOF.
+func (c *Conn) CloseWrite() error {
+	if err := c.st.CloseWrite(); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// Close ends both directions and unblocks every Read and Write. Data
+// already written is still delivered.
+func (c *Conn) Close() error {
+	if err := c.st.Close(); err != nil {
+		return c.opError("close", err)
+	}
+	if c.closeEndpoint != nil {
+		c.closeEndpoint()
+	}
+	return nil
+}
+
+func (c *Conn) LocalAddr() net.Addr  { return c.laddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *Conn) SetDeadline(t time.Time) error      { return c.st.SetDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error  { return c.st.SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.st.SetWriteDeadline(t) }
+
+// Session returns the session the channel belongs to.
+func (c *Conn) Session() *Session { return &Session{s: c.st.Session(), local: c.laddr} }
+
+func (c *Conn) opError(op string, err error) error {
+	if errors.Is(err, endpoint.ErrClosed) {
+		err = net.ErrClosed
+	}
+	return &net.OpError{Op: op, Net: "haven", Source: c.laddr, Addr: c.raddr, Err: err}
+}

@@ -1,0 +1,136 @@
+package net
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/havenproto/haven/internal/endpoint"
+)
+
+// Dialer dials Haven addresses. It keeps one socket and one session per
+// remote peer: the first Dial to a peer runs the handshake, later ones
+// open a new channel on the same session. The zero value is ready to use.
+type Dialer struct {
+	// Config tunes the sessions; its PrivateKey is the Dialer's identity.
+	Config Config
+	// Timeout bounds each Dial, handshake and channel open included.
+	Timeout time.Duration
+	// LocalAddr is the UDP address to bind ("ip:port"); zero picks one.
+	LocalAddr netip.AddrPort
+	// Service is the service name channels are opened to (default "").
+	Service string
+	// Priority is the channels' priority, 0 most urgent (default 3).
+	Priority uint8
+
+	// mu guards ep: the Dialer's endpoint, created on first use.
+	mu sync.Mutex
+	ep map[string]*endpoint.Endpoint // by UDP network
+}
+
+var defaultDialer Dialer
+
+// Dial connects to address ("<public key>@<host>:<port>") on network
+// "haven", "haven4" or "haven6", with the package's default Dialer.
+func Dial(network, address string) (net.Conn, error) {
+	return defaultDialer.DialContext(context.Background(), network, address)
+}
+
+// DialContext is Dial with a context.
+func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return defaultDialer.DialContext(ctx, network, address)
+}
+
+// Dial connects to address on network.
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address on network: it finds or makes the
+// session to the peer, opens a stream channel, and returns once the peer
+// has accepted it (so an unserved service fails here, with its name).
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	conn, err := d.dial(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: opAddr(address), Err: err}
+	}
+	return conn, nil
+}
+
+func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	raddr, err := resolveAddr(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	udp, _ := udpNetwork(network)
+	ep, err := d.endpoint(udp)
+	if err != nil {
+		return nil, err
+	}
+	target := dialable(raddr.Addr)
+	s, err := ep.Session(ctx, raddr.Key, target)
+	if err != nil {
+		return nil, err
+	}
+	prio := d.Priority
+	if prio == 0 {
+		prio = 3
+	}
+	st, err := s.OpenStream(d.Service, prio)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.WaitAccepted(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	laddr := &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}
+	return &Conn{st: st, laddr: laddr, raddr: &Addr{Key: raddr.Key, Addr: s.RemoteAddr()}}, nil
+}
+
+// endpoint returns the Dialer's socket for a UDP network, creating it.
+func (d *Dialer) endpoint(udp string) (*endpoint.Endpoint, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ep := d.ep[udp]; ep != nil {
+		return ep, nil
+	}
+	laddr := d.LocalAddr
+	if !laddr.IsValid() && udp == "udp4" {
+		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	ep, err := endpoint.Listen(udp, laddr, d.Config.endpoint(false))
+	if err != nil {
+		return nil, err
+	}
+	if d.ep == nil {
+		d.ep = make(map[string]*endpoint.Endpoint)
+	}
+	d.ep[udp] = ep
+	return ep, nil
+}
+
+// Close closes the Dialer's sockets and every session on them.
+func (d *Dialer) Close() error {
+	d.mu.Lock()
+	eps := d.ep
+	d.ep = nil
+	d.mu.Unlock()
+	for _, ep := range eps {
+		ep.Close(0, "dialer closed")
+	}
+	return nil
+}
+
+// opAddr is a net.Addr for an address that may not parse.
+type opAddr string
+
+func (a opAddr) Network() string { return "haven" }
+func (a opAddr) String() string  { return string(a) }

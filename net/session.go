@@ -1,0 +1,35 @@
+package net
+
+import (
+	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/mux"
+)
+
+// Session is the session a channel belongs to: one authenticated peer.
+type Session struct {
+	s     *endpoint.Session
+	local *Addr
+}
+
+// Peer returns the peer's public key, authenticated by the handshake.
+func (s *Session) Peer() PublicKey { return s.s.Peer() }
+
+// RemoteAddr returns the peer's current address.
+func (s *Session) RemoteAddr() *Addr { return &Addr{Key: s.s.Peer(), Addr: s.s.RemoteAddr()} }
+
+// Stats returns the session's counters.
+func (s *Session) Stats() mux.Stats { return s.s.Stats() }
+
+// OpenStream opens a new stream channel to service without waiting for the
+// peer (a refusal shows on the first Read or Write).
+func (s *Session) OpenStream(service string, priority uint8) (*Conn, error) {
+	st, err := s.s.OpenStream(service, priority)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{st: st, laddr: s.local, raddr: s.RemoteAddr()}, nil
+}
+
+// Close closes the session, and every channel on it, with an application
+// code (≥ 0x10000) or 0, and a reason the peer sees.
+func (s *Session) Close(code uint32, reason string) { s.s.Close(code, reason) }
