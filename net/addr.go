@@ -17,6 +17,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 
 	"github.com/havenproto/haven/wire"
@@ -151,3 +152,6 @@ func dialable(ap netip.AddrPort) netip.AddrPort {
 }
 
 var errMissingAddress = errors.New("missing address")
+
+// errDeadline is the error of a call whose deadline has passed.
+func errDeadline() error { return os.ErrDeadlineExceeded }

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// deadline is a settable point in time with a channel that is closed when
+// Deadline is a settable point in time with a channel that is closed when
 // it passes, so blocked calls can select on it and a new deadline wakes
 // them (net.Conn semantics: a deadline in the past times out at once, the
 // zero time means none).
-type deadline struct {
+type Deadline struct {
 	// mu guards timer and expired; expired is replaced when a new
 	// deadline re-arms after one has passed.
 	mu      sync.Mutex
@@ -17,10 +17,10 @@ type deadline struct {
 	expired chan struct{}
 }
 
-func newDeadline() *deadline { return &deadline{expired: make(chan struct{})} }
+func NewDeadline() *Deadline { return &Deadline{expired: make(chan struct{})} }
 
-// set arms the deadline at t.
-func (d *deadline) set(t time.Time) {
+// Set arms the deadline at t.
+func (d *Deadline) Set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
@@ -43,8 +43,8 @@ func (d *deadline) set(t time.Time) {
 	d.timer = time.AfterFunc(time.Until(t), func() { close(ch) })
 }
 
-// wait returns the channel closed when the deadline passes.
-func (d *deadline) wait() <-chan struct{} {
+// Wait returns the channel closed when the deadline passes.
+func (d *Deadline) Wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.expired

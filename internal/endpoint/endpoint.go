@@ -90,7 +90,9 @@ type Endpoint struct {
 	dials    map[uint32]*dial            // handshakes in progress, by our ephemeral value
 	dialing  map[wire.PublicKey]*dial
 	services map[string]*Service
-	closed   bool
+	// dgServices are the datagram services, by name.
+	dgServices map[string]*DatagramService
+	closed     bool
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -125,15 +127,16 @@ func New(conn *net.UDPConn, cfg Config) (*Endpoint, error) {
 		return nil, err
 	}
 	ep := &Endpoint{
-		cfg:      cfg,
-		conn:     conn,
-		id:       id,
-		sessions: make(map[uint32]*Session),
-		byPeer:   make(map[wire.PublicKey]*Session),
-		dials:    make(map[uint32]*dial),
-		dialing:  make(map[wire.PublicKey]*dial),
-		services: make(map[string]*Service),
-		done:     make(chan struct{}),
+		cfg:        cfg,
+		conn:       conn,
+		id:         id,
+		sessions:   make(map[uint32]*Session),
+		byPeer:     make(map[wire.PublicKey]*Session),
+		dials:      make(map[uint32]*dial),
+		dialing:    make(map[wire.PublicKey]*dial),
+		services:   make(map[string]*Service),
+		dgServices: make(map[string]*DatagramService),
+		done:       make(chan struct{}),
 	}
 	if cfg.Accept {
 		rc := secure.ResponderConfig{Params: cfg.Session.Params()}
@@ -174,6 +177,9 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 		d.fail(ErrClosed)
 	}
 	for _, svc := range ep.services {
+		svc.shut()
+	}
+	for _, svc := range ep.dgServices {
 		svc.shut()
 	}
 	ep.mu.Unlock()

@@ -44,6 +44,8 @@ type Session struct {
 	addr    netip.AddrPort
 	highPN  uint64 // highest packet number authenticated: moves addr
 	chans   map[uint32]*Stream
+	dgChans map[uint32]*DatagramChannel
+	dgBuf   []byte
 	rekey   *secure.Initiator
 	timer   *time.Timer
 	out     [][]byte // sealed packets to write after unlocking
@@ -80,7 +82,8 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
-		m: m, tr: tr, addr: addr, chans: make(map[uint32]*Stream), doneCh: make(chan struct{}),
+		m: m, tr: tr, addr: addr, chans: make(map[uint32]*Stream), dgChans: make(map[uint32]*DatagramChannel),
+		doneCh:  make(chan struct{}),
 		maxSize: m.MaxPacketSize(),
 	}
 	s.pktBuf = make([]byte, s.maxSize+wire.TagLen)
@@ -290,6 +293,12 @@ func (s *Session) dispatch() {
 		if ev.Kind&mux.EventIncoming != 0 {
 			s.incoming(ev.Channel)
 		}
+		if dc := s.dgChans[ev.Channel]; dc != nil {
+			s.datagramEvents(dc, ev.Kind)
+			if ev.Kind&mux.EventClosed != 0 {
+				delete(s.dgChans, ev.Channel)
+			}
+		}
 		if st := s.chans[ev.Channel]; st != nil {
 			if ev.Kind&mux.EventAccepted != 0 {
 				st.accepted()
@@ -384,6 +393,7 @@ func (s *Session) release() {
 	for _, st := range s.chans {
 		st.notify(true, true)
 	}
+	s.closeDatagrams()
 	close(s.doneCh)
 	s.tr.Close()
 }

@@ -82,10 +82,14 @@ func (svc *Service) shut() {
 // with a reason naming the service (called with s.mu held).
 func (s *Session) incoming(ch uint32) {
 	info, _ := s.m.Info(ch)
+	if info.Type == wire.ChannelDatagram {
+		s.incomingDatagram(ch, info.Service)
+		return
+	}
 	s.ep.mu.Lock()
 	svc := s.ep.services[info.Service]
 	s.ep.mu.Unlock()
-	if svc == nil || info.Type != wire.ChannelStream {
+	if svc == nil {
 		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no service %q", info.Service))
 		return
 	}
@@ -110,7 +114,7 @@ type Stream struct {
 	readable, writable chan struct{} // cap 1: a pending wake-up
 	accept             chan struct{} // closed when the peer accepts
 	acceptOnce         sync.Once
-	rd, wd             *deadline
+	rd, wd             *Deadline
 	closed             chan struct{}
 	closeOnce          sync.Once
 	isClosed           atomic.Bool
@@ -121,7 +125,7 @@ func newStream(s *Session, id uint32, service string) *Stream {
 		s: s, id: id, service: service,
 		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
 		accept: make(chan struct{}), closed: make(chan struct{}),
-		rd: newDeadline(), wd: newDeadline(),
+		rd: NewDeadline(), wd: NewDeadline(),
 	}
 }
 
@@ -195,7 +199,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			return 0, ErrClosed
 		}
 		select {
-		case <-st.rd.wait():
+		case <-st.rd.Wait():
 			return 0, os.ErrDeadlineExceeded
 		default:
 		}
@@ -217,7 +221,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		select {
 		case <-st.readable:
-		case <-st.rd.wait():
+		case <-st.rd.Wait():
 			return 0, os.ErrDeadlineExceeded
 		case <-st.closed:
 			return 0, ErrClosed
@@ -245,7 +249,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			return written, ErrClosed
 		}
 		select {
-		case <-st.wd.wait():
+		case <-st.wd.Wait():
 			return written, os.ErrDeadlineExceeded
 		default:
 		}
@@ -264,7 +268,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		}
 		select {
 		case <-st.writable:
-		case <-st.wd.wait():
+		case <-st.wd.Wait():
 			return written, os.ErrDeadlineExceeded
 		case <-st.closed:
 			return written, ErrClosed
@@ -317,9 +321,9 @@ func (st *Stream) Close() error {
 // SetDeadline, SetReadDeadline and SetWriteDeadline follow net.Conn: a new
 // deadline applies to calls already blocked.
 func (st *Stream) SetDeadline(t time.Time) error {
-	st.rd.set(t)
-	st.wd.set(t)
+	st.rd.Set(t)
+	st.wd.Set(t)
 	return nil
 }
-func (st *Stream) SetReadDeadline(t time.Time) error  { st.rd.set(t); return nil }
-func (st *Stream) SetWriteDeadline(t time.Time) error { st.wd.set(t); return nil }
+func (st *Stream) SetReadDeadline(t time.Time) error  { st.rd.Set(t); return nil }
+func (st *Stream) SetWriteDeadline(t time.Time) error { st.wd.Set(t); return nil }

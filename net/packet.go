@@ -1,0 +1,206 @@
+package net
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+// pendingPerPeer bounds the datagrams queued for a peer while its session
+// is being set up; more are dropped, as a full UDP socket buffer drops.
+const pendingPerPeer = 64
+
+// ListenPacket listens on network and address ("[host]:port") for
+// datagrams from any peer, with a fresh identity. It is a secure UDP
+// drop-in: WriteTo makes a session to a new peer on demand.
+func ListenPacket(network, address string) (net.PacketConn, error) {
+	var lc ListenConfig
+	return lc.ListenPacket(context.Background(), network, address)
+}
+
+// ListenPacket listens for datagrams on network and address.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	pc, err := lc.listenPacket(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(address), Err: err}
+	}
+	return pc, nil
+}
+
+func (lc *ListenConfig) listenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
+	udp, err := udpNetwork(network)
+	if err != nil {
+		return nil, err
+	}
+	laddr, err := listenAddr(ctx, udp, address)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
+	if err != nil {
+		return nil, err
+	}
+	svc, err := ep.ListenDatagrams(lc.Service)
+	if err != nil {
+		ep.Close(wire.CloseShuttingDown, "")
+		return nil, err
+	}
+	pc := &PacketConn{ep: ep, svc: svc, laddr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()},
+		rd: endpoint.NewDeadline(), wd: endpoint.NewDeadline(), pending: map[PublicKey]*pendingPeer{}}
+	pc.ctx, pc.cancel = context.WithCancel(context.Background())
+	return pc, nil
+}
+
+// PacketConn sends and receives datagrams to and from any peer: each
+// ReadFrom returns one whole datagram (up to 65,507 bytes) and its sender's
+// *Addr; WriteTo to a peer without a session starts one, queueing a few
+// datagrams meanwhile.
+type PacketConn struct {
+	ep     *endpoint.Endpoint
+	svc    *endpoint.DatagramService
+	laddr  *Addr
+	rd, wd *endpoint.Deadline
+	ctx    context.Context
+	cancel context.CancelFunc
+	// mu guards pending and closed; wg counts the dial goroutines (one per
+	// peer being set up, never one per datagram).
+	mu      sync.Mutex
+	pending map[PublicKey]*pendingPeer
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type pendingPeer struct{ queue [][]byte }
+
+var _ net.PacketConn = (*PacketConn)(nil)
+
+// ReadFrom reads the next datagram into p (truncating it if p is short,
+// as UDP does) and returns its sender.
+func (pc *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	d, err := pc.svc.Recv(pc.ctx, pc.rd.Wait())
+	if err != nil {
+		if errors.Is(err, endpoint.ErrClosed) || errors.Is(err, context.Canceled) {
+			err = net.ErrClosed
+		}
+		return 0, nil, &net.OpError{Op: "read", Net: "haven", Source: pc.laddr, Err: err}
+	}
+	n := copy(p, d.Data)
+	return n, &Addr{Key: d.From.Peer(), Addr: d.From.RemoteAddr()}, nil
+}
+
+// WriteTo sends p to addr (a *Addr, or anything whose String is a Haven
+// address) as one datagram.
+func (pc *PacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	n, err := pc.writeTo(p, addr)
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "haven", Source: pc.laddr, Addr: addr, Err: err}
+	}
+	return n, nil
+}
+
+func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
+	pc.mu.Lock()
+	closed := pc.closed
+	pc.mu.Unlock()
+	if closed {
+		return 0, net.ErrClosed
+	}
+	if len(p) > wire.MaxDatagramSize {
+		return 0, mux.ErrDatagramSize
+	}
+	a, ok := addr.(*Addr)
+	if !ok {
+		var err error
+		if addr == nil {
+			return 0, errMissingAddress
+		}
+		if a, err = ResolveAddr("haven", addr.String()); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-pc.wd.Wait():
+		return 0, errDeadline()
+	default:
+	}
+	if dc := pc.svc.Channel(a.Key); dc != nil {
+		if err := dc.Send(p, pc.wd.Wait()); err != nil {
+			if errors.Is(err, endpoint.ErrClosed) {
+				err = net.ErrClosed
+			}
+			return 0, err
+		}
+		return len(p), nil
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pp := pc.pending[a.Key]
+	if pp == nil {
+		pp = &pendingPeer{}
+		pc.pending[a.Key] = pp
+		pc.wg.Add(1)
+		go pc.connect(a)
+	}
+	if len(pp.queue) < pendingPerPeer {
+		pp.queue = append(pp.queue, append([]byte(nil), p...))
+	}
+	return len(p), nil
+}
+
+// connect sets up the session and datagram channel to a, then sends what
+// was queued for it meanwhile.
+func (pc *PacketConn) connect(a *Addr) {
+	defer pc.wg.Done()
+	var dc *endpoint.DatagramChannel
+	s, err := pc.ep.Session(pc.ctx, a.Key, dialable(a.Addr))
+	if err == nil {
+		if dc = pc.svc.Channel(a.Key); dc == nil {
+			dc, err = s.OpenDatagram(pc.svc, 3)
+		}
+	}
+	pc.mu.Lock()
+	pp := pc.pending[a.Key]
+	delete(pc.pending, a.Key)
+	pc.mu.Unlock()
+	if err != nil || pp == nil {
+		return // the datagrams are lost, as on an unreachable UDP path
+	}
+	for _, q := range pp.queue {
+		if dc.Send(q, pc.ctx.Done()) != nil {
+			return
+		}
+	}
+}
+
+// Close closes the socket and every session on it; blocked calls return.
+func (pc *PacketConn) Close() error {
+	pc.mu.Lock()
+	if pc.closed {
+		pc.mu.Unlock()
+		return &net.OpError{Op: "close", Net: "haven", Source: pc.laddr, Err: net.ErrClosed}
+	}
+	pc.closed = true
+	pc.mu.Unlock()
+	pc.cancel()
+	pc.svc.Close()
+	pc.wg.Wait()
+	pc.ep.Close(wire.CloseNormal, "closed")
+	return nil
+}
+
+// LocalAddr returns "<public key>@<ip>:<port>", which peers can WriteTo.
+func (pc *PacketConn) LocalAddr() net.Addr { return pc.laddr }
+
+func (pc *PacketConn) SetDeadline(t time.Time) error {
+	pc.rd.Set(t)
+	pc.wd.Set(t)
+	return nil
+}
+func (pc *PacketConn) SetReadDeadline(t time.Time) error  { pc.rd.Set(t); return nil }
+func (pc *PacketConn) SetWriteDeadline(t time.Time) error { pc.wd.Set(t); return nil }
