@@ -410,3 +410,9 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 		delete(ep.sessions, s.localEph)
 	}
 }
+
+// IDs returns the session's peer ids: ours and the peer's, as they appear
+// in the header of the packets we receive (destination, source).
+func (s *Session) IDs() (local, remote wire.PeerID) {
+	return wire.MakePeerID(s.ep.id.AuthTag(), s.localEph), s.remoteID
+}
