@@ -16,6 +16,10 @@ type Config struct {
 	PrivateKey PrivateKey
 	// HandshakeTimeout bounds a dial's handshake (default 10 s).
 	HandshakeTimeout time.Duration
+	// HandshakeRetransmit is the wait before the first retransmission of
+	// an initiation (default 1 s); each further wait doubles, up to eight
+	// times this. Shorten it on known lossy, low-latency paths.
+	HandshakeRetransmit time.Duration
 	// IdleTimeout closes a session after so long without a packet
 	// (default 30 s); KeepAlive pings after so long without one (default a
 	// third of IdleTimeout).
@@ -56,7 +60,11 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 			IdleTimeout:      c.IdleTimeout,
 			KeepAlive:        c.KeepAlive,
 		},
-		Handshake:   secure.HandshakeConfig{Timeout: c.HandshakeTimeout},
+		Handshake: secure.HandshakeConfig{
+			Timeout:        c.HandshakeTimeout,
+			RetransmitBase: c.HandshakeRetransmit,
+			RetransmitMax:  8 * c.HandshakeRetransmit,
+		},
 		MaxSessions: c.MaxSessions,
 		Backlog:     c.Backlog,
 	}

@@ -33,3 +33,7 @@ func (s *Session) OpenStream(service string, priority uint8) (*Conn, error) {
 // Close closes the session, and every channel on it, with an application
 // code (≥ 0x10000) or 0, and a reason the peer sees.
 func (s *Session) Close(code uint32, reason string) { s.s.Close(code, reason) }
+
+// PathChanges returns how many times the peer moved to a new address (or
+// port) and the new path was validated (PROTOCOL.md §6.4).
+func (s *Session) PathChanges() int { return s.s.PathChanges() }

@@ -191,7 +191,7 @@ func (s *Session) runRekey(now time.Time) {
 			return
 		}
 		if pkt != nil {
-			s.out = append(s.out, append([]byte(nil), pkt...))
+			s.out = append(s.out, outPacket{append([]byte(nil), pkt...), s.addr})
 		}
 	}
 }

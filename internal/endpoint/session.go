@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"crypto/rand"
 	"errors"
 	"net/netip"
 	"sync"
@@ -38,24 +39,37 @@ type Session struct {
 	// mu guards everything below. The worker running the session holds it
 	// while it processes packets and builds replies; application calls hold
 	// it for their buffer operations. Never held across socket I/O.
-	mu      sync.Mutex
-	m       *mux.Session
-	tr      *secure.Transport
-	addr    netip.AddrPort
-	highPN  uint64 // highest packet number authenticated: moves addr
-	chans   map[uint32]*Stream
-	dgChans map[uint32]*DatagramChannel
-	dgBuf   []byte
-	rekey   *secure.Initiator
-	timer   *time.Timer
-	out     [][]byte // sealed packets to write after unlocking
-	spare   [][]byte
-	bufFree [][]byte // sealed-packet buffers to reuse
-	ended   bool
-	err     error
-	doneCh  chan struct{}
-	pktBuf  []byte
-	maxSize int
+	mu     sync.Mutex
+	m      *mux.Session
+	tr     *secure.Transport
+	addr   netip.AddrPort // the validated path
+	highPN uint64         // highest packet number authenticated
+	// A path being validated (PROTOCOL.md §6.4): the peer's newest packet
+	// came from candidate; until a PATH_RESPONSE to challenge arrives from
+	// there, at most 3× the bytes received from it go there (amp).
+	candidate netip.AddrPort
+	challenge [8]byte
+	amp       secure.AntiAmplification
+	moves     int // validated path changes
+	chans     map[uint32]*Stream
+	dgChans   map[uint32]*DatagramChannel
+	dgBuf     []byte
+	rekey     *secure.Initiator
+	timer     *time.Timer
+	out       []outPacket // sealed packets to write after unlocking
+	spare     []outPacket
+	bufFree   [][]byte // sealed-packet buffers to reuse
+	ended     bool
+	err       error
+	doneCh    chan struct{}
+	pktBuf    []byte
+	maxSize   int
+}
+
+// outPacket is a sealed packet and where it goes.
+type outPacket struct {
+	buf  []byte
+	addr netip.AddrPort
 }
 
 // inPacket is a transport packet waiting for its session.
@@ -180,7 +194,7 @@ func (s *Session) runOnce() {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out, addr := s.out, s.addr
+	out := s.out
 	s.out = s.spare[:0]
 	finished := s.m.Closed()
 	if !finished {
@@ -189,12 +203,12 @@ func (s *Session) runOnce() {
 	s.mu.Unlock()
 
 	for _, p := range out {
-		s.ep.conn.WriteToUDPAddrPort(p, addr)
+		s.ep.conn.WriteToUDPAddrPort(p.buf, p.addr)
 	}
 	s.mu.Lock()
 	for _, p := range out {
-		if len(s.bufFree) < 256 {
-			s.bufFree = append(s.bufFree, p)
+		if len(s.bufFree) < 256 && cap(p.buf) >= s.maxSize+wire.TagLen {
+			s.bufFree = append(s.bufFree, p.buf)
 		}
 	}
 	s.spare = out[:0]
@@ -211,13 +225,24 @@ func (s *Session) takeInbox(now time.Time) {
 	s.inbox = nil
 	s.inMu.Unlock()
 	for _, p := range in {
+		n := len(p.buf)
 		plain, pn, err := s.tr.Open(p.buf, now)
-		if err == nil {
-			if pn >= s.highPN {
-				s.highPN = pn
-				s.addr = p.addr // roaming: the newest authenticated packet names the path
+		if err != nil {
+			continue
+		}
+		if pn >= s.highPN {
+			s.highPN = pn
+			if p.addr != s.addr && p.addr != s.candidate {
+				s.startValidation(p.addr)
 			}
-			s.m.Receive(plain, now)
+		}
+		if s.candidate.IsValid() && p.addr == s.candidate {
+			s.amp.Received(n)
+		}
+		s.m.Receive(plain, now)
+		if s.candidate.IsValid() && p.addr == s.candidate && s.m.PathResponse() == s.challenge {
+			s.addr, s.candidate = s.candidate, netip.AddrPort{} // validated: move
+			s.moves++
 		}
 	}
 	s.inMu.Lock()
@@ -253,9 +278,27 @@ func (s *Session) produce(now time.Time) {
 			}
 			return
 		}
-		s.out = append(s.out, sealed)
+		s.out = append(s.out, outPacket{sealed, s.route(len(sealed))})
 	}
 	s.kick() // more to send than one run should take: come back
+}
+
+// startValidation starts validating a new path for the peer.
+func (s *Session) startValidation(addr netip.AddrPort) {
+	s.candidate = addr
+	s.amp = secure.AntiAmplification{Factor: secure.MigrationAmplification}
+	rand.Read(s.challenge[:])
+	s.m.SendPathChallenge(s.challenge)
+}
+
+// route picks the destination of a packet of n bytes: the path being
+// validated while its amplification budget lasts (the old one may be
+// gone, as after a NAT rebinding), else the validated path.
+func (s *Session) route(n int) netip.AddrPort {
+	if s.candidate.IsValid() && s.amp.Allow(n) {
+		return s.candidate
+	}
+	return s.addr
 }
 
 // arm sets the session's timer to the engine's next deadline.
@@ -361,11 +404,11 @@ func (s *Session) closeNow(code uint32, reason string) {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out, addr := s.out, s.addr
+	out := s.out
 	s.out = nil
 	s.mu.Unlock()
 	for _, p := range out {
-		s.ep.conn.WriteToUDPAddrPort(p, addr)
+		s.ep.conn.WriteToUDPAddrPort(p.buf, p.addr)
 	}
 }
 
@@ -415,4 +458,12 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 // in the header of the packets we receive (destination, source).
 func (s *Session) IDs() (local, remote wire.PeerID) {
 	return wire.MakePeerID(s.ep.id.AuthTag(), s.localEph), s.remoteID
+}
+
+// PathChanges returns how many times the peer's address changed and the
+// new path was validated.
+func (s *Session) PathChanges() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.moves
 }
