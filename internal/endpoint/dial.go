@@ -122,7 +122,7 @@ func (ep *Endpoint) runDial(ctx context.Context, d *dial, addr netip.AddrPort) (
 			return nil, err
 		}
 		if pkt != nil {
-			ep.conn.WriteToUDPAddrPort(pkt, addr)
+			ep.writeTo(pkt, addr)
 		}
 		timer.Reset(max(time.Until(deadline), 0))
 		select {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
 )
@@ -77,7 +78,7 @@ var (
 // Endpoint is one socket and the sessions on it. Safe for concurrent use.
 type Endpoint struct {
 	cfg  Config
-	conn *net.UDPConn
+	conn *udp.Conn
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
 	runq runQueue
@@ -100,11 +101,11 @@ type Endpoint struct {
 
 // Listen opens an endpoint on a new UDP socket bound to laddr.
 func Listen(network string, laddr netip.AddrPort, cfg Config) (*Endpoint, error) {
-	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
+	conn, err := udp.Listen(network, laddr, udp.Options{})
 	if err != nil {
 		return nil, err
 	}
-	ep, err := New(conn, cfg)
+	ep, err := newEndpoint(conn, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -112,8 +113,24 @@ func Listen(network string, laddr netip.AddrPort, cfg Config) (*Endpoint, error)
 	return ep, nil
 }
 
-// New runs an endpoint on conn, which it then owns (Close closes it).
-func New(conn *net.UDPConn, cfg Config) (*Endpoint, error) {
+// New runs an endpoint on an existing socket (for example one passed by
+// systemd), which it then owns: Close closes it. A *net.UDPConn gets
+// batched I/O, GSO and GRO; any other net.PacketConn works one datagram
+// at a time.
+func New(pc net.PacketConn, cfg Config) (*Endpoint, error) {
+	conn, err := udp.FromPacketConn(pc, udp.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ep, err := newEndpoint(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ep, nil
+}
+
+func newEndpoint(conn *udp.Conn, cfg Config) (*Endpoint, error) {
 	cfg = cfg.withDefaults()
 	priv := cfg.PrivateKey
 	if priv.IsZero() {
@@ -144,8 +161,6 @@ func New(conn *net.UDPConn, cfg Config) (*Endpoint, error) {
 			return nil, err
 		}
 	}
-	conn.SetReadBuffer(4 << 20)
-	conn.SetWriteBuffer(4 << 20)
 	ep.runq.start(cfg.Workers, &ep.wg)
 	ep.wg.Add(1)
 	go ep.readLoop()
@@ -156,8 +171,15 @@ func New(conn *net.UDPConn, cfg Config) (*Endpoint, error) {
 func (ep *Endpoint) PublicKey() wire.PublicKey { return ep.id.PublicKey() }
 
 // LocalAddr returns the socket's address.
-func (ep *Endpoint) LocalAddr() netip.AddrPort {
-	return ep.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+func (ep *Endpoint) LocalAddr() netip.AddrPort { return ep.conn.LocalAddr() }
+
+// Caps reports the socket's batching, GSO and GRO support.
+func (ep *Endpoint) Caps() udp.Caps { return ep.conn.Caps() }
+
+// writeTo sends one packet (a handshake reply; sessions batch theirs).
+func (ep *Endpoint) writeTo(pkt []byte, addr netip.AddrPort) {
+	msgs := [1]udp.Message{{Buf: pkt, Addr: addr}}
+	ep.conn.WriteBatch(msgs[:])
 }
 
 // Close closes every session abruptly with code, closes the socket and
@@ -196,29 +218,53 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 	return err
 }
 
-// readLoop is the endpoint's one reader: it drops foreign traffic, routes
-// handshakes, and queues transport packets for their session.
+// readBatch is how many datagrams (or GRO trains) one read takes.
+const readBatch = 16
+
+// readLoop is the endpoint's one reader: it reads batches (splitting GRO
+// trains into their datagrams), drops foreign traffic, routes handshakes,
+// and queues transport packets for their session.
 func (ep *Endpoint) readLoop() {
 	defer ep.wg.Done()
-	buf := make([]byte, 65536)
+	msgs := make([]udp.Message, readBatch)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, udp.GROBufferSize)
+	}
 	out := make([]byte, 0, wire.InitPacketLen)
 	for {
-		n, addr, err := ep.conn.ReadFromUDPAddrPort(buf)
+		n, err := ep.conn.ReadBatch(msgs)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-		pkt := buf[:n]
+		for _, m := range msgs[:n] {
+			if m.Truncated {
+				continue
+			}
+			addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+			if m.Segment <= 0 {
+				ep.receive(m.Buf[:m.N], addr, out)
+				continue
+			}
+			for off := 0; off < m.N; off += m.Segment {
+				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out)
+			}
+		}
+	}
+}
+
+// receive handles one datagram.
+func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte) {
+	{
 		var h wire.Header
 		if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() {
-			continue
+			return
 		}
 		if h.IsHandshake() {
 			ep.handshake(pkt, &h, addr, out)
-			continue
+			return
 		}
 		ep.mu.Lock()
 		s := ep.sessions[h.Destination.Ephemeral()]
@@ -267,7 +313,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			if eph == 0 {
 				ep.releaseEphemeral(local)
 			}
-			ep.conn.WriteToUDPAddrPort(reply.Packet, addr)
+			ep.writeTo(reply.Packet, addr)
 			return
 		}
 		est := reply.Session
@@ -280,7 +326,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			est.Discard()
 			return
 		}
-		ep.conn.WriteToUDPAddrPort(reply.Packet, addr)
+		ep.writeTo(reply.Packet, addr)
 	case wire.MsgHandshakeResponse, wire.MsgCookieReply:
 		ep.mu.Lock()
 		d := ep.dials[eph]

@@ -58,7 +58,8 @@ type Session struct {
 	timer     *time.Timer
 	out       []outPacket // sealed packets to write after unlocking
 	spare     []outPacket
-	bufFree   [][]byte // sealed-packet buffers to reuse
+	bufFree   [][]byte     // sealed-packet buffers to reuse
+	ws        writeScratch // the running worker's write batch
 	ended     bool
 	err       error
 	doneCh    chan struct{}
@@ -202,9 +203,7 @@ func (s *Session) runOnce() {
 	}
 	s.mu.Unlock()
 
-	for _, p := range out {
-		s.ep.conn.WriteToUDPAddrPort(p.buf, p.addr)
-	}
+	s.flush(out, &s.ws)
 	s.mu.Lock()
 	for _, p := range out {
 		if len(s.bufFree) < 256 && cap(p.buf) >= s.maxSize+wire.TagLen {
@@ -407,9 +406,7 @@ func (s *Session) closeNow(code uint32, reason string) {
 	out := s.out
 	s.out = nil
 	s.mu.Unlock()
-	for _, p := range out {
-		s.ep.conn.WriteToUDPAddrPort(p.buf, p.addr)
-	}
+	s.flush(out, new(writeScratch))
 }
 
 // finish removes an ended session.
