@@ -82,6 +82,8 @@ type Endpoint struct {
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
 	runq runQueue
+	// cryptoq feeds the crypto workers (crypto.go); closed by Close.
+	cryptoq chan cryptoTask
 
 	// mu guards the tables below and closed; it is never held while a
 	// session's own lock is taken, nor across I/O.
@@ -161,7 +163,10 @@ func newEndpoint(conn *udp.Conn, cfg Config) (*Endpoint, error) {
 			return nil, err
 		}
 	}
-	ep.runq.start(cfg.Workers, &ep.wg)
+	ep.runq.start(cfg.Workers)
+	if cfg.Workers > 1 {
+		ep.startCrypto(cfg.Workers)
+	}
 	ep.wg.Add(1)
 	go ep.readLoop()
 	return ep, nil
@@ -210,7 +215,10 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 	}
 	close(ep.done)
 	err := ep.conn.Close()
-	ep.runq.stop()
+	ep.runq.stop() // no run is left that could hand work to the crypto workers
+	if ep.cryptoq != nil {
+		close(ep.cryptoq)
+	}
 	ep.wg.Wait()
 	for _, s := range sessions {
 		s.release()

@@ -13,13 +13,14 @@ type runQueue struct {
 	q       []*Session
 	head    int
 	stopped bool
+	wg      sync.WaitGroup // the workers
 }
 
-func (r *runQueue) start(workers int, wg *sync.WaitGroup) {
+func (r *runQueue) start(workers int) {
 	r.cond = sync.NewCond(&r.mu)
 	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go r.work(wg)
+		r.wg.Add(1)
+		go r.work()
 	}
 }
 
@@ -33,8 +34,8 @@ func (r *runQueue) push(s *Session) {
 	r.mu.Unlock()
 }
 
-func (r *runQueue) work(wg *sync.WaitGroup) {
-	defer wg.Done()
+func (r *runQueue) work() {
+	defer r.wg.Done()
 	for {
 		r.mu.Lock()
 		for r.head == len(r.q) && !r.stopped {
@@ -55,9 +56,11 @@ func (r *runQueue) work(wg *sync.WaitGroup) {
 	}
 }
 
+// stop stops the workers and waits for their current runs to end.
 func (r *runQueue) stop() {
 	r.mu.Lock()
 	r.stopped = true
 	r.cond.Broadcast()
 	r.mu.Unlock()
+	r.wg.Wait()
 }

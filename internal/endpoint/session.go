@@ -58,8 +58,11 @@ type Session struct {
 	timer     *time.Timer
 	out       []outPacket // sealed packets to write after unlocking
 	spare     []outPacket
-	bufFree   [][]byte     // sealed-packet buffers to reuse
-	ws        writeScratch // the running worker's write batch
+	bufFree   [][]byte         // sealed-packet buffers to reuse
+	ws        writeScratch     // the running worker's write batch
+	jobs      []secure.SealJob // packets prepared this run, encrypted after unlocking
+	jobsSpare []secure.SealJob
+	cwg       sync.WaitGroup // the crypto workers sealing this run\'s chunks
 	ended     bool
 	err       error
 	doneCh    chan struct{}
@@ -195,16 +198,18 @@ func (s *Session) runOnce() {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out := s.out
-	s.out = s.spare[:0]
+	out, jobs := s.out, s.jobs
+	s.out, s.jobs = s.spare[:0], s.jobsSpare[:0]
 	finished := s.m.Closed()
 	if !finished {
 		s.arm(now)
 	}
 	s.mu.Unlock()
 
+	s.sealJobs(jobs, &s.cwg)
 	s.flush(out, &s.ws)
 	s.mu.Lock()
+	s.jobsSpare = jobs[:0]
 	for _, p := range out {
 		if len(s.bufFree) < 256 && cap(p.buf) >= s.maxSize+wire.TagLen {
 			s.bufFree = append(s.bufFree, p.buf)
@@ -270,14 +275,16 @@ func (s *Session) produce(now time.Time) {
 			b = make([]byte, n, s.maxSize+wire.TagLen)
 		}
 		copy(b, s.pktBuf[:n])
-		sealed, _, err := s.tr.Seal(b, now)
-		if err != nil {
+		s.jobs = append(s.jobs, secure.SealJob{})
+		if err := s.tr.Prepare(b, now, &s.jobs[len(s.jobs)-1]); err != nil {
+			s.jobs = s.jobs[:len(s.jobs)-1]
 			if errors.Is(err, secure.ErrKeysExhausted) {
 				s.m.Close(wire.CloseKeyExhausted, "keys exhausted")
 			}
 			return
 		}
-		s.out = append(s.out, outPacket{sealed, s.route(len(sealed))})
+		// Encrypted after the lock is released (sealJobs), in place.
+		s.out = append(s.out, outPacket{b[:n+wire.TagLen], s.route(n + wire.TagLen)})
 	}
 	s.kick() // more to send than one run should take: come back
 }
@@ -403,9 +410,10 @@ func (s *Session) closeNow(code uint32, reason string) {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out := s.out
-	s.out = nil
+	out, jobs := s.out, s.jobs
+	s.out, s.jobs = nil, nil
 	s.mu.Unlock()
+	s.sealJobs(jobs, new(sync.WaitGroup))
 	s.flush(out, new(writeScratch))
 }
 

@@ -25,6 +25,7 @@ type Transport struct {
 
 	ad     [wire.HeaderLen]byte // associated data: cryptoHeader of the packet
 	nextPN uint64               // lowest packet number the next Seal accepts
+	job    SealJob              // Seal's job (Seal is not for concurrent use; SealJobs are)
 }
 
 const none int8 = -1
@@ -104,46 +105,82 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 // does not depend on that field (a stream transport may set it before or
 // after sealing); the nonce is 0x00000000 || u64le(packet number).
 func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, err error) {
+	job := &t.job // a job per Transport: a local one would escape to the heap
+	if err := t.Prepare(pkt, now, job); err != nil {
+		return nil, 0, err
+	}
+	sealed, err = job.Seal()
+	return sealed, job.pn, err
+}
+
+// SealJob is the encryption half of sealing one packet, prepared by
+// Transport.Prepare. Jobs of one Transport may run concurrently with each
+// other and with later Prepare calls (each has its own nonce buffer and
+// associated data), which lets one session's packets be encrypted on
+// several cores and still go out in packet-number order. A job must finish
+// before the next Open, Install or NeedsRekey call that could retire its
+// keys; the endpoint runs them within the session's turn.
+type SealJob struct {
+	pkt []byte
+	pn  uint64
+	cs  *noise.CipherState
+	ad  [wire.HeaderLen]byte
+	nb  noise.NonceBuf
+}
+
+// Prepare does everything of Seal but the encryption: the checks, the key
+// phase flag, the counters. It fills job for Seal to finish.
+func (t *Transport) Prepare(pkt []byte, now time.Time, job *SealJob) error {
 	if len(pkt) < wire.HeaderLen {
-		return nil, 0, ErrPacketTooShort
+		return ErrPacketTooShort
 	}
 	if cap(pkt)-len(pkt) < wire.TagLen {
-		return nil, 0, ErrBufferTooSmall
+		return ErrBufferTooSmall
 	}
 	if wire.Flags(pkt[wire.OffFlags])&wire.FlagHandshake != 0 {
-		return nil, 0, ErrNotTransport
+		return ErrNotTransport
 	}
 	t.expire(now)
 	if t.cur == none {
 		if t.next != none {
-			return nil, 0, ErrNotConfirmed
+			return ErrNotConfirmed
 		}
-		return nil, 0, ErrKeysExhausted
+		return ErrKeysExhausted
 	}
 	ks := &t.sets[t.cur]
 	if ks.sealed >= t.limits.RejectAfterMessages {
 		if t.next != none {
-			return nil, 0, ErrNotConfirmed
+			return ErrNotConfirmed
 		}
-		return nil, 0, ErrKeysExhausted
+		return ErrKeysExhausted
 	}
-	pn = binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
+	pn := binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
 	if pn < t.nextPN || pn == ^uint64(0) {
-		return nil, 0, ErrPacketNumber
+		return ErrPacketNumber
 	}
 	f := wire.Flags(pkt[wire.OffFlags]) &^ wire.FlagKeyPhase
 	if ks.phase {
 		f |= wire.FlagKeyPhase
 	}
 	pkt[wire.OffFlags] = byte(f)
-	ad := cryptoHeader(&t.ad, pkt)
-	if _, err := ks.send.EncryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, ad, pkt[wire.HeaderLen:]); err != nil {
-		return nil, 0, ErrKeysExhausted
-	}
+	job.pkt, job.pn, job.cs = pkt, pn, ks.send
+	cryptoHeader(&job.ad, pkt)
 	ks.sealed++
 	t.nextPN = pn + 1
-	return pkt[:len(pkt)+wire.TagLen], pn, nil
+	return nil
 }
+
+// Seal encrypts the job's packet in place and returns it with its tag.
+func (j *SealJob) Seal() ([]byte, error) {
+	pkt := j.pkt
+	if _, err := j.cs.EncryptAtWith(&j.nb, pkt[wire.HeaderLen:wire.HeaderLen], j.pn, j.ad[:], pkt[wire.HeaderLen:]); err != nil {
+		return nil, ErrKeysExhausted
+	}
+	return pkt[:len(pkt)+wire.TagLen], nil
+}
+
+// PacketNumber returns the job's packet number.
+func (j *SealJob) PacketNumber() uint64 { return j.pn }
 
 // NextPacketNumber returns the smallest packet number the next Seal
 // accepts: one above the last packet sealed.
