@@ -13,22 +13,17 @@ import (
 type quiet struct{ s *Session }
 
 func (q quiet) Receive(pkt []byte, now time.Time) {
-	q.s.Receive(pkt[:len(pkt)-simTag], now)
+	if body, ok := simOpen(pkt); ok {
+		q.s.Receive(body, now)
+	}
 	for {
 		if _, ok := q.s.PollEvent(); !ok {
 			return
 		}
 	}
 }
-func (q quiet) Poll(b []byte, now time.Time) int {
-	n := q.s.Poll(b, now)
-	if n == 0 {
-		return 0
-	}
-	sum := checksum(b[:n])
-	return n + copy(b[n:], sum[:])
-}
-func (q quiet) Deadline() time.Time { return q.s.Deadline() }
+func (q quiet) Poll(b []byte, now time.Time) int { return simSeal(b, q.s.Poll(b, now)) }
+func (q quiet) Deadline() time.Time              { return q.s.Deadline() }
 
 // TestKeepAlive: an idle session with a 3 s idle timeout stays open for a
 // simulated minute, kept alive by a few PINGs.

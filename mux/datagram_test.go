@@ -82,8 +82,7 @@ func stamp(p []byte, i int) {
 type dgEnd struct{ d *dgApp }
 
 func (e dgEnd) Receive(pkt []byte, now time.Time) {
-	body := pkt[:len(pkt)-simTag]
-	if sum := checksum(body); bytes.Equal(sum[:], pkt[len(body):]) {
+	if body, ok := simOpen(pkt); ok {
 		e.d.s.Receive(body, now)
 	}
 	e.d.step(now)
@@ -91,12 +90,7 @@ func (e dgEnd) Receive(pkt []byte, now time.Time) {
 
 func (e dgEnd) Poll(b []byte, now time.Time) int {
 	e.d.step(now)
-	n := e.d.s.Poll(b, now)
-	if n == 0 {
-		return 0
-	}
-	sum := checksum(b[:n])
-	return n + copy(b[n:], sum[:])
+	return simSeal(b, e.d.s.Poll(b, now))
 }
 
 func (e dgEnd) Deadline() time.Time { return e.d.s.Deadline() }

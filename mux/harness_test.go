@@ -173,13 +173,31 @@ func checksum(p []byte) [16]byte {
 	return sum
 }
 
-func (e simEnd) Receive(pkt []byte, now time.Time) {
+// simOpen checks a simulated packet's checksum "tag" and returns the
+// plaintext; false means it was corrupted (dropped, as a failed AEAD is).
+func simOpen(pkt []byte) ([]byte, bool) {
 	if len(pkt) < simTag {
-		return
+		return nil, false
 	}
 	body := pkt[:len(pkt)-simTag]
-	if sum := checksum(body); !bytes.Equal(sum[:], pkt[len(body):]) {
-		return // "authentication" failed: drop silently
+	sum := checksum(body)
+	return body, bytes.Equal(sum[:], pkt[len(body):])
+}
+
+// simSeal appends the checksum "tag" to the n-byte packet in b and returns
+// the sealed length (0 stays 0: nothing to send).
+func simSeal(b []byte, n int) int {
+	if n == 0 {
+		return 0
+	}
+	sum := checksum(b[:n])
+	return n + copy(b[n:], sum[:])
+}
+
+func (e simEnd) Receive(pkt []byte, now time.Time) {
+	body, ok := simOpen(pkt)
+	if !ok {
+		return
 	}
 	if err := e.a.s.Receive(body, now); err != nil {
 		var pe *protocolError
@@ -192,13 +210,7 @@ func (e simEnd) Receive(pkt []byte, now time.Time) {
 
 func (e simEnd) Poll(b []byte, now time.Time) int {
 	e.a.step(now)
-	n := e.a.s.Poll(b, now)
-	if n == 0 {
-		return 0
-	}
-	sum := checksum(b[:n])
-	copy(b[n:], sum[:])
-	return n + simTag
+	return simSeal(b, e.a.s.Poll(b, now))
 }
 
 func (e simEnd) Deadline() time.Time { return e.a.s.Deadline() }

@@ -33,7 +33,9 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	return ln, nil
 }
 
-func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+// endpoint opens the listening socket for network and address
+// ("[host]:port"), answering handshakes.
+func (lc *ListenConfig) endpoint(ctx context.Context, network, address string) (*endpoint.Endpoint, error) {
 	udp, err := udpNetwork(network)
 	if err != nil {
 		return nil, err
@@ -42,7 +44,11 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err != nil {
 		return nil, err
 	}
-	ep, err := endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
+	return endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
+}
+
+func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	ep, err := lc.endpoint(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}

@@ -34,15 +34,7 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 }
 
 func (lc *ListenConfig) listenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
-	udp, err := udpNetwork(network)
-	if err != nil {
-		return nil, err
-	}
-	laddr, err := listenAddr(ctx, udp, address)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
+	ep, err := lc.endpoint(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}

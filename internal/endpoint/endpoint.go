@@ -107,12 +107,7 @@ func Listen(network string, laddr netip.AddrPort, cfg Config) (*Endpoint, error)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := newEndpoint(conn, cfg)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return ep, nil
+	return newEndpoint(conn, cfg)
 }
 
 // New runs an endpoint on an existing socket (for example one passed by
@@ -124,19 +119,19 @@ func New(pc net.PacketConn, cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := newEndpoint(conn, cfg)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return ep, nil
+	return newEndpoint(conn, cfg)
 }
 
-func newEndpoint(conn *udp.Conn, cfg Config) (*Endpoint, error) {
+// newEndpoint runs an endpoint on conn; if it cannot, it closes conn.
+func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
 	cfg = cfg.withDefaults()
 	priv := cfg.PrivateKey
 	if priv.IsZero() {
-		var err error
 		if priv, err = wire.GeneratePrivateKey(); err != nil {
 			return nil, err
 		}
@@ -145,7 +140,7 @@ func newEndpoint(conn *udp.Conn, cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep := &Endpoint{
+	ep = &Endpoint{
 		cfg:        cfg,
 		conn:       conn,
 		id:         id,
