@@ -62,7 +62,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 
 // Listener accepts stream channels on one socket, from every peer.
 type Listener struct {
-	ep   *endpoint.Endpoint
+	ep   *endpoint.Endpoint // owned: closed with the listener (nil for a Host's)
 	svc  *endpoint.Service
 	addr *Addr
 }
@@ -83,10 +83,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 	return &Conn{st: st, laddr: l.addr, raddr: &Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}, nil
 }
 
-// Close stops listening and closes every session of the listener.
+// Close stops listening. A listener from Listen also closes its socket
+// and every session on it; one from a Host leaves the Host running.
 func (l *Listener) Close() error {
 	l.svc.Close()
-	l.ep.Close(wire.CloseShuttingDown, "listener closed")
+	if l.ep != nil {
+		l.ep.Close(wire.CloseShuttingDown, "listener closed")
+	}
 	return nil
 }
 

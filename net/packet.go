@@ -43,10 +43,14 @@ func (lc *ListenConfig) listenPacket(ctx context.Context, network, address strin
 		ep.Close(wire.CloseShuttingDown, "")
 		return nil, err
 	}
-	pc := &PacketConn{ep: ep, svc: svc, laddr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()},
+	return newPacketConn(ep, svc, &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}, true), nil
+}
+
+func newPacketConn(ep *endpoint.Endpoint, svc *endpoint.DatagramService, laddr *Addr, owned bool) *PacketConn {
+	pc := &PacketConn{ep: ep, svc: svc, laddr: laddr, owned: owned,
 		rd: endpoint.NewDeadline(), wd: endpoint.NewDeadline(), pending: map[PublicKey]*pendingPeer{}}
 	pc.ctx, pc.cancel = context.WithCancel(context.Background())
-	return pc, nil
+	return pc
 }
 
 // PacketConn sends and receives datagrams to and from any peer: each
@@ -55,6 +59,7 @@ func (lc *ListenConfig) listenPacket(ctx context.Context, network, address strin
 // datagrams meanwhile.
 type PacketConn struct {
 	ep     *endpoint.Endpoint
+	owned  bool // the socket is this PacketConn's (not a Host's)
 	svc    *endpoint.DatagramService
 	laddr  *Addr
 	rd, wd *endpoint.Deadline
@@ -182,7 +187,9 @@ func (pc *PacketConn) Close() error {
 	pc.cancel()
 	pc.svc.Close()
 	pc.wg.Wait()
-	pc.ep.Close(wire.CloseNormal, "closed")
+	if pc.owned {
+		pc.ep.Close(wire.CloseNormal, "closed")
+	}
 	return nil
 }
 

@@ -1,0 +1,88 @@
+package net
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/wire"
+)
+
+// Session close codes a server may use (docs/PROTOCOL.md §5.3).
+const (
+	// CloseRestarting tells clients the server is restarting: their next
+	// Dial makes a new session once it is back.
+	CloseRestarting = wire.CloseRestarting
+	// CloseShuttingDown tells clients the server is going away.
+	CloseShuttingDown = wire.CloseShuttingDown
+)
+
+// Host is one UDP socket serving many named services: the multiplexing
+// listener. Peers reach every service on one port; each Dial names its
+// service (Dialer.Service), and a channel to a service nobody serves is
+// refused with an error naming it.
+type Host struct {
+	ep   *endpoint.Endpoint
+	addr *Addr
+	// mu guards closed.
+	mu     sync.Mutex
+	closed bool
+}
+
+// ListenHost opens a Host on network and address ("[host]:port").
+func (lc *ListenConfig) ListenHost(ctx context.Context, network, address string) (*Host, error) {
+	ep, err := lc.endpoint(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(address), Err: err}
+	}
+	return &Host{ep: ep, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+}
+
+// NewHost serves on an existing datagram socket, such as one passed by
+// systemd socket activation (package listener). The Host owns pc.
+func NewHost(pc net.PacketConn, cfg Config) (*Host, error) {
+	ep, err := endpoint.New(pc, cfg.endpoint(true))
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "haven", Addr: pc.LocalAddr(), Err: err}
+	}
+	return &Host{ep: ep, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+}
+
+// Listen returns a listener for stream channels opened to service ("" is
+// the default service, what plain Dial reaches).
+func (h *Host) Listen(service string) (net.Listener, error) {
+	svc, err := h.ep.Listen(service)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "haven", Addr: h.addr, Err: err}
+	}
+	return &Listener{svc: svc, addr: h.addr}, nil
+}
+
+// ListenPacket returns a PacketConn for datagram channels to service.
+func (h *Host) ListenPacket(service string) (net.PacketConn, error) {
+	svc, err := h.ep.ListenDatagrams(service)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "haven", Addr: h.addr, Err: err}
+	}
+	return newPacketConn(h.ep, svc, h.addr, false), nil
+}
+
+// Addr returns "<public key>@<ip>:<port>".
+func (h *Host) Addr() net.Addr { return h.addr }
+
+// Shutdown closes every session with code and reason (CloseRestarting
+// tells clients to reconnect), stops every service and closes the socket.
+func (h *Host) Shutdown(code uint32, reason string) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return &net.OpError{Op: "close", Net: "haven", Addr: h.addr, Err: net.ErrClosed}
+	}
+	h.closed = true
+	h.mu.Unlock()
+	return h.ep.Close(code, reason)
+}
+
+// Close is Shutdown with CloseShuttingDown.
+func (h *Host) Close() error { return h.Shutdown(CloseShuttingDown, "server shutting down") }
