@@ -47,7 +47,7 @@ func (grpcBytesCodec) Unmarshal(data []byte, v any) error {
 
 // grpcEchoServer is the service, written as protoc-gen-go-grpc would.
 type grpcEchoServer interface {
-	// Echo answers with the grpcTransform of the request.
+	// Echo answers with the transform of the request.
 	Echo(context.Context, *[]byte) (*[]byte, error)
 	// Chat answers each message with its transform.
 	Chat(grpc.BidiStreamingServer[[]byte, []byte]) error
@@ -173,6 +173,7 @@ func TestGRPCOverHaven(t *testing.T) {
 	srv.RegisterService(&grpcEchoDesc, &grpcEcho{client: key.PublicKey()})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); ln.Close(); d.Close() }) // if the test stops early
 
 	addr := ln.Addr().String()
 	conn, err := grpc.NewClient("passthrough:///haven",
@@ -225,8 +226,13 @@ func TestGRPCOverHaven(t *testing.T) {
 	wg.Wait()
 
 	srv.GracefulStop()
-	if err := <-served; err != nil {
-		t.Errorf("Serve returned %v", err)
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Serve did not return after GracefulStop")
 	}
 	if err := conn.Close(); err != nil {
 		t.Errorf("conn Close: %v", err)
@@ -236,12 +242,12 @@ func TestGRPCOverHaven(t *testing.T) {
 	awaitGoroutines(t, base)
 }
 
-// grpcChat sends messages on a Chat stream from one goroutine and checks the
-// answers, in order, from another.
+// grpcChat sends messages on a Chat stream from one goroutine and checks
+// the answers, in order, from another.
 func grpcChat(ctx context.Context, conn *grpc.ClientConn, s, messages int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cs, err := conn.NewStream(ctx, &echoServiceDesc.Streams[0], grpcChatMethod)
+	cs, err := conn.NewStream(ctx, &grpcEchoDesc.Streams[0], grpcChatMethod)
 	if err != nil {
 		return err
 	}
@@ -268,7 +274,7 @@ func grpcChat(ctx context.Context, conn *grpc.ClientConn, s, messages int) error
 		}
 		if want := grpcTransform(msg(i)); !bytes.Equal(*m, want) {
 			cancel()
-			return errors.Join(fmt.Errorf("message %d: %d bytes, not the grpcTransform of %d", i, len(*m), len(want)), <-sent)
+			return errors.Join(fmt.Errorf("message %d: %d bytes, not the transform of %d", i, len(*m), len(want)), <-sent)
 		}
 	}
 	if err := <-sent; err != nil {
@@ -278,4 +284,107 @@ func grpcChat(ctx context.Context, conn *grpc.ClientConn, s, messages int) error
 		return fmt.Errorf("after %d answers: %v, %v (want io.EOF)", messages, m, err)
 	}
 	return nil
+}
+
+// TestGRPCGracefulStopFinishesInFlight: GracefulStop stops accepting but
+// lets a stream already open finish, as it does over TCP. That needs the
+// Listener's Close to leave accepted channels alone.
+func TestGRPCGracefulStopFinishesInFlight(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ln, err := Listen("haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	key, err := GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Dialer{Config: Config{PrivateKey: key}, Timeout: 10 * time.Second}
+	defer d.Close()
+	srv := grpc.NewServer(grpc.ForceServerCodec(grpcBytesCodec{}))
+	srv.RegisterService(&grpcEchoDesc, &grpcEcho{client: key.PublicKey()})
+	served := make(chan error, 1)
+	watched := &closeWatcher{Listener: ln, closed: make(chan struct{})}
+	go func() { served <- srv.Serve(watched) }()
+	addr := ln.Addr().String()
+	conn, err := grpc.NewClient("passthrough:///haven",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "haven4", addr)
+		}),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(grpcBytesCodec{})),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := conn.NewStream(ctx, &grpcEchoDesc.Streams[0], grpcChatMethod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := &grpc.GenericClientStream[[]byte, []byte]{ClientStream: cs}
+	exchange := func(i int) error {
+		m := prngBytes(uint64(i), 1000+i)
+		if err := stream.Send(&m); err != nil {
+			return fmt.Errorf("send %d: %w", i, err)
+		}
+		got, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("recv %d: %w", i, err)
+		}
+		if !bytes.Equal(*got, grpcTransform(m)) {
+			return fmt.Errorf("answer %d is not the transform", i)
+		}
+		return nil
+	}
+	if err := exchange(0); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	// GracefulStop closes the listener at once (Serve itself returns only
+	// when the stop completes, by grpc-go's design).
+	select {
+	case <-watched.closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GracefulStop did not close the listener")
+	}
+	for i := 1; i <= 3; i++ {
+		if err := exchange(i); err != nil {
+			t.Errorf("open stream across GracefulStop: %v", err)
+			break
+		}
+	}
+	stream.CloseSend()
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Errorf("end of the stream: %v (want io.EOF)", err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		srv.Stop()
+		t.Error("GracefulStop did not return once the stream ended")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve returned %v", err)
+	}
+	conn.Close()
+	d.Close()
+	ln.Close()
+	awaitGoroutines(t, base)
+}
+
+// closeWatcher is a net.Listener that reports when it is closed.
+type closeWatcher struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (w *closeWatcher) Close() error {
+	w.once.Do(func() { close(w.closed) })
+	return w.Listener.Close()
 }

@@ -30,8 +30,8 @@ func prngBytes(seed uint64, n int) []byte {
 	return p[:n]
 }
 
-// seedOfBytes derives a payload seed from the bytes a peer received, so that a
-// reply generated from it is wrong whenever the request arrived wrong.
+// seedOfBytes derives a payload seed from the bytes a peer received, so
+// that a reply generated from it is wrong whenever the request was.
 func seedOfBytes(b []byte) uint64 {
 	sum := sha256.Sum256(b)
 	return binary.LittleEndian.Uint64(sum[:8])
@@ -159,8 +159,8 @@ func httpRequest(ctx context.Context, client *http.Client, protoMajor, id int) e
 
 // httpOverHaven serves handler on a Haven listener with the given server
 // protocols, and returns a client that dials it through a Haven Dialer
-// with the given client protocols, and a shutdown function that stops
-// everything and checks that it all stopped.
+// with the given client protocols, a count of the channels it dialled,
+// and a function that shuts it all down.
 func httpOverHaven(t *testing.T, clientKey PrivateKey, handler http.Handler, protos *http.Protocols) (*http.Client, *atomic.Int64, func()) {
 	t.Helper()
 	ln, err := Listen("haven4", "127.0.0.1:0")
@@ -182,25 +182,28 @@ func httpOverHaven(t *testing.T, clientKey PrivateKey, handler http.Handler, pro
 		MaxIdleConns:    100,
 		IdleConnTimeout: time.Minute,
 	}
+	var once sync.Once
 	stop := func() {
-		t.Helper()
-		tr.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		select {
-		case err := <-served:
-			if !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("Serve returned %v", err)
+		once.Do(func() {
+			tr.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
 			}
-		case <-ctx.Done():
-			t.Error("Serve did not return after Shutdown")
-		}
-		d.Close()
-		ln.Close()
+			select {
+			case err := <-served:
+				if !errors.Is(err, http.ErrServerClosed) {
+					t.Errorf("Serve returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Serve did not return after Shutdown")
+			}
+			d.Close()
+			ln.Close()
+		})
 	}
+	t.Cleanup(stop) // if the test stops early
 	return &http.Client{Transport: tr}, dials, stop
 }
 

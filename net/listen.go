@@ -3,6 +3,8 @@ package net
 import (
 	"context"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/wire"
@@ -62,9 +64,14 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 
 // Listener accepts stream channels on one socket, from every peer.
 type Listener struct {
-	ep   *endpoint.Endpoint // owned: closed with the listener (nil for a Host's)
+	ep   *endpoint.Endpoint // owned: closed after the listener and its conns (nil for a Host's)
 	svc  *endpoint.Service
 	addr *Addr
+	// mu guards closed and live (accepted conns not yet closed): the
+	// socket of a closed listener lives on until its last conn closes.
+	mu     sync.Mutex
+	closed bool
+	live   int
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -80,18 +87,54 @@ func (l *Listener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "haven", Addr: l.addr, Err: err}
 	}
 	s := st.Session()
-	return &Conn{st: st, laddr: l.addr, raddr: &Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}, nil
+	c := &Conn{st: st, laddr: l.addr, raddr: &Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}
+	if l.ep != nil {
+		l.mu.Lock()
+		l.live++
+		l.mu.Unlock()
+		c.closeEndpoint = l.connClosed
+	}
+	return c, nil
 }
 
-// Close stops listening. A listener from Listen also closes its socket
-// and every session on it; one from a Host leaves the Host running.
+// connClosed notes that an accepted conn closed; the last one to close
+// after the listener closes the socket.
+func (l *Listener) connClosed() {
+	l.mu.Lock()
+	l.live--
+	last := l.closed && l.live == 0
+	l.mu.Unlock()
+	if last {
+		l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
+	}
+}
+
+// Close stops listening, as a net.Listener does: new channels are
+// refused (and, for a listener from Listen, new handshakes go unanswered),
+// while connections already accepted go on; the socket closes when the
+// last of them does. A Host's listener leaves the Host running.
 func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return &net.OpError{Op: "close", Net: "haven", Addr: l.addr, Err: net.ErrClosed}
+	}
+	l.closed = true
+	idle := l.live == 0
+	l.mu.Unlock()
 	l.svc.Close()
 	if l.ep != nil {
-		l.ep.Close(wire.CloseShuttingDown, "listener closed")
+		l.ep.StopAccepting()
+		if idle {
+			l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
+		}
 	}
 	return nil
 }
+
+// drainTimeout bounds how long a closed listener's socket waits for its
+// sessions to finish delivering what was written before it closes them.
+const drainTimeout = 10 * time.Second
 
 // Addr returns "<public key>@<ip>:<port>", which Dial accepts.
 func (l *Listener) Addr() net.Addr { return l.addr }

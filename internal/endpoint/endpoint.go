@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/havenproto/haven/internal/secure"
@@ -96,6 +97,8 @@ type Endpoint struct {
 	// dgServices are the datagram services, by name.
 	dgServices map[string]*DatagramService
 	closed     bool
+	noAccept   atomic.Bool   // StopAccepting called: new handshakes go unanswered
+	draining   chan struct{} // Drain called; closed when no session is left
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -165,6 +168,69 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 	ep.wg.Add(1)
 	go ep.readLoop()
 	return ep, nil
+}
+
+// StopAccepting stops answering new handshakes (rekeys of existing
+// sessions go on): a closed listener's sessions wind down in peace.
+func (ep *Endpoint) StopAccepting() { ep.noAccept.Store(true) }
+
+// Drain closes the endpoint gracefully: new handshakes go unanswered, every
+// session drains (open channels finish, new ones are refused, then the
+// session closes with NO_ERROR), and the socket closes when no session is
+// left, or after timeout, when the rest close with code. It returns at
+// once; one goroutine waits for the end (none if already closed).
+func (ep *Endpoint) Drain(timeout time.Duration, code uint32, reason string) {
+	ep.StopAccepting()
+	ep.mu.Lock()
+	if ep.closed || ep.draining != nil {
+		ep.mu.Unlock()
+		return
+	}
+	ep.draining = make(chan struct{})
+	sessions := make([]*Session, 0, len(ep.sessions))
+	for _, s := range ep.sessions {
+		if s != nil {
+			sessions = append(sessions, s)
+		}
+	}
+	ep.checkDrainedLocked()
+	drained := ep.draining
+	ep.mu.Unlock()
+	for _, s := range sessions {
+		s.mu.Lock()
+		s.m.Drain()
+		s.mu.Unlock()
+		s.kick()
+	}
+	go func() {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-drained:
+		case <-t.C:
+		case <-ep.done:
+			return
+		}
+		ep.Close(code, reason)
+	}()
+}
+
+// checkDrainedLocked signals a draining endpoint once no session is left
+// (ep.mu held).
+func (ep *Endpoint) checkDrainedLocked() {
+	if ep.draining == nil {
+		return
+	}
+	for _, s := range ep.sessions {
+		if s != nil {
+			return
+		}
+	}
+	select {
+	case <-ep.draining:
+	default:
+		close(ep.draining)
+	}
 }
 
 // PublicKey returns the endpoint's static public key.
@@ -286,7 +352,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 	eph := h.Destination.Ephemeral()
 	switch wire.MsgID(pkt[wire.HeaderLen]) {
 	case wire.MsgHandshakeInit:
-		if ep.resp == nil {
+		if ep.resp == nil || ep.noAccept.Load() && eph == 0 {
 			return
 		}
 		var rekeyed *Session

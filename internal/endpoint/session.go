@@ -456,6 +456,7 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 	}
 	if all && ep.sessions[s.localEph] == s {
 		delete(ep.sessions, s.localEph)
+		ep.checkDrainedLocked()
 	}
 }
 
