@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	hnet "github.com/havenproto/haven/net"
+	"github.com/havenproto/haven/wire"
+)
+
+const catAbout = `Opens a stream channel to ADDR ("<public key>@<host>:<port>") and copies stdin
+to it and it to stdout at the same time. At the end of stdin the channel is
+half-closed (like nc -N), and haven cat exits once the server has ended its
+side too: status 0 on a clean end, 1 with a one-line error otherwise.
+`
+
+// dialTimeoutDefault bounds a client's handshake and channel open.
+const dialTimeoutDefault = 10 * time.Second
+
+func cmdCat(ctx context.Context, args []string, std stdio) error {
+	c := newCommand("cat", "cat [-service NAME] [-timeout DURATION] ADDR", catAbout)
+	service := c.String("service", "", "the service `NAME` to open the channel to (default: the default service)")
+	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and channel open")
+	if err := c.parse(args, 1, std.out); err != nil {
+		return err
+	}
+	addr := c.Arg(0)
+	d := &hnet.Dialer{Timeout: *timeout, Service: *service}
+	defer d.Close()
+	conn, err := dial(ctx, d, addr, *timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	up := make(chan error, 1)
+	down := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(conn, std.in)
+		if err == nil {
+			err = conn.CloseWrite()
+		}
+		up <- err
+	}()
+	go func() {
+		_, err := io.Copy(std.out, conn)
+		down <- err
+	}()
+	// Both directions must end; an error in either ends the command (a
+	// blocked read of stdin is abandoned when the process exits).
+	for pending := 2; pending > 0; pending-- {
+		select {
+		case err := <-up:
+			if err != nil {
+				return fmt.Errorf("sending: %w", err)
+			}
+		case err := <-down:
+			if err != nil {
+				return fmt.Errorf("receiving: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// dial opens a stream channel to addr with d, turning a handshake that got
+// no answer into an error saying what to check.
+func dial(ctx context.Context, d *hnet.Dialer, addr string, timeout time.Duration) (halfCloser, error) {
+	if _, err := resolve(addr); err != nil {
+		return nil, err
+	}
+	c, err := d.DialContext(ctx, "haven", addr)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("dial %s: no answer within %v (is the server running, and is the key the server's?)", addr, timeout)
+		}
+		return nil, err
+	}
+	return c.(*hnet.Conn), nil
+}
+
+// resolve parses and resolves a Haven address, with an error that names it
+// once.
+func resolve(addr string) (*hnet.Addr, error) {
+	a, err := hnet.ResolveAddr("haven", addr)
+	var ae *wire.AddressError
+	switch {
+	case errors.As(err, &ae):
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "wire: "))
+	case err != nil:
+		return nil, fmt.Errorf("address %s: %v", addr, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDemo: the README's main job runs, verifies everything and prints
+// its table.
+func TestDemo(t *testing.T) {
+	out, errOut, code := runHaven(t, "", "demo")
+	if code != 0 {
+		t.Fatalf("demo: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"server  ", "channel  kind", "stream", "datagram", "verified",
+		"RTT, idle", "RTT, under load", "RTT, datagrams", "handshakes       1 for all",
+		"session packets", "all verified",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// One row per channel, each verified.
+	rows := regexp.MustCompile(`(?m)^\d+ +(stream|datagram) .* yes `).FindAllString(out, -1)
+	if len(rows) != len(demoSizes)+2 {
+		t.Errorf("%d verified channel rows, want %d:\n%s", len(rows), len(demoSizes)+2, out)
+	}
+	if strings.Contains(out, "NO") || errOut != "" {
+		t.Errorf("demo reported a failure:\n%s\nstderr:\n%s", out, errOut)
+	}
+	t.Logf("\n%s", out)
+}
+
+// TestBench: bench against serve -echo (streams and datagrams) and
+// serve -discard prints progress on stderr and a table on stdout.
+func TestBench(t *testing.T) {
+	echoSrv, echoAddr := serveListening(t, "-echo")
+	discardSrv, discardAddr := serveListening(t, "-discard")
+	for _, tt := range []struct {
+		args     []string
+		want     []string
+		progress string
+	}{
+		{[]string{"-d", "1s", "-c", "3", echoAddr}, []string{"channel", "total", "echoed", "idle", "under load", "session: packets"}, "sent"},
+		{[]string{"-d", "1s", "-datagrams", "-size", "1000", echoAddr}, []string{"sent", "echoed", "lost: ", "under load"}, "sent"},
+		{[]string{"-n", "8MiB", "-c", "2", discardAddr}, []string{"total", "8.0 MiB", "none measured"}, "bench: 2 stream channels"},
+	} {
+		out, errOut, code := runHaven(t, "", append([]string{"bench"}, tt.args...)...)
+		if code != 0 {
+			t.Fatalf("bench %v: status %d\nstdout:\n%s\nstderr:\n%s", tt.args, code, out, errOut)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("bench %v: stdout lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+		if !strings.Contains(errOut, tt.progress) {
+			t.Errorf("bench %v: stderr lacks %q:\n%s", tt.args, tt.progress, errOut)
+		}
+	}
+	echoSrv.stop(t)
+	discardSrv.stop(t)
+}

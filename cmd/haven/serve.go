@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/havenproto/haven/listener"
+	hnet "github.com/havenproto/haven/net"
+)
+
+const serveAbout = `Serves the default service "" on every socket: with -echo each stream channel
+is echoed back (and each datagram on the default datagram service), with
+-discard it is read and dropped, with -forward it is connected to a TCP target.
+
+When LISTEN_FDS is set (systemd socket activation) every datagram socket systemd
+passes is served and -listen is ignored. For each socket haven logs
+"listening on <key>@<ip>:<port>" to stderr, the address clients dial, then
+reports READY=1 to systemd (and WATCHDOG=1 when WatchdogSec= is set). On
+SIGTERM or SIGINT it reports STOPPING=1 and closes every session with the code
+"server restarting", so that clients reconnect when it is back.
+
+The key file must not be readable or writable by group or others (chmod 600).
+`
+
+// shutdownWait bounds how long serve waits for its channel handlers after
+// closing its sessions.
+const shutdownWait = 2 * time.Second
+
+// serveMode is what serve does with each channel.
+type serveMode struct {
+	echo, discard bool
+	forward       string // TCP target, "host:port"
+}
+
+func cmdServe(ctx context.Context, args []string, std stdio) error {
+	c := newCommand("serve", "serve -key FILE [-listen ADDR] (-echo | -discard | -forward HOST:PORT)", serveAbout)
+	keyPath := c.String("key", "", "the server's private key `FILE` (from haven genkey; mode 0600)")
+	listen := c.String("listen", ":"+defaultPort, "UDP `ADDR` to listen on, [host]:port, when not socket-activated")
+	var mode serveMode
+	c.BoolVar(&mode.echo, "echo", false, "echo each stream channel, and each datagram, back to its sender")
+	c.BoolVar(&mode.discard, "discard", false, "read each stream channel and drop what arrives")
+	c.StringVar(&mode.forward, "forward", "", "connect each stream channel to the TCP address `HOST:PORT`")
+	if err := c.parse(args, 0, std.out); err != nil {
+		return err
+	}
+	if *keyPath == "" {
+		return usagef("serve: -key FILE is required (make one with: umask 077; haven genkey > server.key)")
+	}
+	modes := 0
+	for _, on := range []bool{mode.echo, mode.discard, mode.forward != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return usagef("serve: give exactly one of -echo, -discard and -forward HOST:PORT")
+	}
+	if mode.forward != "" {
+		if host, port, err := net.SplitHostPort(mode.forward); err != nil || host == "" || port == "" {
+			return usagef("serve: -forward %q: want HOST:PORT", mode.forward)
+		}
+	}
+	key, err := readKeyFile(*keyPath)
+	if err != nil {
+		return err
+	}
+	cfg := hnet.Config{PrivateKey: key}
+
+	// Catch the signals before announcing anything, so that a SIGTERM right
+	// after READY=1 is a clean shutdown too.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigc)
+
+	hosts, err := openHosts(ctx, cfg, *listen, c.isSet("listen"), std.err)
+	if err != nil {
+		return err
+	}
+	s := &server{mode: mode, log: std.err}
+	for _, h := range hosts {
+		if err := s.start(h); err != nil {
+			for _, h := range hosts {
+				h.Close()
+			}
+			return err
+		}
+	}
+	for _, h := range hosts {
+		fmt.Fprintf(std.err, "listening on %s\n", h.Addr())
+	}
+	if _, err := listener.Ready(); err != nil {
+		fmt.Fprintf(std.err, "haven: sd_notify READY=1: %v\n", oneLine(err.Error()))
+	}
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go func() {
+		if err := listener.Watchdog(wdCtx); err != nil {
+			fmt.Fprintf(std.err, "haven: sd_notify WATCHDOG=1: %v\n", oneLine(err.Error()))
+		}
+	}()
+
+	select {
+	case sig := <-sigc:
+		fmt.Fprintf(std.err, "received %v; closing sessions (clients are told: server restarting)\n", sig)
+	case <-ctx.Done():
+		fmt.Fprintf(std.err, "stopping; closing sessions (clients are told: server restarting)\n")
+	}
+	stopWatchdog()
+	if _, err := listener.Stopping(); err != nil {
+		fmt.Fprintf(std.err, "haven: sd_notify STOPPING=1: %v\n", oneLine(err.Error()))
+	}
+	s.stopping.Store(true)
+	for _, h := range hosts {
+		// Shutdown sends each session's CLOSE before it closes the socket.
+		h.Shutdown(hnet.CloseRestarting, "server restarting")
+	}
+	if !waitTimeout(&s.wg, shutdownWait) {
+		fmt.Fprintf(std.err, "some channels did not end within %v; exiting anyway\n", shutdownWait)
+	}
+	fmt.Fprintln(std.err, "stopped")
+	return nil
+}
+
+// openHosts returns a Host for every socket systemd passed, or else one
+// bound to listen.
+func openHosts(ctx context.Context, cfg hnet.Config, listen string, listenSet bool, log io.Writer) ([]*hnet.Host, error) {
+	socks, err := listener.Activated()
+	if errors.Is(err, listener.ErrNotActivated) {
+		lc := hnet.ListenConfig{Config: cfg}
+		h, err := lc.ListenHost(ctx, "haven", listen)
+		if err != nil {
+			return nil, err
+		}
+		return []*hnet.Host{h}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if listenSet {
+		fmt.Fprintf(log, "socket-activated: ignoring -listen %s\n", listen)
+	}
+	var hosts []*hnet.Host
+	for i, sk := range socks {
+		h, err := hnet.NewHost(sk.Conn, cfg)
+		if err != nil {
+			for _, h := range hosts {
+				h.Close()
+			}
+			for _, sk := range socks[i:] {
+				sk.Conn.Close()
+			}
+			return nil, fmt.Errorf("socket %q from systemd: %w", sk.Name, err)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// server runs the channel handlers of every Host.
+type server struct {
+	mode     serveMode
+	log      io.Writer
+	wg       sync.WaitGroup
+	stopping atomic.Bool
+}
+
+// start begins serving h: stream channels on the default service, and in
+// echo mode datagrams on the default datagram service too.
+func (s *server) start(h *hnet.Host) error {
+	ln, err := h.Listen("")
+	if err != nil {
+		return err
+	}
+	var pc net.PacketConn
+	if s.mode.echo {
+		if pc, err = h.ListenPacket(""); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	s.wg.Add(1)
+	go s.acceptLoop(ln)
+	if pc != nil {
+		s.wg.Add(1)
+		go s.echoDatagrams(pc)
+	}
+	return nil
+}
+
+func (s *server) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if !s.stopping.Load() && !errors.Is(err, net.ErrClosed) {
+				fmt.Fprintf(s.log, "haven: accept: %v\n", oneLine(err.Error()))
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c.(halfCloser))
+		}()
+	}
+}
+
+// handle serves one stream channel.
+func (s *server) handle(c halfCloser) {
+	defer c.Close()
+	var err error
+	switch {
+	case s.mode.echo:
+		if _, err = io.Copy(c, c); err == nil {
+			err = c.CloseWrite()
+		}
+	case s.mode.discard:
+		if _, err = io.Copy(io.Discard, c); err == nil {
+			err = c.CloseWrite()
+		}
+	default:
+		var tc net.Conn
+		tc, err = net.DialTimeout("tcp", s.mode.forward, 10*time.Second)
+		if err != nil {
+			fmt.Fprintf(s.log, "haven: channel from %s: forward: %v\n", c.RemoteAddr(), oneLine(err.Error()))
+			return
+		}
+		err = pipe(c, tc.(halfCloser))
+	}
+	if err != nil && !isClosed(err) && !s.stopping.Load() {
+		fmt.Fprintf(s.log, "haven: channel from %s: %v\n", c.RemoteAddr(), oneLine(err.Error()))
+	}
+}
+
+// echoDatagrams sends every datagram back to its sender.
+func (s *server) echoDatagrams(pc net.PacketConn) {
+	defer s.wg.Done()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return // the Host is shutting down
+		}
+		if _, err := pc.WriteTo(buf[:n], from); err != nil && errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
