@@ -301,8 +301,7 @@ func (s *Session) SendDatagram(id uint32, p []byte) error {
 		return ErrChannelClosed
 	}
 	if !c.dgOut.push(p) {
-		s.stats.DatagramsDropped++
-		return ErrQueueFull
+		return ErrQueueFull // the caller waits or drops; not counted here
 	}
 	s.sched.wake(c)
 	return nil

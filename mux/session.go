@@ -128,7 +128,7 @@ type Stats struct {
 	StreamBytesRetransmitted     uint64
 	DatagramsSent                uint64
 	DatagramsReceived            uint64
-	DatagramsDropped             uint64 // queue full or reassembly failure
+	DatagramsDropped             uint64 // received datagrams dropped: the receive queue was full
 	ChannelsOpened               uint64 // both directions
 	SmoothedRTT, MinRTT          time.Duration
 	CongestionWindow             int

@@ -120,6 +120,7 @@ func Listen(network string, laddr netip.AddrPort, cfg Config) (*Endpoint, error)
 func New(pc net.PacketConn, cfg Config) (*Endpoint, error) {
 	conn, err := udp.FromPacketConn(pc, udp.Options{})
 	if err != nil {
+		pc.Close() // New owns pc whatever happens
 		return nil, err
 	}
 	return newEndpoint(conn, cfg)

@@ -3,6 +3,7 @@
 package udp
 
 import (
+	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -54,5 +55,31 @@ func TestGSOBadMessage(t *testing.T) {
 	}
 	if !a.Caps().GSO {
 		t.Fatal("GSO switched off by a message the kernel refuses anyway")
+	}
+}
+
+// TestBufferNeverLowered: wrapping a socket whose receive buffer is
+// already larger than the default (as systemd's ReceiveBuffer= may set it)
+// leaves it as it was.
+func TestBufferNeverLowered(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := pc.SyscallConn()
+	big := 4 * DefaultBufferSize
+	if err := setInt(rc, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, big); err != nil {
+		pc.Close()
+		t.Skipf("cannot force a large buffer here (needs CAP_NET_ADMIN): %v", err)
+	}
+	var before int
+	rc.Control(func(fd uintptr) { before, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+	c, err := FromPacketConn(pc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Caps().ReadBuffer; got != before {
+		t.Fatalf("receive buffer %d after wrapping, was %d", got, before)
 	}
 }

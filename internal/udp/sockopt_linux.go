@@ -85,14 +85,20 @@ func setBuffer(rc syscall.RawConn, size, force, opt int, set func(int) error) in
 	if size == 0 {
 		size = DefaultBufferSize
 	}
-	if size > 0 && setInt(rc, unix.SOL_SOCKET, force, size) != nil {
+	current := func() int {
+		var got int
+		_ = rc.Control(func(fd uintptr) {
+			got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt)
+		})
+		return got
+	}
+	// Never lower a buffer already larger (the kernel reports double what
+	// was set): a socket passed by systemd may come with ReceiveBuffer=
+	// beyond what an unprivileged service could set itself.
+	if size > 0 && current() < 2*size && setInt(rc, unix.SOL_SOCKET, force, size) != nil {
 		_ = set(size) // best effort: the kernel clamps to the sysctl cap
 	}
-	var got int
-	_ = rc.Control(func(fd uintptr) {
-		got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt)
-	})
-	return got
+	return current()
 }
 
 // setInt sets an integer socket option.
