@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/dialer"
 )
 
 // Dialer dials Haven addresses. It keeps one socket and one session per
@@ -25,9 +25,9 @@ type Dialer struct {
 	// Priority is the channels' priority, 0 most urgent (default 3).
 	Priority uint8
 
-	// mu guards ep: the Dialer's endpoint, created on first use.
-	mu sync.Mutex
-	ep map[string]*endpoint.Endpoint // by UDP network
+	// once makes pool, the Dialer's sockets and sessions, on first use.
+	once sync.Once
+	pool *dialer.Pool
 }
 
 var defaultDialer Dialer
@@ -70,12 +70,7 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 		return nil, err
 	}
 	udp, _ := udpNetwork(network)
-	ep, err := d.endpoint(udp)
-	if err != nil {
-		return nil, err
-	}
-	target := dialable(raddr.Addr)
-	s, err := ep.Session(ctx, raddr.Key, target)
+	s, ep, err := d.sessions().Session(ctx, udp, raddr.Key, dialable(raddr.Addr))
 	if err != nil {
 		return nil, err
 	}
@@ -95,39 +90,14 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	return &Conn{st: st, laddr: laddr, raddr: &Addr{Key: raddr.Key, Addr: s.RemoteAddr()}}, nil
 }
 
-// endpoint returns the Dialer's socket for a UDP network, creating it.
-func (d *Dialer) endpoint(udp string) (*endpoint.Endpoint, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if ep := d.ep[udp]; ep != nil {
-		return ep, nil
-	}
-	laddr := d.LocalAddr
-	if !laddr.IsValid() && udp == "udp4" {
-		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	}
-	ep, err := endpoint.Listen(udp, laddr, d.Config.endpoint(false))
-	if err != nil {
-		return nil, err
-	}
-	if d.ep == nil {
-		d.ep = make(map[string]*endpoint.Endpoint)
-	}
-	d.ep[udp] = ep
-	return ep, nil
+// sessions returns the Dialer's pool, making it on first use.
+func (d *Dialer) sessions() *dialer.Pool {
+	d.once.Do(func() { d.pool = dialer.New(d.Config.endpoint(false), d.LocalAddr) })
+	return d.pool
 }
 
 // Close closes the Dialer's sockets and every session on them.
-func (d *Dialer) Close() error {
-	d.mu.Lock()
-	eps := d.ep
-	d.ep = nil
-	d.mu.Unlock()
-	for _, ep := range eps {
-		ep.Close(0, "dialer closed")
-	}
-	return nil
-}
+func (d *Dialer) Close() error { return d.sessions().Close() }
 
 // opAddr is a net.Addr for an address that may not parse.
 type opAddr string

@@ -1,0 +1,80 @@
+// Package dialer is the initiating side of Haven's socket layer: a Pool
+// keeps one client socket (an endpoint) per UDP network and one session
+// per remote peer on it, so every further dial to a peer is a new channel
+// on the same session, with no new handshake. Package net's Dialer is a
+// thin layer over a Pool.
+package dialer
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+
+	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/wire"
+)
+
+// Pool finds or makes sessions to peers. The zero value is not usable;
+// make one with New. Safe for concurrent use.
+type Pool struct {
+	cfg   endpoint.Config
+	laddr netip.AddrPort
+	// mu guards eps (created on first use per network) and closed.
+	mu     sync.Mutex
+	eps    map[string]*endpoint.Endpoint
+	closed bool
+}
+
+// New makes a pool whose sockets bind laddr (zero: any address, a free
+// port) and whose sessions use cfg.
+func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
+	cfg.Accept = false
+	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint)}
+}
+
+// Session returns the session to peer at addr over the UDP network
+// ("udp", "udp4" or "udp6"): an existing one, or a new one after a
+// handshake bounded by ctx and the handshake timeout.
+func (p *Pool) Session(ctx context.Context, network string, peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+	ep, err := p.endpoint(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ep.Session(ctx, peer, addr)
+	return s, ep, err
+}
+
+// endpoint returns the pool's socket for network, creating it.
+func (p *Pool) endpoint(network string) (*endpoint.Endpoint, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, endpoint.ErrClosed
+	}
+	if ep := p.eps[network]; ep != nil {
+		return ep, nil
+	}
+	laddr := p.laddr
+	if !laddr.IsValid() && network == "udp4" {
+		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	ep, err := endpoint.Listen(network, laddr, p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.eps[network] = ep
+	return ep, nil
+}
+
+// Close closes the pool's sockets and every session on them; later calls
+// to Session fail with net.ErrClosed.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	eps := p.eps
+	p.eps, p.closed = nil, true
+	p.mu.Unlock()
+	for _, ep := range eps {
+		ep.Close(wire.CloseNormal, "dialer closed")
+	}
+	return nil
+}
