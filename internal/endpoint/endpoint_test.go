@@ -153,3 +153,42 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestRedialSameIdentity: a client that closes and redials with the same
+// key again and again (its old session closing on the server as the new
+// handshake arrives) never wedges the server: the server's Close returns.
+// This once deadlocked on an inverted lock order (startSession took a
+// session's lock under the endpoint's, a worker the reverse).
+func TestRedialSameIdentity(t *testing.T) {
+	server, err := Listen("udp4", loopback, Config{Accept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := server.Listen("")
+	go echo(svc)
+	key, _ := wire.GeneratePrivateKey()
+	for i := 0; i < 300; i++ {
+		client, err := Listen("udp4", loopback, Config{PrivateKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+		if err != nil {
+			t.Fatalf("redial %d: %v", i, err)
+		}
+		st, _ := s.OpenStream("", 3)
+		st.Write([]byte("x"))
+		st.CloseWrite()
+		io.ReadAll(st)
+		st.Close()
+		s.Close(wire.CloseNormal, "bye")
+		client.Close(wire.CloseNormal, "")
+	}
+	closed := make(chan struct{})
+	go func() { server.Close(wire.CloseNormal, ""); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's Close did not return: its endpoint is deadlocked")
+	}
+}

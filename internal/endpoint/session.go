@@ -23,6 +23,13 @@ type Session struct {
 	remoteID  wire.PeerID
 	initiator bool
 
+	// ending is set once the session starts to end (closed by either side,
+	// or released). It is read without the session's lock, so the
+	// endpoint can check it while holding its own lock: the endpoint lock is
+	// never held while a session lock is taken (lock order: session, then
+	// endpoint).
+	ending atomic.Bool
+
 	// state makes runs of a session strictly sequential: runIdle, runQueued
 	// (in the run queue), runRunning, or runAgain (kicked while running:
 	// the running worker goes round once more instead of queueing it).
@@ -331,6 +338,7 @@ func (s *Session) dispatch() {
 		}
 		if ev.Channel == 0 {
 			if ev.Kind&mux.EventSessionClosed != 0 {
+				s.ending.Store(true)
 				s.err = s.m.Err()
 				for _, st := range s.chans {
 					st.notify(true, true)
@@ -362,11 +370,8 @@ func (s *Session) dispatch() {
 }
 
 // closing reports whether the session is ending (not for new channels).
-func (s *Session) closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended || s.m.Err() != nil
-}
+// It takes no lock (see ending).
+func (s *Session) closing() bool { return s.ending.Load() }
 
 // Err returns why the session ended, or nil.
 func (s *Session) Err() error {
@@ -394,6 +399,7 @@ func (s *Session) Stats() mux.Stats {
 
 // Close closes the session with a code and reason.
 func (s *Session) Close(code uint32, reason string) {
+	s.ending.Store(true)
 	s.mu.Lock()
 	s.m.Close(code, reason)
 	s.mu.Unlock()
@@ -403,6 +409,7 @@ func (s *Session) Close(code uint32, reason string) {
 // closeNow closes the session and sends its CLOSE at once (endpoint
 // shutdown, when no worker will run again).
 func (s *Session) closeNow(code uint32, reason string) {
+	s.ending.Store(true)
 	s.mu.Lock()
 	s.m.Close(code, reason)
 	now := time.Now()
@@ -431,6 +438,7 @@ func (s *Session) release() {
 		return
 	}
 	s.ended = true
+	s.ending.Store(true)
 	s.timer.Stop()
 	if s.err == nil {
 		s.err = s.m.Err()

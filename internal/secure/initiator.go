@@ -300,8 +300,10 @@ func (i *Initiator) readResponse(pkt []byte) ([]byte, error) {
 }
 
 // HandleCookieReply consumes a COOKIE_REPLY packet answering the newest
-// initiation. The cookie is used for mac2 from the next initiation on (the
-// next retransmission; Poll does not hurry it). A reply that does not
+// initiation. The cookie is used for mac2 from the next initiation on, and
+// that initiation is due at once: the reply proves the path works, and an
+// initiation with a valid mac2 passes the responder's load and rate checks,
+// so waiting for the backoff would only add a second to the handshake. A reply that does not
 // authenticate against the newest initiation's mac1, or a second reply to
 // the same initiation, is dropped with an error and changes nothing.
 func (i *Initiator) HandleCookieReply(pkt []byte, now time.Time) error {
@@ -342,6 +344,7 @@ func (i *Initiator) HandleCookieReply(pkt []byte, now time.Time) error {
 	}
 	copy(i.cookie[:], cookie)
 	i.cookieAt, i.haveCookie, i.cookieTaken = now, true, true
+	i.nextSend = now // retry now, with mac2
 	return nil
 }
 
