@@ -27,7 +27,7 @@ type dial struct {
 // offer hands the dial a handshake reply; dropped when the dial is busy.
 func (d *dial) offer(pkt []byte, addr netip.AddrPort) {
 	select {
-	case d.in <- inPacket{append([]byte(nil), pkt...), addr}:
+	case d.in <- inPacket{buf: append([]byte(nil), pkt...), addr: addr}:
 	default:
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
@@ -83,6 +84,10 @@ type Endpoint struct {
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
 	runq runQueue
+	// pool holds the copies of received packets between the reader and
+	// the worker that applies them: bounded, shared by the sessions, so a
+	// burst on one session leaves nothing behind in it.
+	pool *alignment.Pool
 	// cryptoq feeds the crypto workers (crypto.go); closed by Close.
 	cryptoq chan cryptoTask
 
@@ -155,6 +160,12 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 		services:   make(map[string]*Service),
 		dgServices: make(map[string]*DatagramService),
 		done:       make(chan struct{}),
+	}
+	if ep.pool, err = alignment.NewPool(
+		alignment.Class{Size: 2048, MaxFree: 2 * cfg.InboxPackets},
+		alignment.Class{Size: 72 << 10, MaxFree: 16},
+	); err != nil {
+		return nil, err
 	}
 	if cfg.Accept {
 		rc := secure.ResponderConfig{Params: cfg.Session.Params()}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
@@ -38,10 +39,9 @@ type Session struct {
 	// inMu guards inbox: the reader goroutine appends, the running worker
 	// takes. It is separate from mu so the reader never waits for a
 	// session's processing.
-	inMu   sync.Mutex
-	inbox  []inPacket
-	hsIn   [][]byte // handshake replies for a rekey in progress
-	inFree [][]byte // spare packet buffers
+	inMu  sync.Mutex
+	inbox []inPacket
+	hsIn  [][]byte // handshake replies for a rekey in progress
 
 	// mu guards everything below. The worker running the session holds it
 	// while it processes packets and builds replies; application calls hold
@@ -87,6 +87,7 @@ type outPacket struct {
 type inPacket struct {
 	buf  []byte
 	addr netip.AddrPort
+	pb   alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
 }
 
 // startSession creates and registers the session of a completed handshake
@@ -166,14 +167,17 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 		s.inMu.Unlock()
 		return
 	}
+	// The copy lives in a buffer of the endpoint's bounded pool until the
+	// running worker has opened and applied it (takeInbox puts it back).
 	var b []byte
-	if n := len(s.inFree); n > 0 && cap(s.inFree[n-1]) >= len(pkt) {
-		b, s.inFree = s.inFree[n-1][:len(pkt)], s.inFree[:n-1]
+	pb, ok := s.ep.pool.Get(len(pkt))
+	if ok {
+		b = pb.Bytes()[:len(pkt)]
 	} else {
-		b = make([]byte, len(pkt), max(len(pkt), 2048))
+		b = make([]byte, len(pkt))
 	}
 	copy(b, pkt)
-	s.inbox = append(s.inbox, inPacket{b, addr})
+	s.inbox = append(s.inbox, inPacket{b, addr, pb})
 	s.inMu.Unlock()
 	s.kick()
 }
@@ -256,12 +260,13 @@ func (s *Session) takeInbox(now time.Time) {
 			s.moves++
 		}
 	}
-	s.inMu.Lock()
-	for _, p := range in {
-		if len(s.inFree) < 64 {
-			s.inFree = append(s.inFree, p.buf)
+	for i := range in {
+		if !in[i].pb.IsZero() {
+			s.ep.pool.Put(in[i].pb)
 		}
+		in[i] = inPacket{}
 	}
+	s.inMu.Lock()
 	if s.inbox == nil {
 		s.inbox = in[:0]
 	}
