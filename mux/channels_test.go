@@ -22,6 +22,19 @@ func drain(s *Session, f func(Event)) {
 	}
 }
 
+// acceptIncoming drains s's events, accepts every channel the peer opened
+// and returns the last one's id.
+func acceptIncoming(s *Session) uint32 {
+	var id uint32
+	drain(s, func(ev Event) {
+		if ev.Kind&EventIncoming != 0 {
+			id = ev.Channel
+			s.Accept(id)
+		}
+	})
+	return id
+}
+
 // TestSimultaneousOpen: both sides open channels at the same moment; the
 // ids never collide (odd for the initiator, even for the responder) and
 // every channel carries its own data.
@@ -70,13 +83,7 @@ func TestResetWithCode(t *testing.T) {
 	id, _ := a.OpenStream("s", 3)
 	a.Write(id, make([]byte, 100_000))
 	sh.round()
-	var peer uint32
-	drain(b, func(ev Event) {
-		if ev.Kind&EventIncoming != 0 {
-			peer = ev.Channel
-			b.Accept(peer)
-		}
-	})
+	peer := acceptIncoming(b)
 	if err := a.ResetChannel(id, 77); err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +124,7 @@ func TestHalfClose(t *testing.T) {
 	a.Write(id, []byte("question"))
 	a.CloseWrite(id)
 	sh.round()
-	var peer uint32
-	drain(b, func(ev Event) {
-		if ev.Kind&EventIncoming != 0 {
-			peer = ev.Channel
-			b.Accept(peer)
-		}
-	})
+	peer := acceptIncoming(b)
 	buf := make([]byte, 64)
 	n, _ := b.Read(peer, buf)
 	if _, err := b.Read(peer, buf); err != io.EOF || string(buf[:n]) != "question" {

@@ -70,17 +70,7 @@ func TestAbruptClose(t *testing.T) {
 	id, _ := a.OpenStream("x", 3)
 	a.Write(id, []byte("hello"))
 	sh.round()
-	var peerCh uint32
-	for {
-		ev, ok := b.PollEvent()
-		if !ok {
-			break
-		}
-		if ev.Kind&EventIncoming != 0 {
-			peerCh = ev.Channel
-			b.Accept(peerCh)
-		}
-	}
+	peerCh := acceptIncoming(b)
 	a.Close(wire.CloseRestarting, "restarting")
 	for i := 0; i < 5; i++ {
 		sh.round()
@@ -127,17 +117,7 @@ func TestDrain(t *testing.T) {
 	a.Write(id, []byte("last words"))
 	a.CloseWrite(id)
 	sh.round()
-	var peerCh uint32
-	for {
-		ev, ok := b.PollEvent()
-		if !ok {
-			break
-		}
-		if ev.Kind&EventIncoming != 0 {
-			peerCh = ev.Channel
-			b.Accept(peerCh)
-		}
-	}
+	peerCh := acceptIncoming(b)
 	b.Drain()
 	late, _ := a.OpenStream("late", 3)
 	sh.round()
