@@ -81,6 +81,7 @@ type sizeClass struct {
 	mu      sync.Mutex
 	free    []*slot // LIFO; cap(free) == MaxFree and it never grows
 	size    int     // immutable
+	maxFree int     // cap(free), immutable: read without the lock by Classes
 	perSlab int     // buffers per new slab, in [1, MaxFree+1]; immutable
 
 	gets, puts, allocs, slabs, drops uint64
@@ -170,6 +171,7 @@ func NewPool(classes ...Class) (*Pool, error) {
 		p.classes[i] = sizeClass{
 			free:    make([]*slot, 0, c.MaxFree),
 			size:    c.Size,
+			maxFree: c.MaxFree,
 			perSlab: per,
 		}
 	}
@@ -188,7 +190,7 @@ func mustPool(classes ...Class) *Pool {
 func (p *Pool) Classes() []Class {
 	out := make([]Class, len(p.classes))
 	for i := range p.classes {
-		out[i] = Class{Size: p.classes[i].size, MaxFree: cap(p.classes[i].free)}
+		out[i] = Class{Size: p.classes[i].size, MaxFree: p.classes[i].maxFree}
 	}
 	return out
 }

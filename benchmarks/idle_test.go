@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -90,6 +91,7 @@ func measureIdle(b *testing.B, sys string, n int) idleResult {
 
 	time.Sleep(500 * time.Millisecond) // closed streams are released, timers settle
 	m1, g1, s1 := idleSnapshot()
+	writeIdleProfile(b, sys)
 	r := idleResult{
 		bytes:         float64(int64(m1-m0)) / float64(n),
 		goroutines:    float64(g1-g0) / float64(n),
@@ -106,6 +108,25 @@ func measureIdle(b *testing.B, sys string, n int) idleResult {
 	srv.close()
 	waitGoroutines(before, 10*time.Second)
 	return r
+}
+
+// writeIdleProfile writes a heap profile of the idle sessions to
+// $IDLE_HEAPPROFILE-<system> when that variable is set (the benchmark's
+// -memprofile is taken after the sessions are gone). Run with
+// -memprofilerate 1 for exact figures.
+func writeIdleProfile(b *testing.B, sys string) {
+	path := os.Getenv("IDLE_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path + "-" + sys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // idleSnapshot collects garbage and returns the heap and stack memory in

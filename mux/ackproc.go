@@ -49,6 +49,7 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 	if newest == nil {
 		return nil
 	}
+	s.pmtu.waitAck = false
 	if !r.anyAcked || largest > r.largestAcked {
 		r.largestAcked, r.anyAcked = largest, true
 	}
@@ -137,18 +138,25 @@ func (s *Session) detectLosses(now time.Time) {
 	}
 }
 
-// retireSent forgets resolved packets at the front of the ring. A lost
-// packet is kept for a while so a late acknowledgement is recognised as a
-// spurious loss.
+// retireSent forgets resolved packets at the front of the ring, and
+// shrinks the ring when little of it was used over the last epoch (three
+// probe timeouts). A lost packet is kept
+// for a while so a late acknowledgement is recognised as a spurious loss.
+// A packet that elicits no acknowledgement (an ACK alone, a CLOSE) carries
+// nothing to deliver or retransmit and no bytes in flight, so it is not
+// waited for: the peer may never acknowledge it, and it would pin the
+// ring of an idle session.
 func (s *Session) retireSent(now time.Time) {
 	keep := 3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay)
 	for s.sent.n > 0 {
 		p := s.sent.get(s.sent.base)
-		if p.state == pktOutstanding || p.state == pktLost && now.Sub(p.time) < keep {
-			return
+		waited := p.eliciting || p.inFlight || p.nf > 0
+		if p.state == pktOutstanding && waited || p.state == pktLost && now.Sub(p.time) < keep {
+			break
 		}
 		s.sent.popFront()
 	}
+	s.sent.shrink(now, keep)
 }
 
 // ptoDeadline is when the probe timeout fires (zero: not armed).
@@ -168,6 +176,9 @@ func (s *Session) peerMaxAckDelay() time.Duration { return s.cfg.MaxAckDelay }
 func (s *Session) onPTO() {
 	s.rec.ptoCount++
 	s.rec.probes = 2
+	if s.rec.ptoCount >= 2 {
+		s.pmtuBlackHole()
+	}
 	for i := 0; i < s.sent.n; i++ {
 		p := s.sent.get(s.sent.base + uint64(i))
 		if p.state == pktOutstanding && p.eliciting {
@@ -181,6 +192,10 @@ func (s *Session) onPTO() {
 func (s *Session) framesAcked(p *sentPacket) {
 	for i := 0; i < int(p.nf); i++ {
 		f := &p.frames[i]
+		if f.kind == fPMTUProbe {
+			s.pmtuAcked(int(f.n))
+			continue
+		}
 		c := s.channels[f.ch]
 		if f.ch == 0 || c == nil {
 			continue
@@ -210,6 +225,9 @@ func (s *Session) framesLost(p *sentPacket) {
 	for i := 0; i < int(p.nf); i++ {
 		f := &p.frames[i]
 		switch f.kind {
+		case fPMTUProbe:
+			s.pmtuLost(int(f.n))
+			continue
 		case fMaxDataSess:
 			s.ctrlMaxData = true
 			s.sched.wakeControl()

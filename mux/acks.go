@@ -32,7 +32,8 @@ func (a *ackState) init(cfg Config) {
 	a.recvd = buf.NewRangeSet(maxAckRanges)
 	a.every = cfg.AckEvery
 	a.maxDelay = cfg.MaxAckDelay
-	a.msg.Ranges = make([]wire.AckRange, 0, maxAckRanges)
+	// msg.Ranges grows with the ranges build reports (at most
+	// maxAckRanges): an in-order session keeps room for a few.
 }
 
 // seen reports whether packet pn was already received (a duplicate).

@@ -64,6 +64,11 @@ func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service 
 	}
 	c.dgOut.limit = s.cfg.DatagramQueue
 	c.dgIn.limit = s.cfg.DatagramQueue
+	if t == wire.ChannelDatagram {
+		// Datagram limits count sequence numbers (PROTOCOL.md §5.10).
+		c.sendLimit = wire.InitialDatagramLimit
+		c.recvLimit = uint64(max(wire.InitialDatagramLimit, s.dgWindow(c)))
+	}
 	s.channels[id] = c
 	s.stats.ChannelsOpened++
 	return c
@@ -309,8 +314,32 @@ func (s *Session) SendDatagram(id uint32, p []byte) error {
 
 // RecvDatagram copies the next received datagram of channel id into p and
 // returns its length; 0, nil when none is waiting. A datagram longer than p
-// is truncated and reported with its full length n > len(p).
+// is truncated and reported with its full length n > len(p). The
+// datagram's credit goes back to the peer at once (PROTOCOL.md §5.10).
 func (s *Session) RecvDatagram(id uint32, p []byte) (int, error) {
+	waiting := s.NextDatagramLen(id) >= 0
+	n, err := s.TakeDatagram(id, p)
+	if waiting {
+		s.ReleaseDatagrams(id, 1)
+	}
+	return n, err
+}
+
+// NextDatagramLen returns the length of the next received datagram of
+// channel id, or -1 when none is waiting (or id is no datagram channel).
+func (s *Session) NextDatagramLen(id uint32) int {
+	c := s.channels[id]
+	if c == nil || c.isStream() || c.dgIn.len() == 0 {
+		return -1
+	}
+	return c.dgIn.headLen()
+}
+
+// TakeDatagram is RecvDatagram for an owner that keeps datagrams in a
+// queue of its own: the datagram still counts against the peer's limit
+// until the owner calls ReleaseDatagrams, so the peer cannot overrun that
+// queue either.
+func (s *Session) TakeDatagram(id uint32, p []byte) (int, error) {
 	c := s.channels[id]
 	if c == nil {
 		if s.state != sessOpen && s.closeErr != nil {
@@ -337,6 +366,18 @@ func (s *Session) RecvDatagram(id uint32, p []byte) (int, error) {
 	c.dgIn.copyHead(p[:min(n, len(p))], 0)
 	c.dgIn.pop()
 	return n, nil
+}
+
+// ReleaseDatagrams returns the credit of n datagrams taken with
+// TakeDatagram that the owner has consumed. It reports whether a MAX_DATA
+// is now queued, so the owner knows to run Poll soon.
+func (s *Session) ReleaseDatagrams(id uint32, n int) bool {
+	c := s.channels[id]
+	if c == nil || c.isStream() || n <= 0 {
+		return false
+	}
+	c.dgHeld = max(c.dgHeld-n, 0)
+	return s.dgRegrant(c)
 }
 
 // stopReading discards what c has buffered unread and counts it, and

@@ -62,11 +62,19 @@ type channel struct {
 	refuseText  string
 	peerErr     *ChannelError // reset or close from the peer, or refusal
 
-	// Datagram channels.
-	dgOut    dgQueue // datagrams waiting to be sent
-	dgOutSeq uint32  // sequence number of the next datagram
-	dgIn     dgRing  // whole datagrams received, waiting for the owner
-	reasm    *buf.Reassembler
+	// Datagram channels (PROTOCOL.md §5.9, §5.10). sendLimit and recvLimit
+	// above count datagrams here, by sequence number: the peer's limit for
+	// what we send, and the limit we grant (announced by MAX_DATA).
+	dgOut         dgQueue // datagrams waiting to be sent
+	dgOutSeq      uint64  // sequence number of the next datagram (low 32 bits on the wire)
+	dgBlockedAt   uint64  // sendLimit reported in the last BLOCKED
+	dgBlockedSent bool    // a BLOCKED went out for dgBlockedAt
+	dgIn          dgRing  // whole datagrams received, waiting for the owner
+	dgNext        uint64  // highest sequence number received + 1, or the peer's BLOCKED limit
+	dgHeld        int     // datagrams received and not yet released by the owner
+	dgMaxLen      int     // largest datagram received: sizes the window
+	dgPeerBlocked bool    // the peer reported BLOCKED at our limit: announce any growth
+	reasm         *buf.Reassembler
 
 	// Scheduling: a ring of channels per priority level.
 	next, prev *channel
@@ -86,7 +94,11 @@ func (c *channel) hasData(sessionCredit uint64) bool {
 		return false
 	}
 	if !c.isStream() {
-		return c.dgOut.len() > 0 && c.state == chOpen || c.dgOut.len() > 0 && c.state == chOpening
+		if c.dgOut.len() == 0 || c.state != chOpen && c.state != chOpening {
+			return false
+		}
+		// Within the peer's limit, or out of it with a BLOCKED to report.
+		return c.dgCanSend() || c.dgBlockDue()
 	}
 	if c.send == nil || c.resetSent {
 		return false

@@ -28,7 +28,7 @@ func (q quiet) Deadline() time.Time              { return q.s.Deadline() }
 // TestKeepAlive: an idle session with a 3 s idle timeout stays open for a
 // simulated minute, kept alive by a few PINGs.
 func TestKeepAlive(t *testing.T) {
-	link := netsim.LinkConfig{Delay: 20 * time.Millisecond}
+	link := netsim.LinkConfig{Delay: 20 * time.Millisecond, MTU: ethernetMTU}
 	net := netsim.New(41, link, link)
 	cfg := Config{IdleTimeout: 3 * time.Second}
 	a, b := pair(t, cfg, cfg, net.Now())
@@ -45,7 +45,7 @@ func TestKeepAlive(t *testing.T) {
 // TestIdleTimeout: when the path goes dark for longer than the idle
 // timeout, both sides close with CloseIdle, silently.
 func TestIdleTimeout(t *testing.T) {
-	link := netsim.LinkConfig{Delay: 20 * time.Millisecond, Blackouts: []netsim.Window{{Start: time.Second, End: time.Hour}}}
+	link := netsim.LinkConfig{Delay: 20 * time.Millisecond, MTU: ethernetMTU, Blackouts: []netsim.Window{{Start: time.Second, End: time.Hour}}}
 	net := netsim.New(43, link, link)
 	cfg := Config{IdleTimeout: 3 * time.Second}
 	a, b := pair(t, cfg, cfg, net.Now())

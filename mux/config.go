@@ -25,8 +25,10 @@ import (
 // Config holds a session's local limits and tunables. The zero value of a
 // field selects its default (see DefaultConfig).
 type Config struct {
-	// MaxPacketSize is the largest packet this side sends and accepts,
-	// header and tag included; the smaller of both sides' values is used.
+	// MaxPacketSize is the largest packet this side accepts and sends,
+	// header and tag included (default wire.MaxPacketSize). Sessions
+	// start at wire.DefaultPacketSize and path MTU discovery (pmtu.go)
+	// may raise the size up to the smaller of both sides' values.
 	MaxPacketSize int
 	// Align is the message body alignment this side proposes (1..16).
 	Align int
@@ -67,7 +69,7 @@ type Config struct {
 // DefaultConfig returns the defaults every zero field takes.
 func DefaultConfig() Config {
 	return Config{
-		MaxPacketSize:      wire.DefaultPacketSize,
+		MaxPacketSize:      wire.MaxPacketSize,
 		Align:              8,
 		MaxChannels:        1024,
 		ChannelWindow:      256 << 10,

@@ -1,5 +1,7 @@
 package mux
 
+import "github.com/havenproto/haven/wire"
+
 // dgQueue is a bounded FIFO of whole datagrams, stored back to back in one
 // byte ring so that queueing and sending them allocates nothing once the
 // ring exists. It serves both directions: datagrams waiting to be sent
@@ -71,3 +73,97 @@ func (q *dgQueue) free() { *q = dgQueue{limit: q.limit} }
 
 // dgRing is the receive-side use of the same structure.
 type dgRing = dgQueue
+
+// Datagram flow control (docs/PROTOCOL.md §5.10). Datagrams are never
+// retransmitted, but a sender must not overrun the receiving application:
+// the receiver grants a limit on sequence numbers, and raises it as the
+// owner releases what it received. Sequence numbers of datagrams lost on
+// the way are skipped by later arrivals (dgNext) or by the sender's
+// BLOCKED, so loss never leaks credit.
+
+// dgCanSend reports whether the head datagram may go: it is within the
+// peer's limit, or its first fragments already went.
+func (c *channel) dgCanSend() bool { return c.dgOut.sent > 0 || c.dgOutSeq < c.sendLimit }
+
+// dgBlockDue reports whether a BLOCKED must go: datagrams wait beyond the
+// peer's limit and that limit has not been reported yet.
+func (c *channel) dgBlockDue() bool {
+	return c.dgOut.len() > 0 && !c.dgCanSend() && !(c.dgBlockedSent && c.dgBlockedAt == c.sendLimit)
+}
+
+// dgMinSize is the datagram size dgWindow assumes at least: one that
+// fills a packet on a 1,500-byte path.
+const dgMinSize = 1500
+
+// dgWindow is how many datagrams the receiver lets the peer have
+// outstanding beyond what the owner holds: the receive queue's bytes over
+// the largest datagram seen (at least dgMinSize), so that a full window
+// fits in the queue.
+func (s *Session) dgWindow(c *channel) int {
+	w := s.cfg.DatagramQueue / max(c.dgMaxLen, dgMinSize)
+	return min(max(w, 1), 1<<20)
+}
+
+// dgRegrant recomputes the limit granted to the peer: the next sequence
+// number expected plus the window, less what the owner still holds. The
+// limit only grows; a MAX_DATA is queued when it grew by a quarter window,
+// or at all when the peer reported being blocked. It reports whether one
+// was queued.
+func (s *Session) dgRegrant(c *channel) bool {
+	if c.state == chDone {
+		return false
+	}
+	w := s.dgWindow(c)
+	lim := c.dgNext + uint64(max(w-c.dgHeld, 0))
+	if lim <= c.recvLimit {
+		return false
+	}
+	if lim-c.recvLimit < uint64(max(w/4, 1)) && !c.dgPeerBlocked {
+		return false
+	}
+	c.recvLimit = lim
+	c.dgPeerBlocked = false
+	c.pending |= pendMaxData
+	s.sched.wake(c)
+	return true
+}
+
+// onDatagramBlocked applies the peer's BLOCKED on a datagram channel: it
+// has sent every sequence number below limit, so those not received are
+// lost (or late) and no longer hold credit.
+func (s *Session) onDatagramBlocked(c *channel, limit uint64) error {
+	if limit > c.recvLimit {
+		return violation("datagram BLOCKED beyond the granted limit")
+	}
+	c.dgNext = max(c.dgNext, limit)
+	if limit == c.recvLimit {
+		c.dgPeerBlocked = true
+	}
+	s.dgRegrant(c)
+	return nil
+}
+
+// appendDatagramBlocked adds a BLOCKED reporting the peer's datagram limit
+// when one is due, or when the packet already carries the channel's
+// MAX_DATA: a datagram channel's flow-control messages share the MAX_DATA
+// frame record, so losing either queues both again (ackproc.framesLost
+// sets pendMaxData) and a lost BLOCKED cannot leave the sender stuck.
+func (s *Session) appendDatagramBlocked(c *channel, p []byte, room int, sp *sentPacket) []byte {
+	if c.dgOut.len() == 0 || c.dgCanSend() || !s.fits(p, room, 16) {
+		return p
+	}
+	withMaxData := false
+	for i := 0; i < int(sp.nf); i++ {
+		if f := sp.frames[i]; f.kind == fMaxDataCh && f.ch == c.id {
+			withMaxData = true
+		}
+	}
+	if !withMaxData && (!c.dgBlockDue() || !record(sp, frameRef{kind: fMaxDataCh, ch: c.id})) {
+		return p
+	}
+	m := &s.out
+	m.blocked.Limit = c.sendLimit
+	p = m.blocked.Append(wire.AppendAlign(p, s.align))
+	c.dgBlockedAt, c.dgBlockedSent = c.sendLimit, true
+	return p
+}

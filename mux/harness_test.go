@@ -12,6 +12,12 @@ import (
 	"github.com/havenproto/haven/wire"
 )
 
+// ethernetMTU is the largest UDP payload on a path with a 1,500-byte MTU
+// under IPv4. The simulated wide-area links carry no more, as on the
+// Internet, so path MTU discovery's larger probes are lost there and
+// sessions keep the base packet size.
+const ethernetMTU = 1500 - 28
+
 // The test harness: two Sessions joined by a netsim.Network. A 16-byte
 // FNV-128a checksum stands in for the AEAD tag, so corrupted packets are
 // dropped exactly as failed authentication would drop them.

@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -47,20 +48,29 @@ func (e *timedEnd) Deadline() time.Time {
 }
 
 // TestHeadOfLine: beside a bulk channel on a path with 5 % loss, a channel
-// of small messages is delayed only by its own losses. Messages that no
-// loss of their own channel can explain must arrive within the one-way
-// delay plus half a round trip (the wait for a congestion-window slot);
-// head-of-line blocking behind the bulk channel's losses would cost at
-// least a full round trip more.
+// of small messages is delayed only by its own losses. A message that no
+// loss of its own channel can explain is readable the moment its packet
+// arrives (no head-of-line blocking at the receiver), and it leaves the
+// sender within three round trips: it shares the congestion window with
+// the bulk channel at the same priority, and each loss episode closes the
+// window for up to a round trip while the reduced window drains. It runs
+// over several loss patterns (seeds): the sender-side wait depends on how
+// losses cluster, and one pattern alone says little.
 func TestHeadOfLine(t *testing.T) {
+	for _, seed := range []uint64{31, 1, 2, 3, 4, 5, 6, 7, 8} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { holRun(t, seed) })
+	}
+}
+
+func holRun(t *testing.T, seed uint64) {
 	const (
 		delay   = 50 * time.Millisecond
 		msgSize = 100
 		count   = 400
 		every   = 10 * time.Millisecond
 	)
-	link := netsim.LinkConfig{Delay: delay, Loss: 0.05}
-	net := netsim.New(31, link, link)
+	link := netsim.LinkConfig{Delay: delay, Loss: 0.05, MTU: ethernetMTU}
+	net := netsim.New(seed, link, link)
 	a, b := pair(t, Config{}, Config{}, net.Now())
 	appA, appB := newPeerApp(t, "A", a), newPeerApp(t, "B", b)
 	small, err := a.OpenStream("small", 3)
@@ -173,9 +183,10 @@ func TestHeadOfLine(t *testing.T) {
 	if blocked > 0 {
 		t.Fatalf("%d messages waited at the receiver after arriving (worst %v): head-of-line blocking", blocked, worstBlock)
 	}
-	// Sending is never starved: a clean message leaves within one round
-	// trip (the time a reduced congestion window takes to reopen).
-	if worstWait > 2*delay {
+	// Sending is never starved: a clean message leaves within three round
+	// trips (consecutive loss episodes, each closing the reduced window
+	// for up to a round trip).
+	if worstWait > 3*2*delay {
 		t.Fatalf("a message waited %v to be sent", worstWait)
 	}
 }

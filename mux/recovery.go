@@ -20,6 +20,7 @@ const (
 	fMaxDataSess                      // session MAX_DATA
 	fMaxChannels                      // MAX_CHANNELS
 	fCloseSess                        // session CLOSE
+	fPMTUProbe                        // a path MTU probe of n bytes (not resent)
 )
 
 // frameRef records one retransmittable message of a sent packet: on loss
@@ -56,13 +57,26 @@ const (
 
 // sentRing holds sent packets indexed by packet number: numbers are
 // consecutive, so packet pn lives at (pn-base) from the ring's head. It
-// grows by doubling (amortised; bounded by the congestion window).
+// starts small and grows by doubling while packets are in flight
+// (amortised; bounded by the congestion window). It shrinks by halves to
+// what an epoch of a few probe timeouts needed, at most a quarter of its
+// size, checked as acknowledgements arrive (retireSent): a session that
+// has gone quiet keeps a ring of a few entries, not the one its busiest
+// moment needed, while a transfer whose flight rises and falls within an
+// epoch keeps its ring instead of reallocating it back and forth.
 type sentRing struct {
 	buf  []sentPacket
 	head int
 	n    int
 	base uint64 // packet number of buf[head]
+	// peak is the most entries in use since epoch began.
+	peak  int
+	epoch time.Time
 }
+
+// minSentRing is the smallest ring kept: enough for a request, its
+// acknowledgements and a keepalive without reallocation.
+const minSentRing = 4
 
 func (r *sentRing) get(pn uint64) *sentPacket {
 	if pn < r.base || pn >= r.base+uint64(r.n) {
@@ -74,16 +88,39 @@ func (r *sentRing) get(pn uint64) *sentPacket {
 // add appends the entry for packet pn, which must be base+n.
 func (r *sentRing) add() *sentPacket {
 	if r.n == len(r.buf) {
-		grown := make([]sentPacket, max(64, 2*len(r.buf)))
-		for i := 0; i < r.n; i++ {
-			grown[i] = r.buf[(r.head+i)%len(r.buf)]
-		}
-		r.buf, r.head = grown, 0
+		r.resize(max(minSentRing, 2*len(r.buf)))
 	}
 	p := &r.buf[(r.head+r.n)%len(r.buf)]
 	*p = sentPacket{}
 	r.n++
+	r.peak = max(r.peak, r.n)
 	return p
+}
+
+// shrink ends an epoch that began at least epoch ago: it halves the ring
+// while the epoch's peak used at most a quarter of it, and starts the next
+// epoch. Pointers from get or add are invalid afterwards.
+func (r *sentRing) shrink(now time.Time, epoch time.Duration) {
+	if now.Sub(r.epoch) < epoch {
+		return
+	}
+	size := len(r.buf)
+	for size > minSentRing && r.peak <= size/4 {
+		size /= 2
+	}
+	if size < len(r.buf) {
+		r.resize(size)
+	}
+	r.epoch, r.peak = now, r.n
+}
+
+// resize moves the entries to a new array of size (>= n) entries.
+func (r *sentRing) resize(size int) {
+	buf := make([]sentPacket, size)
+	for i := 0; i < r.n; i++ {
+		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = buf, 0
 }
 
 // popFront drops the oldest entry.

@@ -150,9 +150,7 @@ func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *cha
 	c = s.newChannel(id, o.Type, o.Priority, string(o.Service), false)
 	c.state = chIncoming
 	s.peerLive++
-	if o.Type == wire.ChannelStream {
-		c.sendLimit = max(c.sendLimit, uint64(o.Window))
-	}
+	c.sendLimit = max(c.sendLimit, uint64(o.Window)) // bytes, or datagrams (§5.10)
 	if s.draining {
 		c.state, c.ownerClosed = chDone, true
 		c.closeCode, c.refuseText = wire.RefuseShutdown, "session draining"
@@ -257,16 +255,20 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 		}
 		return s.peerReset(c, m.reset.Code, m.reset.FinalSize)
 	case wire.MsgMaxData:
-		if err := m.maxData.Parse(msg); err != nil || !c.isStream() {
+		if err := m.maxData.Parse(msg); err != nil {
 			return violation("bad MAX_DATA")
 		}
+		// On a datagram channel the limit counts datagrams (§5.10).
 		if m.maxData.Max > c.sendLimit {
 			c.sendLimit = m.maxData.Max
 			s.sched.wake(c)
 		}
 	case wire.MsgBlocked:
-		if err := m.blocked.Parse(msg); err != nil || !c.isStream() {
+		if err := m.blocked.Parse(msg); err != nil {
 			return violation("bad BLOCKED")
+		}
+		if !c.isStream() {
+			return s.onDatagramBlocked(c, m.blocked.Limit)
 		}
 		s.autoTuneChannel(c)
 	case wire.MsgStream:
@@ -278,7 +280,7 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 		if err := m.dgram.Parse(msg); err != nil || c.isStream() {
 			return violation("bad DATAGRAM")
 		}
-		s.onDatagram(c, &m.dgram, now)
+		return s.onDatagram(c, &m.dgram, now)
 	default:
 		return violation("unexpected " + id.String())
 	}
@@ -372,10 +374,18 @@ func (s *Session) peerClosedChannel(c *channel, code uint32) error {
 	return nil
 }
 
-// onDatagram delivers a datagram or a fragment of one.
-func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) {
+// onDatagram delivers a datagram or a fragment of one. A datagram beyond
+// the limit we granted closes the session with FLOW_CONTROL_ERROR (§5.10).
+func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error {
 	if c.state == chDone {
-		return
+		return nil
+	}
+	seq := wire.FullDatagramSeq(c.dgNext, m.Seq)
+	if seq >= c.recvLimit {
+		return &protocolError{code: wire.CloseFlowControl, reason: "datagram beyond the channel's datagram limit"}
+	}
+	if seq >= c.dgNext {
+		c.dgNext = seq + 1 // the sequence numbers skipped were lost (or are late)
 	}
 	data := m.Data
 	if m.Fragmented {
@@ -385,16 +395,22 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) {
 		c.reasm.Expire(now)
 		d, ok, err := c.reasm.Add(m.Seq, m.Total, m.FragOffset, m.Data, now)
 		if err != nil || !ok {
-			return
+			s.dgRegrant(c)
+			return nil
 		}
 		data = d
 	}
 	if !c.dgIn.push(data) {
 		s.stats.DatagramsDropped++
-		return
+		s.dgRegrant(c)
+		return nil
 	}
+	c.dgHeld++
+	c.dgMaxLen = max(c.dgMaxLen, len(data))
 	s.stats.DatagramsReceived++
 	s.emit(c, EventReadable)
+	s.dgRegrant(c)
+	return nil
 }
 
 // wakeAllStreams requeues every stream channel with data waiting, after

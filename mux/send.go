@@ -23,6 +23,9 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	if len(b) < s.mtu {
 		return 0
 	}
+	if ps := s.probeSize(); ps > 0 && len(b) >= ps {
+		return s.buildPMTUProbe(b, now)
+	}
 	room := s.mtu - wire.TagLen
 	r := &s.rec
 	probe := r.probes > 0
@@ -196,9 +199,7 @@ func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) 
 	start := len(p)
 	if c.local && !c.openSeen && c.state != chDone && record(sp, frameRef{kind: fOpen, ch: c.id}) {
 		m.open = wire.Open{Type: c.typ, Priority: c.prio, Service: append(m.open.Service[:0], c.service...)}
-		if c.isStream() {
-			m.open.Window = uint32(c.recvLimit)
-		}
+		m.open.Window = uint32(c.recvLimit) // bytes, or datagrams (§5.10)
 		p = m.open.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendOpen
 	}
@@ -238,7 +239,7 @@ func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) 
 	if c.isStream() {
 		p = s.appendStream(c, p, room, sp)
 	} else {
-		p = s.appendDatagrams(c, p, room)
+		p = s.appendDatagrams(c, p, room, sp)
 	}
 	return p, len(p) > start
 }
@@ -301,18 +302,21 @@ func (s *Session) noteBlocked(c *channel, limit uint64) {
 	}
 }
 
-// appendDatagrams adds queued datagrams, whole or as fragments. Datagrams
-// are never retransmitted, so nothing is recorded for them.
-func (s *Session) appendDatagrams(c *channel, p []byte, room int) []byte {
+// appendDatagrams adds queued datagrams, whole or as fragments, within
+// the peer's datagram limit (PROTOCOL.md §5.10), then a BLOCKED when that
+// limit stopped them. Datagrams are never retransmitted, so nothing is
+// recorded for them.
+func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket) []byte {
 	freed := false
-	for c.dgOut.len() > 0 {
+	for c.dgOut.len() > 0 && c.dgCanSend() {
 		total, sent := c.dgOut.headLen(), c.dgOut.sent
 		hdrAt := wire.MessageStart(len(p), s.align)
 		avail := room - hdrAt - wire.MsgHeaderLen
 		fresh := room - wire.MessageStart(wire.HeaderLen, s.align) - wire.MsgHeaderLen
+		seq := uint32(c.dgOutSeq) // the low 32 bits go on the wire
 		if sent == 0 && total <= avail {
 			q := wire.AppendAlign(p, s.align)
-			mh := wire.MessageHeader{ID: wire.MsgDatagram, Length: uint16(total), Arg: c.dgOutSeq}
+			mh := wire.MessageHeader{ID: wire.MsgDatagram, Length: uint16(total), Arg: seq}
 			q = mh.Append(q)
 			q = q[:len(q)+total]
 			c.dgOut.copyHead(q[len(q)-total:], 0)
@@ -323,7 +327,7 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int) []byte {
 			}
 			n := min(total-sent, avail-8)
 			q := wire.AppendAlign(p, s.align)
-			mh := wire.MessageHeader{ID: wire.MsgDatagram, Flags: wire.DatagramFragment, Length: uint16(8 + n), Arg: c.dgOutSeq}
+			mh := wire.MessageHeader{ID: wire.MsgDatagram, Flags: wire.DatagramFragment, Length: uint16(8 + n), Arg: seq}
 			q = mh.Append(q)
 			q = le32append(le32append(q, uint32(total)), uint32(sent))
 			q = q[:len(q)+n]
@@ -339,6 +343,7 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int) []byte {
 		s.stats.DatagramsSent++
 		freed = true
 	}
+	p = s.appendDatagramBlocked(c, p, room, sp)
 	if freed {
 		s.emit(c, EventWritable)
 	}

@@ -35,7 +35,12 @@ type Session struct {
 	local wire.PeerID // our id: source of our packets
 	peer  wire.PeerID // the peer's id: destination of our packets
 	align int
-	mtu   int // largest packet we send, tag included
+	mtu   int // largest packet we send now, tag included (pmtu.go)
+
+	// Path MTU discovery (pmtu.go): packets start at baseMTU and may grow
+	// to maxMTU, the largest both sides accept.
+	baseMTU, maxMTU int
+	pmtu            pmtuState
 
 	peerParams wire.SessionParams
 
@@ -133,6 +138,8 @@ type Stats struct {
 	SmoothedRTT, MinRTT          time.Duration
 	CongestionWindow             int
 	BytesInFlight                int
+	PacketSize                   int    // the packet size in use, tag included (path MTU discovery)
+	PMTUProbes                   uint64 // path MTU probes sent
 }
 
 // New makes the engine for a session whose handshake has completed. local
@@ -153,7 +160,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 		local:           local,
 		peer:            peer,
 		align:           align,
-		mtu:             min(cfg.MaxPacketSize, int(peerParams.MaxPacketSize)),
+		maxMTU:          max(min(cfg.MaxPacketSize, int(peerParams.MaxPacketSize)), wire.MinPacketSize),
 		peerParams:      peerParams,
 		channels:        make(map[uint32]*channel),
 		gone:            make(map[uint32]EventKind),
@@ -169,14 +176,14 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 		now:             now,
 		idle:            cfg.IdleTimeout,
 	}
-	if s.mtu < wire.MinPacketSize {
-		s.mtu = wire.MinPacketSize
-	}
+	s.baseMTU = min(wire.DefaultPacketSize, s.maxMTU)
+	s.mtu = s.baseMTU
+	s.stats.PacketSize = s.mtu
+	s.initPMTU(s.maxMTU)
 	if p := time.Duration(peerParams.IdleTimeoutMs) * time.Millisecond; p > 0 && (s.idle == 0 || p < s.idle) {
 		s.idle = p
 	}
-	s.acks.init(cfg)
-	s.ackIn.Ranges = make([]wire.AckRange, 0, maxAckRanges)
+	s.acks.init(cfg) // ackIn.Ranges grows as Parse appends: most ACKs have one range
 	newCC := cfg.NewController
 	if newCC == nil {
 		newCC = func(n int) congestion.Controller {
@@ -209,9 +216,11 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
-// MaxPacketSize returns the largest packet Poll produces, tag included; the
-// buffer given to Poll must be at least this long.
-func (s *Session) MaxPacketSize() int { return s.mtu }
+// MaxPacketSize returns the largest packet Poll may produce now, tag
+// included; the buffer given to Poll must be at least this long. It grows
+// when path MTU discovery finds a larger size (and for a probe), so ask
+// again before each Poll.
+func (s *Session) MaxPacketSize() int { return max(s.mtu, s.probeSize()) }
 
 // Close closes the session abruptly with a code and reason: a CLOSE goes
 // out with the next Poll, and every channel fails with the CloseError.

@@ -13,14 +13,14 @@ import (
 
 // newNet is a network with link one way and its delay the other way.
 func newNet(link netsim.LinkConfig) *netsim.Network {
-	return netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay})
+	return netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay, MTU: ethernetMTU})
 }
 
 // bottleneck is a 50 Mbit/s path with 20 ms one-way delay and a buffer of
 // one bandwidth-delay product.
 func bottleneck() netsim.LinkConfig {
 	const rate = 50_000_000
-	return netsim.LinkConfig{Delay: 20 * time.Millisecond, Bandwidth: rate, QueueBytes: rate / 8 * 40 / 1000}
+	return netsim.LinkConfig{Delay: 20 * time.Millisecond, Bandwidth: rate, QueueBytes: rate / 8 * 40 / 1000, MTU: ethernetMTU}
 }
 
 // finishTimes runs A sending the given streams to B and returns when each
@@ -30,7 +30,7 @@ func finishTimes(t *testing.T, link netsim.LinkConfig, streams map[string]struct
 	size uint64
 }) (map[string]time.Duration, *netsim.Network, *peerApp) {
 	t.Helper()
-	net := netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay})
+	net := netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay, MTU: ethernetMTU})
 	a, b := pair(t, Config{}, Config{}, net.Now())
 	appA, appB := newPeerApp(t, "A", a), newPeerApp(t, "B", b)
 	for name, st := range streams {
@@ -87,7 +87,7 @@ func TestPriority(t *testing.T) {
 // much.
 func TestFairness(t *testing.T) {
 	const size = 8 * mib
-	net := netsim.New(23, bottleneck(), netsim.LinkConfig{Delay: 20 * time.Millisecond})
+	net := netsim.New(23, bottleneck(), netsim.LinkConfig{Delay: 20 * time.Millisecond, MTU: ethernetMTU})
 	a, b := pair(t, Config{}, Config{}, net.Now())
 	appA, appB := newPeerApp(t, "A", a), newPeerApp(t, "B", b)
 	appB.expect["one"], appB.expect["two"] = size, size
@@ -127,7 +127,7 @@ func TestFairness(t *testing.T) {
 func TestBandwidthLimited(t *testing.T) {
 	link := bottleneck()
 	const size = 48 * mib
-	net := netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay})
+	net := netsim.New(21, link, netsim.LinkConfig{Delay: link.Delay, MTU: ethernetMTU})
 	bins := map[int64]bool{} // 100 ms intervals with a queue drop
 	net.Tap = func(dir int, pkt []byte, at time.Time, ev netsim.Event) {
 		if dir == 0 && ev == netsim.EventQueueDropped {

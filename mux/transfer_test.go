@@ -20,7 +20,7 @@ const mib = 1 << 20
 func transferCases() []transferCase {
 	const bw = 200_000_000 // 200 Mbit/s, a 1 MB queue
 	base := func(delay time.Duration) netsim.LinkConfig {
-		return netsim.LinkConfig{Delay: delay, Bandwidth: bw, QueueBytes: 1 << 20}
+		return netsim.LinkConfig{Delay: delay, Bandwidth: bw, QueueBytes: 1 << 20, MTU: ethernetMTU}
 	}
 	with := func(l netsim.LinkConfig, f func(*netsim.LinkConfig)) netsim.LinkConfig { f(&l); return l }
 	return []transferCase{

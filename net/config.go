@@ -34,7 +34,12 @@ type Config struct {
 	// SessionWindow and MaxSessionWindow bound a session's receive window
 	// (defaults 1 MiB, auto-tuned up to 64 MiB).
 	SessionWindow, MaxSessionWindow int
-	// MaxPacketSize is the largest packet sent and accepted (default 1,452).
+	// MaxPacketSize is the largest packet accepted, and the ceiling of
+	// path MTU discovery (default 65,507, the largest UDP payload).
+	// Sessions start with 1,452-byte packets, which fit a 1,500-byte MTU,
+	// and probe for larger ones: 65,488 bytes on loopback, 8,952 on a
+	// 9,000-byte jumbo-frame network (docs/PROTOCOL.md §6.5). 1,452 turns
+	// discovery off.
 	MaxPacketSize int
 	// MaxSessions bounds the sessions of one socket (default 10,000).
 	MaxSessions int

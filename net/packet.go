@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -73,22 +74,40 @@ type PacketConn struct {
 	wg      sync.WaitGroup
 }
 
-type pendingPeer struct{ queue [][]byte }
+// pendingPeer is a peer whose session is being set up: up to
+// pendingPerPeer datagrams (copies) wait in queue; ready is closed when
+// the setup has finished, well or not, and queue was sent.
+type pendingPeer struct {
+	queue [][]byte
+	ready chan struct{}
+}
 
 var _ net.PacketConn = (*PacketConn)(nil)
 
 // ReadFrom reads the next datagram into p (truncating it if p is short,
-// as UDP does) and returns its sender.
+// as UDP does) and returns its sender. The returned *Addr may be shared
+// with earlier and later calls for the same peer and path (so that
+// reading allocates nothing): it must not be modified.
 func (pc *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	d, err := pc.svc.Recv(pc.ctx, pc.rd.Wait())
+	n, dc, from, err := pc.svc.Read(pc.ctx, pc.rd.Wait(), p)
 	if err != nil {
 		if errors.Is(err, endpoint.ErrClosed) || errors.Is(err, context.Canceled) {
 			err = net.ErrClosed
 		}
 		return 0, nil, &net.OpError{Op: "read", Net: "haven", Source: pc.laddr, Err: err}
 	}
-	n := copy(p, d.Data)
-	return n, &Addr{Key: d.From.Peer(), Addr: d.From.RemoteAddr()}, nil
+	return min(n, len(p)), peerAddr(dc, from), nil
+}
+
+// peerAddr returns the *Addr of dc's peer at from, cached in the channel
+// while the peer stays on one path.
+func peerAddr(dc *endpoint.DatagramChannel, from netip.AddrPort) *Addr {
+	if a, ok := dc.Label.Load().(*Addr); ok && a.Addr == from {
+		return a
+	}
+	a := &Addr{Key: dc.Session().Peer(), Addr: from}
+	dc.Label.Store(a)
+	return a
 }
 
 // WriteTo sends p to addr (a *Addr, or anything whose String is a Haven
@@ -126,34 +145,53 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 		return 0, errDeadline()
 	default:
 	}
-	if dc := pc.svc.Channel(a.Key); dc != nil {
-		if err := dc.Send(p, pc.wd.Wait()); err != nil {
-			if errors.Is(err, endpoint.ErrClosed) {
-				err = net.ErrClosed
+	for attempt := 0; attempt < 2; attempt++ {
+		if dc := pc.svc.Channel(a.Key); dc != nil {
+			if err := dc.Send(p, pc.wd.Wait()); err != nil {
+				if errors.Is(err, endpoint.ErrClosed) {
+					err = net.ErrClosed
+				}
+				return 0, err
 			}
-			return 0, err
+			return len(p), nil
 		}
-		return len(p), nil
+		pc.mu.Lock()
+		pp := pc.pending[a.Key]
+		if pp == nil {
+			pp = &pendingPeer{ready: make(chan struct{})}
+			pc.pending[a.Key] = pp
+			pc.wg.Add(1)
+			go pc.connect(a, pp)
+		}
+		if len(pp.queue) < pendingPerPeer {
+			pp.queue = append(pp.queue, append([]byte(nil), p...))
+			pc.mu.Unlock()
+			return len(p), nil
+		}
+		pc.mu.Unlock()
+		if attempt == 1 {
+			break
+		}
+		// The queue for the session being set up is full: wait for the
+		// session, as a full send queue makes WriteTo wait, rather than
+		// drop what the application wrote.
+		select {
+		case <-pp.ready:
+		case <-pc.wd.Wait():
+			return 0, errDeadline()
+		case <-pc.ctx.Done():
+			return 0, net.ErrClosed
+		}
 	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	pp := pc.pending[a.Key]
-	if pp == nil {
-		pp = &pendingPeer{}
-		pc.pending[a.Key] = pp
-		pc.wg.Add(1)
-		go pc.connect(a)
-	}
-	if len(pp.queue) < pendingPerPeer {
-		pp.queue = append(pp.queue, append([]byte(nil), p...))
-	}
-	return len(p), nil
+	return len(p), nil // still no session: lost, as on an unreachable UDP path
 }
 
 // connect sets up the session and datagram channel to a, then sends what
-// was queued for it meanwhile.
-func (pc *PacketConn) connect(a *Addr) {
+// was queued for it meanwhile (pp), and finally releases the writers
+// waiting for it.
+func (pc *PacketConn) connect(a *Addr, pp *pendingPeer) {
 	defer pc.wg.Done()
+	defer close(pp.ready)
 	var dc *endpoint.DatagramChannel
 	s, err := pc.ep.Session(pc.ctx, a.Key, dialable(a.Addr))
 	if err == nil {
@@ -162,13 +200,16 @@ func (pc *PacketConn) connect(a *Addr) {
 		}
 	}
 	pc.mu.Lock()
-	pp := pc.pending[a.Key]
-	delete(pc.pending, a.Key)
+	if pc.pending[a.Key] == pp {
+		delete(pc.pending, a.Key)
+	}
+	queue := pp.queue
+	pp.queue = nil
 	pc.mu.Unlock()
-	if err != nil || pp == nil {
+	if err != nil {
 		return // the datagrams are lost, as on an unreachable UDP path
 	}
-	for _, q := range pp.queue {
+	for _, q := range queue {
 		if dc.Send(q, pc.ctx.Done()) != nil {
 			return
 		}

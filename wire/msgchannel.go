@@ -195,6 +195,24 @@ const (
 	MaxDatagramSize = 65507
 )
 
+// Datagram flow control (docs/PROTOCOL.md §5.10): a receiver limits how many
+// datagrams the peer may send on a channel, counted by sequence number.
+const (
+	// InitialDatagramLimit is each direction's datagram limit on a new
+	// datagram channel, before the receiver's OPEN or ACCEPT argument or
+	// MAX_DATA raises it: sequence numbers 0 … 15 may be sent at once.
+	InitialDatagramLimit = 16
+	// MaxDatagramWindow is the most a datagram limit may exceed the next
+	// sequence number the receiver expects; it keeps 32-bit sequence
+	// numbers unambiguous (FullDatagramSeq).
+	MaxDatagramWindow = 1 << 30
+)
+
+// FullDatagramSeq restores a datagram's 64-bit sequence number from the
+// 32 bits of its DATAGRAM argument, choosing the value nearest expected,
+// as FullStreamOffset does for stream offsets.
+func FullDatagramSeq(expected uint64, low uint32) uint64 { return FullStreamOffset(expected, low) }
+
 // Datagram carries one datagram, or one fragment of one. The argument is
 // the datagram's sequence number on its channel (shared by its fragments).
 type Datagram struct {

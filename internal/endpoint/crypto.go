@@ -15,22 +15,61 @@ type cryptoTask struct {
 	wg   *sync.WaitGroup
 }
 
-// startCrypto starts the crypto workers, which let one session's packets
-// be encrypted on several cores (issue #5). They only ever run
-// secure.SealJob.Seal on chunks handed to them by sealJobs.
-func (ep *Endpoint) startCrypto(n int) {
-	ep.cryptoq = make(chan cryptoTask, 64)
-	for i := 0; i < n; i++ {
-		ep.wg.Add(1)
-		go func() {
-			defer ep.wg.Done()
-			for t := range ep.cryptoq {
-				for i := range t.jobs {
-					t.jobs[i].Seal()
-				}
-				t.wg.Done()
-			}
-		}()
+// cryptoQueue feeds the process-wide crypto workers, which let one
+// session's packets be encrypted on several cores (issue #5). They only
+// ever run secure.SealJob.Seal on chunks handed to them by sealJobs, never
+// block otherwise, and, like the run workers (runq.go), are started on
+// demand, at most maxWorkers, and exit when the queue is empty.
+type cryptoQueue struct {
+	// mu guards q, head and workers.
+	mu      sync.Mutex
+	q       []cryptoTask
+	head    int
+	workers int
+}
+
+var cryptoq cryptoQueue
+
+func (c *cryptoQueue) push(t cryptoTask) {
+	c.mu.Lock()
+	c.q = append(c.q, t)
+	spawn := c.workers < maxWorkers
+	if spawn {
+		c.workers++
+	}
+	c.mu.Unlock()
+	if spawn {
+		go cryptoWorker()
+	}
+}
+
+// pop takes the next task, or retires the calling worker (ok false).
+func (c *cryptoQueue) pop() (t cryptoTask, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.head == len(c.q) {
+		c.workers--
+		return cryptoTask{}, false
+	}
+	t = c.q[c.head]
+	c.q[c.head] = cryptoTask{}
+	c.head++
+	if c.head == len(c.q) {
+		c.q, c.head = c.q[:0], 0
+	}
+	return t, true
+}
+
+func cryptoWorker() {
+	for {
+		t, ok := cryptoq.pop()
+		if !ok {
+			return
+		}
+		for i := range t.jobs {
+			t.jobs[i].Seal()
+		}
+		t.wg.Done()
 	}
 }
 
@@ -39,7 +78,7 @@ func (ep *Endpoint) startCrypto(n int) {
 // the crypto workers, and sealJobs returns when every chunk is done, so
 // the packets are then written in packet-number order.
 func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
-	if len(jobs) < 2*sealChunk || cap(s.ep.cryptoq) == 0 {
+	if len(jobs) < 2*sealChunk || maxWorkers == 1 {
 		for i := range jobs {
 			jobs[i].Seal()
 		}
@@ -47,7 +86,7 @@ func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
 	}
 	for start := sealChunk; start < len(jobs); start += sealChunk {
 		wg.Add(1)
-		s.ep.cryptoq <- cryptoTask{jobs: jobs[start:min(start+sealChunk, len(jobs))], wg: wg}
+		cryptoq.push(cryptoTask{jobs: jobs[start:min(start+sealChunk, len(jobs))], wg: wg})
 	}
 	for i := 0; i < sealChunk; i++ {
 		jobs[i].Seal()

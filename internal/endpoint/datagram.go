@@ -3,33 +3,47 @@ package endpoint
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
 )
 
-// Datagram is one datagram received on a datagram service.
-type Datagram struct {
-	Data    []byte
-	From    *Session
-	Channel *DatagramChannel
-}
+// releaseBatch is how many datagrams a reader consumes before it returns
+// their credit to the peer itself, taking the session's lock; otherwise
+// the worker returns it on its next run (fill), which costs no lock.
+const releaseBatch = 16
 
-// DatagramService collects the datagrams of every datagram channel opened
-// to (or from) this service name, from every peer, into one bounded queue:
-// when the reader falls behind, new datagrams are dropped, as UDP drops
-// them when a socket buffer is full.
+// DatagramService delivers the datagrams of every datagram channel opened
+// to (or from) its name, from every peer. Each channel keeps what it
+// received in a bounded ring of its own, and the peer may send only as
+// many datagrams as the application has room for (datagram credit,
+// docs/PROTOCOL.md §5.10): a slow reader slows the senders down instead of
+// losing their datagrams. Loss comes only from the network.
 type DatagramService struct {
 	ep     *Endpoint
 	name   string
-	in     chan Datagram
 	closed chan struct{}
 	once   sync.Once
-	// mu guards byPeer: the datagram channel to use for each peer.
-	mu     sync.Mutex
-	byPeer map[wire.PublicKey]*DatagramChannel
+	// notify (capacity 1) wakes a reader waiting for a channel to become
+	// readable; a signal is never lost, since it is sent after the change
+	// is visible under mu.
+	notify chan struct{}
+
+	// peersMu guards byPeer: the datagram channel to use for each peer.
+	peersMu sync.Mutex
+	byPeer  map[wire.PublicKey]*DatagramChannel
+
+	// mu guards ready and the receive side of the service's channels (their
+	// rx rings, from, queued, taken, backlog). It is taken after a session's
+	// mu (fill runs under it), never before: a reader drops mu before it
+	// takes a session's lock.
+	mu    sync.Mutex
+	ready chanRing // channels with datagrams to read, in arrival order
+	rxCap int      // bytes of each channel's receive ring
 }
 
 // ListenDatagrams registers a datagram service name on the endpoint.
@@ -42,36 +56,84 @@ func (ep *Endpoint) ListenDatagrams(name string) (*DatagramService, error) {
 	if ep.dgServices[name] != nil {
 		return nil, ErrServiceTaken
 	}
-	svc := &DatagramService{ep: ep, name: name, in: make(chan Datagram, 1024),
-		closed: make(chan struct{}), byPeer: make(map[wire.PublicKey]*DatagramChannel)}
+	// A channel's ring holds what the peer's credit allows: the session's
+	// datagram queue (mux sizes the window to fit it), and at least one
+	// datagram of the largest size.
+	q := ep.cfg.Session.DatagramQueue
+	if q == 0 {
+		q = mux.DefaultConfig().DatagramQueue
+	}
+	svc := &DatagramService{ep: ep, name: name, closed: make(chan struct{}), notify: make(chan struct{}, 1),
+		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxCap: max(q, 2*(wire.MaxDatagramSize+rxHeader))}
 	ep.dgServices[name] = svc
 	return svc, nil
 }
 
-// Recv returns the next datagram, waiting until one arrives, the deadline
-// passes (os.ErrDeadlineExceeded), ctx ends or the service closes.
-func (svc *DatagramService) Recv(ctx context.Context, deadline <-chan struct{}) (Datagram, error) {
-	select {
-	case d := <-svc.in:
-		return d, nil
-	default:
+// Read copies the next datagram into p, waiting until one arrives, the
+// deadline passes (os.ErrDeadlineExceeded), ctx ends or the service closes.
+// It returns the datagram's full length (more than len(p) when p was too
+// short and the datagram was truncated), its channel, and the address the
+// peer's session used when the datagram was queued. It allocates nothing.
+func (svc *DatagramService) Read(ctx context.Context, deadline <-chan struct{}, p []byte) (int, *DatagramChannel, netip.AddrPort, error) {
+	for {
+		if n, dc, from, ok := svc.tryRead(p); ok {
+			return n, dc, from, nil
+		}
+		select {
+		case <-svc.notify:
+		case <-deadline:
+			return 0, nil, netip.AddrPort{}, os.ErrDeadlineExceeded
+		case <-svc.closed:
+			return 0, nil, netip.AddrPort{}, ErrClosed
+		case <-ctx.Done():
+			return 0, nil, netip.AddrPort{}, ctx.Err()
+		}
 	}
+}
+
+// tryRead reads one datagram from the first ready channel, if any.
+func (svc *DatagramService) tryRead(p []byte) (int, *DatagramChannel, netip.AddrPort, bool) {
+	svc.mu.Lock()
+	dc := svc.ready.pop()
+	if dc == nil {
+		svc.mu.Unlock()
+		return 0, nil, netip.AddrPort{}, false
+	}
+	n := dc.rx.pop(p)
+	from := dc.from
+	dc.taken++
+	release := 0
+	if dc.taken >= releaseBatch || dc.rx.n == 0 && dc.backlog {
+		release, dc.taken = dc.taken, 0
+	}
+	if dc.rx.n > 0 {
+		svc.ready.push(dc) // round-robin between the service's channels
+	} else {
+		dc.queued = false
+	}
+	// Another channel is ready too: wake another reader for it.
+	more := svc.ready.n > 1 || svc.ready.n == 1 && dc.rx.n == 0
+	svc.mu.Unlock()
+	if more {
+		svc.signal()
+	}
+	if release > 0 {
+		dc.release(release)
+	}
+	return n, dc, from, true
+}
+
+func (svc *DatagramService) signal() {
 	select {
-	case d := <-svc.in:
-		return d, nil
-	case <-deadline:
-		return Datagram{}, os.ErrDeadlineExceeded
-	case <-svc.closed:
-		return Datagram{}, ErrClosed
-	case <-ctx.Done():
-		return Datagram{}, ctx.Err()
+	case svc.notify <- struct{}{}:
+	default:
 	}
 }
 
 // Channel returns the datagram channel for peer, if one is open.
 func (svc *DatagramService) Channel(peer wire.PublicKey) *DatagramChannel {
-	svc.mu.Lock()
-	defer svc.mu.Unlock()
+	svc.peersMu.Lock()
+	defer svc.peersMu.Unlock()
 	dc := svc.byPeer[peer]
 	if dc != nil && dc.isDone() {
 		delete(svc.byPeer, peer)
@@ -81,11 +143,11 @@ func (svc *DatagramService) Channel(peer wire.PublicKey) *DatagramChannel {
 }
 
 func (svc *DatagramService) adopt(dc *DatagramChannel) {
-	svc.mu.Lock()
+	svc.peersMu.Lock()
 	if old := svc.byPeer[dc.s.peer]; old == nil || old.isDone() {
 		svc.byPeer[dc.s.peer] = dc
 	}
-	svc.mu.Unlock()
+	svc.peersMu.Unlock()
 }
 
 // Close unregisters the service.
@@ -110,6 +172,17 @@ type DatagramChannel struct {
 	writable chan struct{}
 	done     chan struct{}
 	doneOnce sync.Once
+
+	// Guarded by svc.mu.
+	rx      rxRing         // received datagrams the application has not read
+	from    netip.AddrPort // the session's path when the ring was last filled
+	queued  bool           // in svc.ready
+	taken   int            // datagrams read whose credit is not yet returned
+	backlog bool           // the engine holds datagrams the ring had no room for
+
+	// Label is the layer above's to cache per-channel data in (package net
+	// keeps the peer's *Addr there, so ReadFrom allocates nothing).
+	Label atomic.Value
 }
 
 func (dc *DatagramChannel) isDone() bool {
@@ -123,6 +196,10 @@ func (dc *DatagramChannel) isDone() bool {
 	}
 }
 
+func (s *Session) newDatagramChannel(id uint32, svc *DatagramService) *DatagramChannel {
+	return &DatagramChannel{s: s, id: id, svc: svc, writable: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
 // OpenDatagram opens a datagram channel to svc's name on the session; what
 // the peer sends back on it arrives at svc.
 func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramChannel, error) {
@@ -132,7 +209,7 @@ func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramC
 		s.mu.Unlock()
 		return nil, err
 	}
-	dc := &DatagramChannel{s: s, id: id, svc: svc, writable: make(chan struct{}, 1), done: make(chan struct{})}
+	dc := s.newDatagramChannel(id, svc)
 	s.dgChans[id] = dc
 	s.mu.Unlock()
 	svc.adopt(dc)
@@ -141,7 +218,9 @@ func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramC
 }
 
 // Send queues one datagram (up to 65,507 bytes), waiting while the
-// channel's queue is full until deadline passes.
+// channel's queue is full until deadline passes. The queue is full when
+// the peer's receiver is behind (it grants no more credit) or the path
+// is congested; p is copied and is the caller's again on return.
 func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
 	for {
 		dc.s.mu.Lock()
@@ -168,6 +247,55 @@ func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
 // Session returns the channel's session.
 func (dc *DatagramChannel) Session() *Session { return dc.s }
 
+// release returns the credit of n datagrams the application read, moves
+// what the engine held back into the ring, and runs the session if a
+// MAX_DATA is now due.
+func (dc *DatagramChannel) release(n int) {
+	s := dc.s
+	s.mu.Lock()
+	kick := s.m.ReleaseDatagrams(dc.id, n)
+	kick = dc.fill() || kick
+	s.mu.Unlock()
+	if kick {
+		s.kick()
+	}
+}
+
+// fill moves received datagrams from the engine into the channel's ring,
+// one copy, and returns the credit of those the application read since
+// (called with s.mu held). It reports whether a MAX_DATA is now due.
+func (dc *DatagramChannel) fill() bool {
+	s, svc := dc.s, dc.svc
+	svc.mu.Lock()
+	taken := dc.taken
+	dc.taken = 0
+	dc.from = s.addr
+	for i := 0; i < 4096; i++ {
+		n := s.m.NextDatagramLen(dc.id)
+		if n < 0 {
+			dc.backlog = false
+			break
+		}
+		dst := dc.rx.reserve(n, svc.rxCap)
+		if dst == nil {
+			dc.backlog = true // taken from the engine once the reader makes room
+			break
+		}
+		s.m.TakeDatagram(dc.id, dst)
+	}
+	woke := false
+	if dc.rx.n > 0 && !dc.queued {
+		dc.queued = true
+		svc.ready.push(dc)
+		woke = true
+	}
+	svc.mu.Unlock()
+	if woke {
+		svc.signal()
+	}
+	return taken > 0 && s.m.ReleaseDatagrams(dc.id, taken)
+}
+
 // incomingDatagram accepts a datagram channel the peer opened, if a
 // datagram service has its name (called with s.mu held).
 func (s *Session) incomingDatagram(ch uint32, service string) {
@@ -178,30 +306,18 @@ func (s *Session) incomingDatagram(ch uint32, service string) {
 		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no datagram service %q", service))
 		return
 	}
-	dc := &DatagramChannel{s: s, id: ch, svc: svc, writable: make(chan struct{}, 1), done: make(chan struct{})}
+	dc := s.newDatagramChannel(ch, svc)
 	s.dgChans[ch] = dc
 	s.m.Accept(ch)
 	svc.adopt(dc)
 }
 
-// datagramEvents moves received datagrams to the service queue and wakes
-// blocked senders (called with s.mu held).
+// datagramEvents moves received datagrams to the channel's ring and wakes
+// blocked senders (called with s.mu held, by the worker running the
+// session, which sends any MAX_DATA this queues before it finishes).
 func (s *Session) datagramEvents(dc *DatagramChannel, k mux.EventKind) {
 	if k&mux.EventReadable != 0 {
-		for i := 0; i < 4096; i++ {
-			if len(s.dgBuf) == 0 {
-				s.dgBuf = make([]byte, wire.MaxDatagramSize)
-			}
-			n, err := s.m.RecvDatagram(dc.id, s.dgBuf)
-			if err != nil || n == 0 {
-				break
-			}
-			d := Datagram{Data: append([]byte(nil), s.dgBuf[:n]...), From: s, Channel: dc}
-			select {
-			case dc.svc.in <- d:
-			default: // the reader is behind: drop, as UDP would
-			}
-		}
+		dc.fill()
 	}
 	if k&(mux.EventWritable|mux.EventClosed) != 0 {
 		wake(dc.writable, true)
@@ -216,4 +332,103 @@ func (s *Session) closeDatagrams() {
 	for _, dc := range s.dgChans {
 		dc.doneOnce.Do(func() { close(dc.done) })
 	}
+}
+
+// rxHeader is the length prefix of a datagram in an rxRing.
+const rxHeader = 4
+
+// rxRing is a channel's queue of received datagrams: each is stored whole
+// and contiguous (a 4-byte length, then the bytes) in one byte ring, so
+// queueing and reading allocate nothing once the ring exists. It is
+// allocated on first use. A datagram that does not fit before the end of
+// the buffer starts again at offset 0, and the tail it skipped is marked
+// by end. Guarded by its service's mu.
+type rxRing struct {
+	buf        []byte
+	head, tail int  // offsets of the first datagram and of the free space
+	end        int  // while wrapped: where the datagrams before offset 0 end
+	wrapped    bool // tail has restarted at 0, below head
+	n          int  // datagrams stored
+}
+
+// reserve stores a datagram of n bytes and returns the space for its
+// bytes, which the caller fills before it releases the lock; nil when
+// there is no room.
+func (r *rxRing) reserve(n, capacity int) []byte {
+	if r.buf == nil {
+		r.buf = make([]byte, capacity)
+	}
+	need := rxHeader + n
+	at := -1
+	switch {
+	case r.wrapped:
+		if r.tail+need <= r.head {
+			at = r.tail
+		}
+	case r.tail+need <= len(r.buf):
+		at = r.tail
+	case r.n > 0 && need <= r.head:
+		r.end, r.wrapped, at = r.tail, true, 0
+	}
+	if at < 0 {
+		return nil
+	}
+	le32put(r.buf[at:], uint32(n))
+	r.tail = at + need
+	r.n++
+	return r.buf[at+rxHeader : r.tail]
+}
+
+// pop copies the first datagram into p (truncating it) and drops it; it
+// returns the datagram's full length. The ring must not be empty.
+func (r *rxRing) pop(p []byte) int {
+	n := int(le32(r.buf[r.head:]))
+	copy(p, r.buf[r.head+rxHeader:r.head+rxHeader+n])
+	r.head += rxHeader + n
+	r.n--
+	switch {
+	case r.n == 0:
+		r.head, r.tail, r.end, r.wrapped = 0, 0, 0, false
+	case r.wrapped && r.head == r.end:
+		r.head, r.end, r.wrapped = 0, 0, false
+	}
+	return n
+}
+
+func le32put(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// chanRing is a FIFO of channels, grown by doubling; it holds each
+// channel at most once (queued), so it is bounded by the channel count.
+type chanRing struct {
+	buf  []*DatagramChannel
+	head int
+	n    int
+}
+
+func (q *chanRing) push(dc *DatagramChannel) {
+	if q.n == len(q.buf) {
+		grown := make([]*DatagramChannel, max(8, 2*len(q.buf)))
+		for i := 0; i < q.n; i++ {
+			grown[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = grown, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = dc
+	q.n++
+}
+
+func (q *chanRing) pop() *DatagramChannel {
+	if q.n == 0 {
+		return nil
+	}
+	dc := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return dc
 }

@@ -10,19 +10,25 @@ import (
 // them (net.Conn semantics: a deadline in the past times out at once, the
 // zero time means none).
 type Deadline struct {
-	// mu guards timer and expired; expired is replaced when a new
+	// mu guards timer and expired; expired is made by the first Set or
+	// Wait (most streams never have a deadline), and replaced when a new
 	// deadline re-arms after one has passed.
 	mu      sync.Mutex
 	timer   *time.Timer
 	expired chan struct{}
 }
 
-func NewDeadline() *Deadline { return &Deadline{expired: make(chan struct{})} }
+// NewDeadline returns a Deadline with none set. The zero Deadline is ready
+// to use as well.
+func NewDeadline() *Deadline { return new(Deadline) }
 
 // Set arms the deadline at t.
 func (d *Deadline) Set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.expired == nil {
+		d.expired = make(chan struct{})
+	}
 	if d.timer != nil && !d.timer.Stop() {
 		<-d.expired // the timer fired (or is firing): wait for the close
 	}
@@ -47,5 +53,8 @@ func (d *Deadline) Set(t time.Time) {
 func (d *Deadline) Wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.expired == nil {
+		d.expired = make(chan struct{})
+	}
 	return d.expired
 }

@@ -191,7 +191,7 @@ func (s *Session) runRekey(now time.Time) {
 			return
 		}
 		if pkt != nil {
-			s.out = append(s.out, outPacket{append([]byte(nil), pkt...), s.addr})
+			s.cur.out = append(s.cur.out, outPacket{buf: append([]byte(nil), pkt...), addr: s.addr, arena: -1})
 		}
 	}
 }

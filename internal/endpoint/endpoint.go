@@ -7,9 +7,10 @@
 // address, so a peer that changes address keeps its session). A single
 // reader goroutine reads the socket, answers handshakes and hands each
 // transport packet to its session. Sessions have no goroutine of their
-// own: a small pool of workers runs a session whenever something needs it
-// (a packet, an application call, a timer), one worker at a time, so an
-// idle session costs memory but no goroutine.
+// own: a process-wide pool of workers (runq.go) runs a session whenever
+// something needs it (a packet, an application call, a timer), one worker
+// at a time, so an idle session costs memory but no goroutine, and an
+// idle endpoint costs its reader goroutine, which then holds no buffer.
 package endpoint
 
 import (
@@ -18,7 +19,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +50,9 @@ type Config struct {
 	// Backlog bounds the channels waiting in each service's accept queue
 	// (default 128); more are refused.
 	Backlog int
-	// Workers is how many goroutines run sessions (default GOMAXPROCS).
+	// Workers is ignored: sessions are run by one process-wide pool of
+	// workers, started on demand and bounded by a multiple of GOMAXPROCS
+	// (runq.go).
 	Workers int
 }
 
@@ -63,9 +65,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Backlog == 0 {
 		c.Backlog = 128
-	}
-	if c.Workers == 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	return c
 }
@@ -83,13 +82,10 @@ type Endpoint struct {
 	conn *udp.Conn
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
-	runq runQueue
+	runq runQueue          // the gate onto the process-wide run workers
 	// pool holds the copies of received packets between the reader and
-	// the worker that applies them: bounded, shared by the sessions, so a
-	// burst on one session leaves nothing behind in it.
+	// the worker that applies them: the process-wide packetPool.
 	pool *alignment.Pool
-	// cryptoq feeds the crypto workers (crypto.go); closed by Close.
-	cryptoq chan cryptoTask
 
 	// mu guards the tables below and closed; it is never held while a
 	// session's own lock is taken, nor across I/O.
@@ -139,6 +135,12 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 		}
 	}()
 	cfg = cfg.withDefaults()
+	if !conn.Caps().DontFragment && cfg.Session.MaxPacketSize == 0 {
+		// Without the don't-fragment bit, a path MTU probe could arrive
+		// as IP fragments and raise the packet size past the path's MTU
+		// (PROTOCOL.md §6.5): stay at the base size unless asked.
+		cfg.Session.MaxPacketSize = wire.DefaultPacketSize
+	}
 	priv := cfg.PrivateKey
 	if priv.IsZero() {
 		if priv, err = wire.GeneratePrivateKey(); err != nil {
@@ -160,22 +162,13 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 		services:   make(map[string]*Service),
 		dgServices: make(map[string]*DatagramService),
 		done:       make(chan struct{}),
-	}
-	if ep.pool, err = alignment.NewPool(
-		alignment.Class{Size: 2048, MaxFree: 2 * cfg.InboxPackets},
-		alignment.Class{Size: 72 << 10, MaxFree: 16},
-	); err != nil {
-		return nil, err
+		pool:       packetPool,
 	}
 	if cfg.Accept {
 		rc := secure.ResponderConfig{Params: cfg.Session.Params()}
 		if ep.resp, err = secure.NewResponder(id, rc, nil); err != nil {
 			return nil, err
 		}
-	}
-	ep.runq.start(cfg.Workers)
-	if cfg.Workers > 1 {
-		ep.startCrypto(cfg.Workers)
 	}
 	ep.wg.Add(1)
 	go ep.readLoop()
@@ -288,10 +281,7 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 	}
 	close(ep.done)
 	err := ep.conn.Close()
-	ep.runq.stop() // no run is left that could hand work to the crypto workers
-	if ep.cryptoq != nil {
-		close(ep.cryptoq)
-	}
+	ep.runq.stop() // no run of ours is left, nor crypto work of ours
 	ep.wg.Wait()
 	for _, s := range sessions {
 		s.release()
@@ -304,16 +294,17 @@ const readBatch = 16
 
 // readLoop is the endpoint's one reader: it reads batches (splitting GRO
 // trains into their datagrams), drops foreign traffic, routes handshakes,
-// and queues transport packets for their session.
+// and queues transport packets for their session. Its receive buffers are
+// lent by readPool while the socket has data and given back before the
+// reader waits (udp.Conn.ReadBatchLent), so an idle endpoint holds none.
 func (ep *Endpoint) readLoop() {
 	defer ep.wg.Done()
 	msgs := make([]udp.Message, readBatch)
-	for i := range msgs {
-		msgs[i].Buf = make([]byte, udp.GROBufferSize)
-	}
+	lender := new(readBufs)
+	defer lender.Return(msgs)
 	out := make([]byte, 0, wire.InitPacketLen)
 	for {
-		n, err := ep.conn.ReadBatch(msgs)
+		n, err := ep.conn.ReadBatchLent(msgs, lender)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

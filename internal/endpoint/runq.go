@@ -1,66 +1,141 @@
 package endpoint
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
-// runQueue runs sessions on a fixed pool of workers. A session is queued
-// at most once (Session.queued); the worker that takes it runs it under
-// the session's lock, so one goroutine at a time owns a session's state,
-// and no goroutine exists for a session that has nothing to do.
-type runQueue struct {
-	// mu guards q and stopped; cond wakes workers when q grows.
+// Sessions are run by one process-wide pool of workers, shared by every
+// endpoint (a client that opens a socket per dial costs no worker of its
+// own). Workers are started on demand, at most maxRunWorkers at a time,
+// and a worker exits as soon as it finds the queue empty: an idle process
+// has no worker goroutine at all, so goroutine-leak checks see none.
+//
+// A session is queued at most once (Session.state); the worker that takes
+// it runs it under the session's lock, so one goroutine at a time owns a
+// session's state, and no goroutine exists for a session that has nothing
+// to do.
+
+// maxWorkers is the CPUs the Go scheduler uses, as read when the package
+// started: it bounds the crypto workers, which never block.
+var maxWorkers = max(1, runtime.GOMAXPROCS(0))
+
+// maxRunWorkers bounds the run workers. A run may block (waiting for its
+// crypto chunks, or for room in a socket's send buffer), so there are more
+// of them than CPUs, as there were when each endpoint had GOMAXPROCS of
+// its own; as they exit when idle, the bound costs nothing at rest.
+var maxRunWorkers = 4 * maxWorkers
+
+// workQueue is the process-wide queue of sessions to run.
+type workQueue struct {
+	// mu guards q, head and workers (the run workers alive: each either
+	// runs a session or is about to take the next one or exit).
 	mu      sync.Mutex
-	cond    *sync.Cond
 	q       []*Session
 	head    int
-	stopped bool
-	wg      sync.WaitGroup // the workers
+	workers int
 }
 
-func (r *runQueue) start(workers int) {
-	r.cond = sync.NewCond(&r.mu)
-	for i := 0; i < workers; i++ {
-		r.wg.Add(1)
-		go r.work()
+var sessionq workQueue
+
+// push queues s and starts a worker when fewer than maxRunWorkers run.
+func (w *workQueue) push(s *Session) {
+	w.mu.Lock()
+	w.q = append(w.q, s)
+	spawn := w.workers < maxRunWorkers
+	if spawn {
+		w.workers++
+	}
+	w.mu.Unlock()
+	if spawn {
+		go runWorker() // no arguments: the go statement allocates no closure
 	}
 }
 
-// push queues s; the caller has set s.queued.
+// pop takes the next session, or retires the calling worker (nil) when
+// there is none. Both under mu, so a push either sees the worker alive or
+// starts a new one: no session is left queued without a worker.
+func (w *workQueue) pop() *Session {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head == len(w.q) {
+		w.workers--
+		return nil
+	}
+	s := w.q[w.head]
+	w.q[w.head] = nil
+	w.head++
+	if w.head == len(w.q) {
+		w.q, w.head = w.q[:0], 0
+	}
+	return s
+}
+
+// runWorker runs queued sessions until the queue is empty. A session of
+// an endpoint that has stopped is dropped unrun.
+func runWorker() {
+	for {
+		s := sessionq.pop()
+		if s == nil {
+			return
+		}
+		if s.ep.runq.enter() {
+			s.run()
+			s.ep.runq.exit()
+		}
+	}
+}
+
+// runQueue is one endpoint's gate onto the process-wide workers: it lets
+// Close stop the endpoint's sessions from being run and wait for the runs
+// in progress, as the endpoint's own workers once did.
+type runQueue struct {
+	// mu guards stopped and running; idle is signalled when running drops
+	// to 0 after stop.
+	mu      sync.Mutex
+	idle    sync.Cond
+	stopped bool
+	running int // runs of this endpoint's sessions in progress
+}
+
+// push queues s; the caller has set s.queued (Session.state).
 func (r *runQueue) push(s *Session) {
 	r.mu.Lock()
-	if !r.stopped {
-		r.q = append(r.q, s)
-		r.cond.Signal()
+	stopped := r.stopped
+	r.mu.Unlock()
+	if !stopped {
+		sessionq.push(s)
+	}
+}
+
+// enter reports whether a run may start, and counts it.
+func (r *runQueue) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.running++
+	return true
+}
+
+func (r *runQueue) exit() {
+	r.mu.Lock()
+	r.running--
+	if r.running == 0 && r.stopped && r.idle.L != nil {
+		r.idle.Broadcast()
 	}
 	r.mu.Unlock()
 }
 
-func (r *runQueue) work() {
-	defer r.wg.Done()
-	for {
-		r.mu.Lock()
-		for r.head == len(r.q) && !r.stopped {
-			r.cond.Wait()
-		}
-		if r.stopped {
-			r.mu.Unlock()
-			return
-		}
-		s := r.q[r.head]
-		r.q[r.head] = nil
-		r.head++
-		if r.head == len(r.q) {
-			r.q, r.head = r.q[:0], 0
-		}
-		r.mu.Unlock()
-		s.run()
-	}
-}
-
-// stop stops the workers and waits for their current runs to end.
+// stop lets no further run of the endpoint's sessions start and waits for
+// the runs in progress to end. It must not be called from a run.
 func (r *runQueue) stop() {
 	r.mu.Lock()
 	r.stopped = true
-	r.cond.Broadcast()
+	r.idle.L = &r.mu
+	for r.running > 0 {
+		r.idle.Wait()
+	}
 	r.mu.Unlock()
-	r.wg.Wait()
 }

@@ -41,7 +41,12 @@ type Session struct {
 	// session's processing.
 	inMu  sync.Mutex
 	inbox []inPacket
-	hsIn  [][]byte // handshake replies for a rekey in progress
+	// inSpare is the inbox slice of the previous run, emptied: takeInbox
+	// swaps it in, so that both keep their capacity and packets arriving
+	// during a run never grow a fresh slice. Only the running worker
+	// touches it (runs are sequential), so inMu does not guard it.
+	inSpare []inPacket
+	hsIn    [][]byte // handshake replies for a rekey in progress
 
 	// mu guards everything below. The worker running the session holds it
 	// while it processes packets and builds replies; application calls hold
@@ -60,27 +65,26 @@ type Session struct {
 	moves     int // validated path changes
 	chans     map[uint32]*Stream
 	dgChans   map[uint32]*DatagramChannel
-	dgBuf     []byte
 	rekey     *secure.Initiator
 	timer     *time.Timer
-	out       []outPacket // sealed packets to write after unlocking
-	spare     []outPacket
-	bufFree   [][]byte         // sealed-packet buffers to reuse
-	ws        writeScratch     // the running worker's write batch
-	jobs      []secure.SealJob // packets prepared this run, encrypted after unlocking
-	jobsSpare []secure.SealJob
-	cwg       sync.WaitGroup // the crypto workers sealing this run\'s chunks
-	ended     bool
-	err       error
-	doneCh    chan struct{}
-	pktBuf    []byte
-	maxSize   int
+	// cur collects the packets built this run, prepared for sealing and
+	// encrypted after unlocking (flush.go); spare is the last run's,
+	// recycled, so that runs reuse their slices.
+	cur    run
+	spare  run
+	ws     writeScratch   // the running worker's write batch
+	cwg    sync.WaitGroup // the crypto workers sealing this run's chunks
+	ended  bool
+	err    error
+	doneCh chan struct{}
 }
 
-// outPacket is a sealed packet and where it goes.
+// outPacket is a sealed packet and where it goes. arena is the index of
+// the run's arena buf lies in, or -1 for a packet with its own slice.
 type outPacket struct {
-	buf  []byte
-	addr netip.AddrPort
+	buf   []byte
+	addr  netip.AddrPort
+	arena int32
 }
 
 // inPacket is a transport packet waiting for its session.
@@ -109,10 +113,8 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
 		m: m, tr: tr, addr: addr, chans: make(map[uint32]*Stream), dgChans: make(map[uint32]*DatagramChannel),
-		doneCh:  make(chan struct{}),
-		maxSize: m.MaxPacketSize(),
+		doneCh: make(chan struct{}),
 	}
-	s.pktBuf = make([]byte, s.maxSize+wire.TagLen)
 	s.timer = time.AfterFunc(time.Hour, s.kick)
 	s.timer.Stop()
 	if est.Initiator {
@@ -209,24 +211,19 @@ func (s *Session) runOnce() {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out, jobs := s.out, s.jobs
-	s.out, s.jobs = s.spare[:0], s.jobsSpare[:0]
+	r := s.cur
+	s.cur, s.spare = s.spare, run{}
 	finished := s.m.Closed()
 	if !finished {
 		s.arm(now)
 	}
 	s.mu.Unlock()
 
-	s.sealJobs(jobs, &s.cwg)
-	s.flush(out, &s.ws)
+	s.sealJobs(r.jobs, &s.cwg)
+	s.flush(r.out, &s.ws)
+	r.recycle()
 	s.mu.Lock()
-	s.jobsSpare = jobs[:0]
-	for _, p := range out {
-		if len(s.bufFree) < 256 && cap(p.buf) >= s.maxSize+wire.TagLen {
-			s.bufFree = append(s.bufFree, p.buf)
-		}
-	}
-	s.spare = out[:0]
+	s.spare = r
 	s.mu.Unlock()
 	if finished {
 		s.finish()
@@ -237,7 +234,7 @@ func (s *Session) runOnce() {
 func (s *Session) takeInbox(now time.Time) {
 	s.inMu.Lock()
 	in := s.inbox
-	s.inbox = nil
+	s.inbox, s.inSpare = s.inSpare[:0], nil
 	s.inMu.Unlock()
 	for _, p := range in {
 		n := len(p.buf)
@@ -266,37 +263,34 @@ func (s *Session) takeInbox(now time.Time) {
 		}
 		in[i] = inPacket{}
 	}
-	s.inMu.Lock()
-	if s.inbox == nil {
-		s.inbox = in[:0]
-	}
-	s.inMu.Unlock()
+	s.inSpare = in[:0]
 }
 
-// produce polls the engine and seals what it sends.
+// produce polls the engine into the run's arenas (flush.go) and prepares
+// each packet for sealing; the packets are encrypted in place after the
+// lock is released (sealJobs).
 func (s *Session) produce(now time.Time) {
+	size := s.m.MaxPacketSize()
+	r := &s.cur
 	for i := 0; i < 256; i++ {
-		n := s.m.Poll(s.pktBuf, now)
+		b, arena := r.packetSpace(size)
+		if b == nil {
+			break // the run's arenas are full
+		}
+		n := s.m.Poll(b, now)
 		if n == 0 {
 			return
 		}
-		var b []byte
-		if k := len(s.bufFree); k > 0 {
-			b, s.bufFree = s.bufFree[k-1][:n], s.bufFree[:k-1]
-		} else {
-			b = make([]byte, n, s.maxSize+wire.TagLen)
-		}
-		copy(b, s.pktBuf[:n])
-		s.jobs = append(s.jobs, secure.SealJob{})
-		if err := s.tr.Prepare(b, now, &s.jobs[len(s.jobs)-1]); err != nil {
-			s.jobs = s.jobs[:len(s.jobs)-1]
+		r.jobs = append(r.jobs, secure.SealJob{})
+		if err := s.tr.Prepare(b[:n], now, &r.jobs[len(r.jobs)-1]); err != nil {
+			r.jobs = r.jobs[:len(r.jobs)-1]
 			if errors.Is(err, secure.ErrKeysExhausted) {
 				s.m.Close(wire.CloseKeyExhausted, "keys exhausted")
 			}
 			return
 		}
-		// Encrypted after the lock is released (sealJobs), in place.
-		s.out = append(s.out, outPacket{b[:n+wire.TagLen], s.route(n + wire.TagLen)})
+		r.aoff += n + wire.TagLen
+		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n + wire.TagLen), arena})
 	}
 	s.kick() // more to send than one run should take: come back
 }
@@ -422,11 +416,12 @@ func (s *Session) closeNow(code uint32, reason string) {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	out, jobs := s.out, s.jobs
-	s.out, s.jobs = nil, nil
+	r := s.cur
+	s.cur = run{}
 	s.mu.Unlock()
-	s.sealJobs(jobs, new(sync.WaitGroup))
-	s.flush(out, new(writeScratch))
+	s.sealJobs(r.jobs, new(sync.WaitGroup))
+	s.flush(r.out, new(writeScratch))
+	r.recycle()
 }
 
 // finish removes an ended session.

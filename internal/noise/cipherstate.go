@@ -31,7 +31,8 @@ import (
 // buffer inside it. Give each goroutine its own, or serialise.
 type CipherState struct {
 	cf    *cipherFunc
-	aead  cipher.AEAD // nil while k is empty
+	aead  cipher.AEAD // nil while k is empty, or until first use (initializeKeyLazy)
+	keyed bool        // k is non-empty
 	k     [KeyLen]byte
 	n     uint64
 	nonce [12]byte // scratch for the encoded nonce (4 zero bytes || n)
@@ -44,10 +45,24 @@ func newCipherState(cf *cipherFunc) CipherState { return CipherState{cf: cf} }
 
 // InitializeKey sets k = key and n = 0 (§5.1). key must be KeyLen bytes.
 // A nil key empties k, after which encryption is the identity function.
+// The AEAD is keyed at once, so the CipherState may then be shared by
+// concurrent EncryptAt/SealAt calls (transport keys, concurrent.go).
 func (c *CipherState) InitializeKey(key []byte) error {
+	if err := c.initializeKeyLazy(key); err != nil || key == nil {
+		return err
+	}
+	return c.keyAEAD()
+}
+
+// initializeKeyLazy is InitializeKey, but the AEAD object is made by the
+// first use of the key: a handshake's MixKey often replaces a key before it
+// encrypts anything (IK's ee, followed at once by se), and each AEAD is an
+// allocation. For sequential use only (the handshake's SymmetricState).
+func (c *CipherState) initializeKeyLazy(key []byte) error {
 	c.n = 0
+	c.aead = nil
 	if key == nil {
-		c.aead = nil
+		c.keyed = false
 		clear(c.k[:])
 		return nil
 	}
@@ -57,17 +72,28 @@ func (c *CipherState) InitializeKey(key []byte) error {
 	if c.cf == nil {
 		c.cf = cipherChaChaPoly
 	}
-	aead, err := c.cf.newAEAD(key)
+	copy(c.k[:], key)
+	c.keyed = true
+	return nil
+}
+
+// keyAEAD makes the AEAD object for k if there is a key and none yet.
+func (c *CipherState) keyAEAD() error {
+	if c.aead != nil || !c.keyed {
+		return nil
+	}
+	aead, err := c.cf.newAEAD(c.k[:])
 	if err != nil {
+		c.keyed = false
+		clear(c.k[:])
 		return err
 	}
-	copy(c.k[:], key)
 	c.aead = aead
 	return nil
 }
 
 // HasKey reports whether k is non-empty (§5.1).
-func (c *CipherState) HasKey() bool { return c.aead != nil }
+func (c *CipherState) HasKey() bool { return c.keyed }
 
 // Nonce returns n, the counter the next EncryptWithAd or DecryptWithAd
 // will use.
@@ -91,6 +117,9 @@ func (c *CipherState) encodeNonce(n uint64) []byte {
 // an empty key it appends plaintext unchanged. n = 2^64-1 is reserved, so
 // once n reaches it every call fails with ErrNonceExhausted.
 func (c *CipherState) EncryptWithAd(dst, ad, plaintext []byte) ([]byte, error) {
+	if err := c.keyAEAD(); err != nil {
+		return nil, err
+	}
 	if c.aead == nil {
 		return append(dst, plaintext...), nil
 	}
@@ -106,6 +135,9 @@ func (c *CipherState) EncryptWithAd(dst, ad, plaintext []byte) ([]byte, error) {
 // increments n (§5.1). With an empty key it appends ciphertext unchanged.
 // On an authentication failure it returns ErrDecrypt and leaves n alone.
 func (c *CipherState) DecryptWithAd(dst, ad, ciphertext []byte) ([]byte, error) {
+	if err := c.keyAEAD(); err != nil {
+		return nil, err
+	}
 	if c.aead == nil {
 		return append(dst, ciphertext...), nil
 	}
@@ -166,6 +198,9 @@ var zeroKey [KeyLen]byte
 // Rekey sets k = REKEY(k), the first 32 bytes of
 // ENCRYPT(k, 2^64-1, zerolen, zeros) (§4.2, §5.1, §11.3). n is unchanged.
 func (c *CipherState) Rekey() error {
+	if err := c.keyAEAD(); err != nil {
+		return err
+	}
 	if c.aead == nil {
 		return ErrConfig
 	}
@@ -182,6 +217,6 @@ func (c *CipherState) Rekey() error {
 // libraries give no way to erase it.
 func (c *CipherState) Clear() {
 	clear(c.k[:])
-	c.aead = nil
+	c.aead, c.keyed = nil, false
 	c.n = 0
 }

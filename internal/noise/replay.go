@@ -34,15 +34,17 @@ const (
 //	if err != nil { drop }
 //	if !w.Accept(n) { drop } // a duplicate raced us
 //
-// The zero value is an empty window with the default limit. Check and
-// Accept never allocate. A ReplayWindow is not safe for concurrent use.
+// The zero value is an empty window with the default limit. Its bitmap
+// (1 KiB) is allocated by the first Accept, so the key sets a session keeps
+// in reserve cost nothing; after that Check and Accept never allocate. A
+// ReplayWindow is not safe for concurrent use.
 type ReplayWindow struct {
 	// RejectAfter: counters >= RejectAfter are always refused. Zero means
 	// DefaultRejectAfter. Tests shorten it; Haven re-keys long before.
 	RejectAfter uint64
 
-	last   uint64 // highest counter accepted (0 while none, see bitmap)
-	bitmap [replayBlocks]uint64
+	last   uint64                // highest counter accepted (0 while none, see bitmap)
+	bitmap *[replayBlocks]uint64 // nil until the first Accept: nothing accepted
 }
 
 func (w *ReplayWindow) limit() uint64 {
@@ -64,7 +66,7 @@ func (w *ReplayWindow) Check(n uint64) bool {
 	if w.last-n >= ReplayWindowSize {
 		return false
 	}
-	return w.bitmap[(n/replayBlockBits)&replayBlockMask]&(1<<(n%replayBlockBits)) == 0
+	return w.bitmap == nil || w.bitmap[(n/replayBlockBits)&replayBlockMask]&(1<<(n%replayBlockBits)) == 0
 }
 
 // Accept marks counter n as received, sliding the window forward if n is
@@ -74,6 +76,9 @@ func (w *ReplayWindow) Check(n uint64) bool {
 func (w *ReplayWindow) Accept(n uint64) bool {
 	if n >= w.limit() {
 		return false
+	}
+	if w.bitmap == nil {
+		w.bitmap = new([replayBlocks]uint64)
 	}
 	if n > w.last {
 		// Clear the words between the old newest word and n's word; they
@@ -103,5 +108,7 @@ func (w *ReplayWindow) Accept(n uint64) bool {
 // Reset empties the window (for a new key), keeping RejectAfter.
 func (w *ReplayWindow) Reset() {
 	w.last = 0
-	clear(w.bitmap[:])
+	if w.bitmap != nil {
+		clear(w.bitmap[:])
+	}
 }

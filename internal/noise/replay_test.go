@@ -185,3 +185,29 @@ func TestReplayModel(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayWindowLazyBitmap: a window that has accepted nothing holds no
+// bitmap (a session's reserve key sets cost nothing), judges counters as
+// an empty window does, and gets its bitmap from the first Accept.
+func TestReplayWindowLazyBitmap(t *testing.T) {
+	var w ReplayWindow
+	if w.bitmap != nil {
+		t.Fatal("a zero window holds a bitmap")
+	}
+	if !w.Check(0) || !w.Check(5) || !w.Check(ReplayWindowSize+10) {
+		t.Fatal("an empty window refuses a fresh counter")
+	}
+	w.Reset()
+	if w.bitmap != nil {
+		t.Fatal("Reset of an empty window allocated a bitmap")
+	}
+	if !w.Accept(5) || w.bitmap == nil {
+		t.Fatal("first Accept failed or kept no bitmap")
+	}
+	if w.Check(5) || w.Accept(5) {
+		t.Fatal("a replay of the first counter is accepted")
+	}
+	if !w.Check(4) || !w.Accept(4) {
+		t.Fatal("an older fresh counter is refused")
+	}
+}

@@ -68,7 +68,7 @@ func (s *SymmetricState) MixKey(ikm []byte) error {
 	n := s.hf.hashLen
 	s.hkdf(ikm, 2)
 	copy(s.ck[:n], s.o1[:n])
-	err := s.cs.InitializeKey(s.o2[:KeyLen])
+	err := s.cs.initializeKeyLazy(s.o2[:KeyLen]) // keyed on first use
 	s.clearScratch()
 	return err
 }
@@ -80,7 +80,7 @@ func (s *SymmetricState) MixKeyAndHash(ikm []byte) error {
 	s.hkdf(ikm, 3)
 	copy(s.ck[:n], s.o1[:n])
 	s.MixHash(s.o2[:n])
-	err := s.cs.InitializeKey(s.o3[:KeyLen])
+	err := s.cs.initializeKeyLazy(s.o3[:KeyLen]) // keyed on first use
 	s.clearScratch()
 	return err
 }

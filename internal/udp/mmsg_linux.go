@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -36,24 +38,98 @@ const (
 // CMSG_LEN(2)).
 var sendOOB = unix.CmsgSpace(2)
 
-// recvState is the read-side scratch, guarded by Conn.rmu. The msghdrs
-// point into iovs, names and oob once and for all; each call only points
-// the iovecs at the caller's buffers, and clears them again afterwards.
+// recvState is the read side's state, guarded by Conn.rmu. Its scratch
+// (msghdrs, iovecs, sockaddrs, control-message space) is borrowed from
+// scratchPool only while a read is under way, and given back before the
+// reader waits for data, so a socket with nobody reading it, or a reader
+// blocked on an empty socket, holds none.
 type recvState struct {
-	hdrs  []mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6 // large enough for sockaddr_in as well
-	oob   []byte                  // recvOOB bytes per message, if GRO
+	sc *recvScratch // nil between reads and while waiting
 	// the system call's arguments and results, shared with fn
 	vlen int
 	n    int
 	err  syscall.Errno
 	fn   func(fd uintptr) bool // s.recv, bound once so calls do not allocate
-	zone zoneCache
+	// The call's messages, and its lender (nil for ReadBatch), shared with
+	// fn for one call; nil otherwise, so no reference to the caller's
+	// messages outlives it.
+	msgs   []Message
+	lender Lender
+	zone   zoneCache
+}
+
+// recvScratch is the kernel-facing part of a read of up to len(hdrs)
+// messages. The msghdrs point into iovs, names and oob once and for all;
+// each read only points the iovecs at the caller's buffers (aim), and
+// clears them again afterwards (unaim).
+type recvScratch struct {
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for sockaddr_in as well
+	oob   []byte                  // recvOOB bytes per message
+}
+
+// scratchPool holds the read scratch of every Conn in the process: a
+// bounded LIFO free list, so what it keeps is about one scratch per
+// reader running at once, however many sockets there are.
+var scratchPool struct {
+	// mu guards free.
+	mu   sync.Mutex
+	free []*recvScratch // at most maxFreeScratch
+}
+
+var maxFreeScratch = 2 * max(1, runtime.GOMAXPROCS(0))
+
+// minScratch is the smallest scratch made, so one serves most reads.
+const minScratch = 16
+
+// getScratch returns a scratch for n messages; the caller owns it until
+// putScratch.
+func getScratch(n int) *recvScratch {
+	p := &scratchPool
+	p.mu.Lock()
+	if k := len(p.free); k > 0 && len(p.free[k-1].hdrs) >= n {
+		sc := p.free[k-1]
+		p.free[k-1] = nil
+		p.free = p.free[:k-1]
+		p.mu.Unlock()
+		return sc
+	}
+	p.mu.Unlock()
+	return newScratch(max(n, minScratch))
+}
+
+// putScratch gives sc back (dropped for the GC beyond the bound).
+func putScratch(sc *recvScratch) {
+	p := &scratchPool
+	p.mu.Lock()
+	if len(p.free) < maxFreeScratch {
+		p.free = append(p.free, sc)
+	}
+	p.mu.Unlock()
+}
+
+func newScratch(n int) *recvScratch {
+	sc := &recvScratch{
+		hdrs:  make([]mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		oob:   make([]byte, n*recvOOB),
+	}
+	for i := range sc.hdrs {
+		h := &sc.hdrs[i].hdr
+		h.Iov = &sc.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&sc.names[i]))
+		h.Control = &sc.oob[i*recvOOB]
+	}
+	return sc
 }
 
 // sendState is the write-side scratch, guarded by Conn.wmu. Each entry is
-// one datagram, or one GSO train, of a caller's Message.
+// one datagram, or one GSO train, of a caller's Message. Like recvState it
+// grows on demand up to the batch size: a socket that writes one packet at
+// a time keeps scratch for one.
 type sendState struct {
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
@@ -73,26 +149,13 @@ type entry struct {
 	gso      bool
 }
 
-func (r *recvState) init(n int, s *sysConn) {
-	r.hdrs = make([]mmsghdr, n)
-	r.iovs = make([]unix.Iovec, n)
-	r.names = make([]unix.RawSockaddrInet6, n)
-	if s.gro {
-		r.oob = make([]byte, n*recvOOB)
+// grow makes room for n entries (n at most the batch size), as
+// recvState.grow does.
+func (w *sendState) grow(n int, s *sysConn) {
+	if len(w.hdrs) >= n {
+		return
 	}
-	for i := range r.hdrs {
-		h := &r.hdrs[i].hdr
-		h.Iov = &r.iovs[i]
-		h.SetIovlen(1)
-		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		if s.gro {
-			h.Control = &r.oob[i*recvOOB]
-		}
-	}
-	r.fn = s.recv
-}
-
-func (w *sendState) init(n int, s *sysConn) {
+	n = min(s.size, max(n, 2*len(w.hdrs)))
 	w.hdrs = make([]mmsghdr, n)
 	w.iovs = make([]unix.Iovec, n)
 	w.names = make([]unix.RawSockaddrInet6, n)
@@ -107,20 +170,44 @@ func (w *sendState) init(n int, s *sysConn) {
 		cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 		cm.SetLen(unix.CmsgLen(2))
 	}
-	w.fn = s.send
 }
 
-// recv runs inside RawConn.Read: false asks the poller to wait for data.
+// recv runs inside RawConn.Read: it borrows the scratch (and, for
+// ReadBatchLent, the buffers), tries to read without blocking, and when
+// nothing is there gives them back before returning false, which asks the
+// poller to wait for data: the goroutine then waits holding nothing.
 func (s *sysConn) recv(fd uintptr) bool {
+	r := &s.r
+	if r.sc == nil {
+		r.sc = getScratch(r.vlen)
+	}
+	if r.lender != nil {
+		r.lender.Lend(r.msgs)
+	}
+	r.aim(s.gro)
+	if s.syscallRecv(fd) {
+		return true
+	}
+	r.unaim()
+	putScratch(r.sc)
+	r.sc = nil
+	if r.lender != nil {
+		r.lender.Return(r.msgs)
+	}
+	return false
+}
+
+// syscallRecv makes the read system call: false means EAGAIN.
+func (s *sysConn) syscallRecv(fd uintptr) bool {
 	r := &s.r
 	for {
 		var n uintptr
 		var e syscall.Errno
 		if s.batch {
-			n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.vlen), 0, 0, 0)
+			n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0])), uintptr(r.vlen), 0, 0, 0)
 		} else {
-			n, _, e = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0].hdr)), 0)
-			r.hdrs[0].n = uint32(n)
+			n, _, e = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0].hdr)), 0)
+			r.sc.hdrs[0].n = uint32(n)
 			n = 1
 		}
 		switch e {
@@ -165,27 +252,50 @@ func (s *sysConn) send(fd uintptr) bool {
 	}
 }
 
-// read is ReadBatch's direct path; the caller holds c.rmu.
-func (s *sysConn) read(c *Conn, msgs []Message) (int, error) {
-	r := &s.r
-	k := min(len(msgs), len(r.hdrs))
-	for i := 0; i < k; i++ {
-		b := msgs[i].Buf
-		r.iovs[i].Base = unsafe.SliceData(b)
-		r.iovs[i].SetLen(len(b))
-		h := &r.hdrs[i]
+// aim points the first vlen iovecs at the messages' buffers and resets
+// the per-call header fields.
+func (r *recvState) aim(gro bool) {
+	sc := r.sc
+	for i := 0; i < r.vlen; i++ {
+		b := r.msgs[i].Buf
+		sc.iovs[i].Base = unsafe.SliceData(b)
+		sc.iovs[i].SetLen(len(b))
+		h := &sc.hdrs[i]
 		h.hdr.Namelen = unix.SizeofSockaddrInet6
 		h.hdr.Flags = 0
 		h.n = 0
-		if s.gro {
+		if gro {
 			h.hdr.SetControllen(recvOOB)
+		} else {
+			h.hdr.SetControllen(0)
 		}
 	}
-	r.vlen, r.n, r.err = k, 0, 0
-	err := s.rc.Read(r.fn)
-	for i := 0; i < k; i++ {
-		r.iovs[i].Base = nil // keep no reference to the caller's buffers
+}
+
+// unaim clears the iovecs: the scratch keeps no reference to a caller's
+// buffers once a call returns.
+func (r *recvState) unaim() {
+	for i := 0; i < r.vlen; i++ {
+		r.sc.iovs[i].Base = nil
 	}
+}
+
+// read is ReadBatch's direct path, and with a lender ReadBatchLent's; the
+// caller holds c.rmu.
+func (s *sysConn) read(c *Conn, msgs []Message, l Lender) (int, error) {
+	r := &s.r
+	k := min(len(msgs), s.size)
+	r.vlen, r.n, r.err = k, 0, 0
+	r.msgs, r.lender = msgs[:k], l
+	err := s.rc.Read(r.fn)
+	r.msgs, r.lender = nil, nil
+	sc := r.sc
+	if sc == nil { // Read failed before a system call, or while waiting
+		return 0, c.opError("read", err, netip.AddrPort{})
+	}
+	r.unaim()
+	r.sc = nil
+	defer putScratch(sc)
 	if err != nil {
 		return 0, c.opError("read", err, netip.AddrPort{})
 	}
@@ -196,13 +306,13 @@ func (s *sysConn) read(c *Conn, msgs []Message) (int, error) {
 		return 0, c.opError("read", errNoProgress, netip.AddrPort{})
 	}
 	for i := 0; i < r.n; i++ {
-		m, h := &msgs[i], &r.hdrs[i]
+		m, h := &msgs[i], &sc.hdrs[i]
 		m.N = int(h.n)
 		m.Truncated = h.hdr.Flags&unix.MSG_TRUNC != 0
-		m.Addr = r.zone.decode(&r.names[i])
+		m.Addr = r.zone.decode(&sc.names[i])
 		m.Segment = 0
 		if s.gro {
-			oob := r.oob[i*recvOOB:]
+			oob := sc.oob[i*recvOOB:]
 			if seg := groSegment(oob[:min(int(h.hdr.Controllen), recvOOB)]); seg > 0 && seg < m.N {
 				m.Segment = seg
 			}
@@ -237,6 +347,7 @@ func (s *sysConn) write(c *Conn, msgs []Message) (int, error) {
 		}
 	}
 	w := &s.w
+	w.grow(min(s.size, entriesOf(msgs, c.gso.Load())), s)
 	mi, off := 0, 0
 	// rejected is the error of a GSO send that switched GSO off, and
 	// (rmi, roff) where it happened: if the split resend fails there with
@@ -314,6 +425,29 @@ func (s *sysConn) write(c *Conn, msgs []Message) (int, error) {
 		// otherwise sendmmsg stopped early: send the rest
 	}
 	return len(msgs), nil
+}
+
+// entriesOf is how many scratch entries msgs would fill at once: one per
+// datagram, or per GSO train of up to MaxSegments datagrams. Only a
+// bound for sizing the scratch, so it stops counting at maxBatchSize.
+func entriesOf(msgs []Message, gso bool) int {
+	n := 0
+	for i := range msgs {
+		m := &msgs[i]
+		switch sz := m.Segment; {
+		case sz <= 0 || sz >= len(m.Buf):
+			n++
+		case gso:
+			per := gsoSegments(sz) * sz
+			n += (len(m.Buf) + per - 1) / per
+		default:
+			n += (len(m.Buf) + sz - 1) / sz
+		}
+		if n >= maxBatchSize {
+			return maxBatchSize
+		}
+	}
+	return n
 }
 
 // gsoSegments is the most segments of size seg one GSO send may carry.

@@ -10,5 +10,5 @@ type sysConn struct{}
 
 func newSysConn(*net.UDPConn, Options, *Caps) (*sysConn, error) { return nil, nil }
 
-func (*sysConn) read(*Conn, []Message) (int, error)  { panic("udp: no direct path") }
-func (*sysConn) write(*Conn, []Message) (int, error) { panic("udp: no direct path") }
+func (*sysConn) read(*Conn, []Message, Lender) (int, error) { panic("udp: no direct path") }
+func (*sysConn) write(*Conn, []Message) (int, error)        { panic("udp: no direct path") }

@@ -25,9 +25,13 @@
 // syscall.RawConn, rather than through golang.org/x/net's
 // ipv4.PacketConn.ReadBatch: that one allocates a net.IP and a *net.UDPAddr
 // for every datagram it receives, and this layer must not allocate per
-// packet. The Conn keeps its msghdr, iovec, sockaddr and control-message
-// scratch space, so ReadBatch and WriteBatch allocate nothing in steady
-// state (the generic net.PacketConn path does allocate).
+// packet. The msghdr, iovec, sockaddr and control-message scratch space is
+// reused: a Conn's write scratch grows to the largest batch it has written
+// (at most the batch size), and read scratch is borrowed from a
+// process-wide bounded pool for the time of each read, so a reader waiting
+// on an empty socket holds none. ReadBatch, ReadBatchLent and WriteBatch
+// allocate nothing in steady state (the generic net.PacketConn path does
+// allocate).
 //
 // Buffers belong to the caller. ReadBatch fills the callers' Buf slices and
 // WriteBatch reads them during the call only; a Conn keeps no reference to
@@ -114,6 +118,10 @@ type Caps struct {
 	Batch bool // recvmmsg/sendmmsg (false: one datagram per system call)
 	GSO   bool // UDP_SEGMENT sends; turns false if the kernel rejects one
 	GRO   bool // UDP_GRO coalesced reads
+	// DontFragment: datagrams leave whole with the don't-fragment bit, and
+	// one larger than the interface MTU fails to send (path MTU discovery
+	// relies on it; without it, the endpoint keeps the base packet size).
+	DontFragment bool
 	// ReadBuffer and WriteBuffer are SO_RCVBUF and SO_SNDBUF as the kernel
 	// reports them (Linux doubles the requested size for its bookkeeping);
 	// 0 when unknown.
@@ -236,7 +244,54 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	if c.sys == nil {
 		return c.readGeneric(&msgs[0])
 	}
-	return c.sys.read(c, msgs)
+	return c.sys.read(c, msgs, nil)
+}
+
+// Lender lends a reader its buffers for the time it is reading (see
+// [Conn.ReadBatchLent]). Its methods are called by the goroutine in
+// ReadBatchLent, with the Conn's read lock held, and must not block.
+type Lender interface {
+	// Lend gives each msgs[i] whose Buf is nil a buffer (with GRO active,
+	// of GROBufferSize bytes at least).
+	Lend(msgs []Message)
+	// Return takes back the buffer of each msgs[i] whose Buf is not nil
+	// and sets that Buf to nil.
+	Return(msgs []Message)
+}
+
+// ReadBatchLent is ReadBatch for a reader that holds no buffers while it
+// waits. Each time the socket may be readable it has l lend a buffer to
+// every message without one, tries to read without blocking, and if
+// there is nothing to read gives all the buffers back and waits in the
+// runtime's poller. It returns when it has read, with msgs[:n] filled as
+// by ReadBatch. Afterwards msgs (all of them, not only the first n) may
+// hold lent buffers: the caller may read into them again (a busy socket
+// keeps its buffers from one call to the next), and gives them back with
+// l.Return when it stops reading. On an error, msgs hold no buffers.
+//
+// The generic net.PacketConn path cannot wait without a buffer: it lends
+// one and blocks in ReadFrom with it.
+func (c *Conn) ReadBatchLent(msgs []Message, l Lender) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	var n int
+	var err error
+	switch {
+	case c.closed.Load():
+		err = c.opError("read", net.ErrClosed, netip.AddrPort{})
+	case c.sys == nil:
+		l.Lend(msgs[:1])
+		n, err = c.readGeneric(&msgs[0])
+	default:
+		n, err = c.sys.read(c, msgs, l)
+	}
+	if err != nil {
+		l.Return(msgs)
+	}
+	return n, err
 }
 
 // WriteBatch writes msgs in order and returns how many were written

@@ -3,8 +3,10 @@ package buf
 // RangeSet is a set of uint64 values kept as sorted, disjoint, non-adjacent
 // half-open intervals [start, end): adding [1,3) and [3,5) leaves one
 // interval [1,5). It holds at most a fixed number of intervals, chosen at
-// construction; its backing array is allocated once, so no method
-// allocates.
+// construction. Its backing array is allocated by the first Add and grows
+// by doubling up to that maximum only when more intervals are needed, so a
+// set that stays small (the usual one or two intervals) stays small, and a
+// set that has reached its size allocates no more.
 //
 // The engine uses it for received packet numbers (ACK generation: walk
 // At(Len()-1) down to At(0) for the descending ranges of §5.1), for the
@@ -17,9 +19,12 @@ package buf
 // A value x is in the set if start ≤ x < end for one of its intervals, so
 // math.MaxUint64 itself can never be a member.
 type RangeSet struct {
-	r    []span // len(r) intervals in use, cap(r) is the maximum once allocated
-	lazy int    // maximum for a set whose array is allocated on first use
+	r   []span // len(r) intervals in use; cap(r) grows up to max
+	max int    // the most intervals the set holds
 }
+
+// minRangeCap is the first backing array's size.
+const minRangeCap = 4
 
 type span struct{ start, end uint64 }
 
@@ -32,17 +37,25 @@ func NewRangeSet(maxRanges int) *RangeSet {
 }
 
 func (s *RangeSet) init(maxRanges int) {
-	s.r = make([]span, 0, min(max(maxRanges, 1), MaxRangesLimit))
+	s.r, s.max = nil, min(max(maxRanges, 1), MaxRangesLimit)
 }
 
-// initLazy is init, but the array is allocated by the first Add that needs
-// it: the stream buffers keep sets that most streams never use.
-func (s *RangeSet) initLazy(maxRanges int) {
-	s.r, s.lazy = nil, min(max(maxRanges, 1), MaxRangesLimit)
-}
+// initLazy is init (every set allocates its array on first use now); the
+// stream buffers keep sets that most streams never use.
+func (s *RangeSet) initLazy(maxRanges int) { s.init(maxRanges) }
 
 // MaxRanges returns the most intervals the set holds.
-func (s *RangeSet) MaxRanges() int { return max(cap(s.r), s.lazy) }
+func (s *RangeSet) MaxRanges() int { return s.max }
+
+// room makes the backing array hold n intervals (n <= s.max), doubling.
+func (s *RangeSet) room(n int) {
+	if n <= cap(s.r) {
+		return
+	}
+	r := make([]span, len(s.r), min(s.max, max(n, minRangeCap, 2*cap(s.r))))
+	copy(r, s.r)
+	s.r = r
+}
 
 // Len returns the number of intervals.
 func (s *RangeSet) Len() int { return len(s.r) }
@@ -142,12 +155,10 @@ func (s *RangeSet) Add(start, end uint64) bool {
 	}
 	j := s.startAbove(end) // first interval with start > end
 	if i >= j {
-		if len(s.r) == cap(s.r) {
-			if cap(s.r) != 0 || s.lazy == 0 {
-				return false
-			}
-			s.r = make([]span, 0, s.lazy)
+		if len(s.r) >= s.max {
+			return false
 		}
+		s.room(len(s.r) + 1)
 		s.splice(i, i, span{start, end}, span{}, 1)
 		return true
 	}
@@ -157,7 +168,7 @@ func (s *RangeSet) Add(start, end uint64) bool {
 }
 
 // splice replaces s.r[i:j] with the first k (0, 1 or 2) of a, b. The caller
-// guarantees the result fits in cap(s.r).
+// guarantees the result fits in cap(s.r) (room).
 func (s *RangeSet) splice(i, j int, a, b span, k int) {
 	n := len(s.r) - (j - i) + k
 	old := len(s.r)
@@ -199,7 +210,7 @@ func (s *RangeSet) Remove(start, end uint64) (droppedStart, droppedEnd uint64, d
 		keep[k] = span{end, s.r[j-1].end}
 		k++
 	}
-	if len(s.r)-(j-i)+k > cap(s.r) { // j == i+1 and k == 2
+	if len(s.r)-(j-i)+k > s.max { // j == i+1 and k == 2
 		if i == 0 {
 			droppedStart, droppedEnd, dropped = keep[0].start, keep[0].end, true
 			keep[0] = keep[1]
@@ -211,6 +222,7 @@ func (s *RangeSet) Remove(start, end uint64) (droppedStart, droppedEnd uint64, d
 			j--
 		}
 	}
+	s.room(len(s.r) - (j - i) + k)
 	s.splice(i, j, keep[0], keep[1], k)
 	return droppedStart, droppedEnd, dropped
 }
@@ -218,7 +230,7 @@ func (s *RangeSet) Remove(start, end uint64) (droppedStart, droppedEnd uint64, d
 // removeKeep removes [start, end) unless that would split an interval of a
 // full set; then it changes nothing and returns false.
 func (s *RangeSet) removeKeep(start, end uint64) bool {
-	if start < end && len(s.r) == cap(s.r) {
+	if start < end && len(s.r) >= s.max {
 		i := s.endAbove(start)
 		if i < len(s.r) && s.r[i].start < start && s.r[i].end > end {
 			return false

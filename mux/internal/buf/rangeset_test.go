@@ -323,3 +323,36 @@ func TestRangeSetAllocs(t *testing.T) {
 		t.Fatalf("RangeSet Add/Remove: %v allocations per run, want 0", allocs)
 	}
 }
+
+// TestRangeSetGrowsOnDemand: a set holds an array for the intervals it
+// has needed, not for its maximum, and once grown it allocates no more.
+func TestRangeSetGrowsOnDemand(t *testing.T) {
+	s := NewRangeSet(64)
+	if cap(s.r) != 0 {
+		t.Fatalf("a new set holds room for %d intervals, want 0", cap(s.r))
+	}
+	for pn := uint64(0); pn < 1000; pn++ {
+		s.Add(pn, pn+1) // consecutive: one interval
+	}
+	if s.Len() != 1 || cap(s.r) > minRangeCap {
+		t.Fatalf("one interval in an array of %d, want at most %d", cap(s.r), minRangeCap)
+	}
+	for i := uint64(0); i < 64; i++ {
+		if !s.Add(2000+2*i, 2001+2*i) && s.Len() < 64 {
+			t.Fatalf("Add failed with %d of 64 intervals", s.Len())
+		}
+	}
+	if s.Len() != 64 || cap(s.r) != 64 {
+		t.Fatalf("%d intervals in an array of %d, want 64 and 64", s.Len(), cap(s.r))
+	}
+	if s.Add(5000, 5001) {
+		t.Fatal("Add beyond the maximum succeeded")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		s.Remove(2000, 2001)
+		s.Add(2000, 2001)
+	})
+	if allocs != 0 {
+		t.Fatalf("a grown set allocates %v times per Remove+Add", allocs)
+	}
+}

@@ -1,0 +1,67 @@
+package endpoint
+
+import (
+	"github.com/havenproto/haven/alignment"
+	"github.com/havenproto/haven/internal/udp"
+)
+
+// Process-wide buffer pools. Every endpoint shares them, so an endpoint,
+// however many there are (a client opens one per Dialer), holds no
+// buffer of its own while it is idle; their bounds cap what the process
+// keeps, whatever the number of endpoints.
+var (
+	// readPool lends the readers their receive buffers (readBufs) for the
+	// time they read: a reader waiting for data holds none. A buffer is
+	// GROBufferSize bytes rounded up to the pool's alignment, because a
+	// GRO read coalesces up to 64 KiB. It keeps at most two full batches
+	// per CPU: readers hold buffers only while the socket has data.
+	readPool = mustPool(alignment.Class{Size: alignment.Up(udp.GROBufferSize, alignment.BufferAlign), MaxFree: 2 * readBatch * maxWorkers})
+
+	// packetPool holds the copies of received transport packets between
+	// the reader and the worker that applies them (Session.inbox): a
+	// burst on one session leaves nothing behind in it, and the bound
+	// (4,096 packets, 8 MiB) caps what bursts leave in the process.
+	packetPool = mustPool(
+		alignment.Class{Size: 2048, MaxFree: 4096},
+		alignment.Class{Size: 72 << 10, MaxFree: 64},
+	)
+)
+
+func mustPool(classes ...alignment.Class) *alignment.Pool {
+	p, err := alignment.NewPool(classes...)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// readBufs is a reader's udp.Lender: it lends buffers of readPool to the
+// reader's messages and takes them back. Owned by the reader goroutine:
+// the buffer of msgs[i] is the one held in bufs[i], from Lend until
+// Return, and nothing else touches it meanwhile.
+type readBufs struct {
+	bufs [readBatch]alignment.Buffer
+}
+
+// Lend gives each message without a buffer one from readPool. msgs is
+// always a prefix of the reader's messages, so index i is message i.
+func (r *readBufs) Lend(msgs []udp.Message) {
+	for i := range msgs {
+		if msgs[i].Buf == nil {
+			b, _ := readPool.Get(udp.GROBufferSize)
+			r.bufs[i] = b
+			msgs[i].Buf = b.Bytes()
+		}
+	}
+}
+
+// Return gives every lent buffer back to readPool.
+func (r *readBufs) Return(msgs []udp.Message) {
+	for i := range msgs {
+		if msgs[i].Buf != nil {
+			readPool.Put(r.bufs[i])
+			r.bufs[i] = alignment.Buffer{}
+			msgs[i].Buf = nil
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package mux
+
+import (
+	"testing"
+	"time"
+
+	"github.com/havenproto/haven/internal/netsim"
+	"github.com/havenproto/haven/wire"
+)
+
+// pmtuRun sends size bytes from a to b over net and checks every byte; it
+// returns the sender's stats at the end.
+func pmtuRun(t *testing.T, net *netsim.Network, ca, cb Config, size uint64, during func(a *Session)) Stats {
+	t.Helper()
+	a, b := pair(t, ca, cb, net.Now())
+	appA, appB := newPeerApp(t, "A", a), newPeerApp(t, "B", b)
+	appB.expect["bulk"] = size
+	appA.send("bulk", 3, size)
+	done := allDone(appA, appB)
+	if during != nil {
+		inner := done
+		done = func() bool { during(a); return inner() }
+	}
+	err := net.Run(simEnd{appA}, simEnd{appB}, done, time.Hour)
+	for _, app := range []*peerApp{appA, appB} {
+		if app.err != nil {
+			t.Fatal(app.err)
+		}
+	}
+	if err != nil {
+		t.Fatalf("run: %v (A: %+v)", err, a.Stats())
+	}
+	for _, j := range appB.in {
+		if !j.eof || j.read != size {
+			t.Fatalf("B read %d of %d bytes (eof %v)", j.read, size, j.eof)
+		}
+	}
+	return a.Stats()
+}
+
+// TestPathMTUDiscovery: a session starts at the base size and ends at the
+// largest candidate the path carries and both sides accept; lost probes
+// cost no congestion response (the transfer loses nothing else).
+func TestPathMTUDiscovery(t *testing.T) {
+	cases := []struct {
+		name   string
+		mtu    int // the links' largest UDP payload (0: no limit)
+		peer   int // the receiver's MaxPacketSize (0: default)
+		want   int
+		probes uint64
+	}{
+		{"loopback", 0, 0, pmtuLoopback, 1},
+		{"jumbo", 9000 - 28, 0, pmtuJumbo, 2},
+		{"ethernet", ethernetMTU, 0, wire.DefaultPacketSize, 2},
+		{"peer-limit", 0, 16000, 16000, 1},
+		{"peer-limit-jumbo-path", 9000 - 28, 16000, pmtuJumbo, 2},
+		{"peer-at-base", 0, wire.DefaultPacketSize, wire.DefaultPacketSize, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			link := netsim.LinkConfig{Delay: 5 * time.Millisecond, Bandwidth: 1e9, QueueBytes: 4 << 20, MTU: tc.mtu}
+			net := netsim.New(3, link, link)
+			st := pmtuRun(t, net, Config{}, Config{MaxPacketSize: tc.peer}, 8*mib, nil)
+			if st.PacketSize != tc.want || st.PMTUProbes != tc.probes {
+				t.Fatalf("packet size %d after %d probes, want %d after %d", st.PacketSize, st.PMTUProbes, tc.want, tc.probes)
+			}
+			if lost := st.PacketsLost; lost > tc.probes {
+				t.Fatalf("%d packets lost, more than the %d probes", lost, tc.probes)
+			}
+			if st.StreamBytesRetransmitted != 0 {
+				t.Fatalf("%d bytes retransmitted on a lossless path", st.StreamBytesRetransmitted)
+			}
+		})
+	}
+}
+
+// TestPathMTUBlackHole: the path stops carrying large packets in the middle
+// of a transfer (a route change); the session falls back to the base size
+// and every byte still arrives.
+func TestPathMTUBlackHole(t *testing.T) {
+	link := netsim.LinkConfig{Delay: 5 * time.Millisecond, Bandwidth: 1e9, QueueBytes: 4 << 20}
+	net := netsim.New(9, link, link)
+	shrunk, sawLarge := false, false
+	st := pmtuRun(t, net, Config{}, Config{}, 32*mib, func(a *Session) {
+		if !shrunk && a.Stats().PacketSize == pmtuLoopback && a.Stats().StreamBytesSent > 8*mib {
+			sawLarge, shrunk = true, true
+			small := link
+			small.MTU = ethernetMTU
+			net.SetLink(0, small)
+			net.SetLink(1, small)
+		}
+	})
+	if !sawLarge {
+		t.Fatal("the session never reached the loopback size")
+	}
+	if st.PacketSize != wire.DefaultPacketSize {
+		t.Fatalf("packet size %d after the path shrank, want %d", st.PacketSize, wire.DefaultPacketSize)
+	}
+}
+
+// TestPathMTUPacing: after the packet size grew, the pacer still counts in
+// base-size packets, so a small control packet never waits for a large
+// packet's worth of budget (TestResetWithCode stalled on that).
+func TestPathMTUPacing(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	a, b := pair(t, Config{}, Config{}, now)
+	sh := newShuttle(a, b, now)
+	id, _ := a.OpenStream("s", 3)
+	a.Write(id, make([]byte, 100_000))
+	for i := 0; i < 10; i++ {
+		sh.round()
+		acceptIncoming(b)
+	}
+	if a.Stats().PacketSize != pmtuLoopback {
+		t.Fatalf("packet size %d; want %d", a.Stats().PacketSize, pmtuLoopback)
+	}
+	if got, want := a.rec.pacer.Capacity(), 10*wire.DefaultPacketSize; got != want {
+		t.Fatalf("pacer burst %d bytes, want %d (ten base-size packets)", got, want)
+	}
+	if got := a.rec.cc.Window(); got < 2*pmtuLoopback {
+		t.Fatalf("congestion window %d below two packets of the new size", got)
+	}
+}
