@@ -58,6 +58,9 @@ type options struct {
 	// uses in turn (default 1). Haven keeps one session per peer, so
 	// clients that are live at the same time need distinct keys.
 	identities int
+	// basePackets turns Haven's path MTU discovery off (1,452-byte
+	// packets, as quic-go sends); no effect on the other systems.
+	basePackets bool
 }
 
 // server is one system's listening side, running serve on every stream.
@@ -180,6 +183,7 @@ type havenServer struct {
 	keys []havennet.PrivateKey
 	next atomic.Int64
 	loss bool
+	base bool // options.basePackets
 }
 
 func listenHaven(o options) (server, error) {
@@ -206,7 +210,7 @@ func listenHaven(o options) (server, error) {
 			return nil, err
 		}
 	}
-	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0,
+	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets,
 		addr: (&havennet.Addr{Key: ha.Key, Addr: at}).String()}
 	go func() {
 		for {
@@ -234,6 +238,9 @@ func (s *havenServer) connect(ctx context.Context) (client, stream, error) {
 		LocalAddr: clientSource(i)}
 	if s.loss {
 		d.Config.HandshakeRetransmit = 200 * time.Millisecond
+	}
+	if s.base {
+		d.Config.MaxPacketSize = 1452 // the smaller of both sides' limits rules
 	}
 	c, err := d.DialContext(ctx, "haven4", s.addr)
 	if err != nil {

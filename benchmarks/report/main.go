@@ -179,6 +179,7 @@ type row struct {
 var rows = []row{
 	{"Bulk", "MB/s", "bulk, 1 stream, 64 KiB writes", true, 1, "MB/s"},
 	{"BulkParallel8", "MB/s", "bulk, 8 streams in parallel", true, 1, "MB/s"},
+	{"BulkBasePackets", "MB/s", "bulk, 1 stream, Haven at 1,452-byte packets (no PMTU discovery)", true, 1, "MB/s"},
 	{"Bulk", "allocs/op", "bulk allocations per 64 KiB (both ends)", false, 1, "allocs"},
 	{"Handshake", "ns/op", "handshake + first byte echoed + close", false, 1e-3, "µs"},
 	{"Handshake", "allocs/op", "handshake allocations (both ends)", false, 1, "allocs"},

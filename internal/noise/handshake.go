@@ -362,7 +362,7 @@ func (hs *HandshakeState) mixToken(t token) error {
 		}
 		return hs.mixDH(&st.e, st.rsKey)
 	case tokSS:
-		return hs.mixDH(hs.s, st.rsKey)
+		return hs.mixStaticDH() // cached per key pair (sscache.go)
 	case tokPSK:
 		return st.ss.MixKeyAndHash(hs.psk[:])
 	}
