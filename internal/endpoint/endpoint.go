@@ -170,6 +170,7 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 			return nil, err
 		}
 	}
+	sessionq.retain() // released by Close
 	ep.wg.Add(1)
 	go ep.readLoop()
 	return ep, nil
@@ -282,6 +283,7 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 	close(ep.done)
 	err := ep.conn.Close()
 	ep.runq.stop() // no run of ours is left, nor crypto work of ours
+	sessionq.release()
 	ep.wg.Wait()
 	for _, s := range sessions {
 		s.release()

@@ -73,9 +73,10 @@ func TestIdleHoldsNoReceiveBuffers(t *testing.T) {
 
 // TestIdleGoroutines: an endpoint costs one goroutine, its reader, and an
 // idle session none: the run and crypto workers are shared by the process
-// and exit when there is no work, so with 20 client endpoints and their
-// sessions idle the process has 21 more goroutines (20 + the server's
-// reader), not 21 × (reader + workers). Closing them leaves none behind.
+// (at most maxWorkers run workers stay parked while endpoints are open),
+// so with 20 client endpoints and their sessions idle the process has 21
+// more goroutines (20 + the server's reader) plus the parked workers, not
+// 21 × (reader + workers). Closing them leaves none behind.
 func TestIdleGoroutines(t *testing.T) {
 	const clients = 20
 	waitFor(t, "no worker left from earlier tests", func() bool { return workersAlive() == 0 })
@@ -106,15 +107,21 @@ func TestIdleGoroutines(t *testing.T) {
 		echoOnce(t, s, []byte("x"))
 	}
 	want := before + 1 + clients + 1 // server reader, client readers, echo accept loop
-	waitFor(t, "idle: one goroutine per endpoint", func() bool {
-		return runtime.NumGoroutine() == want && workersAlive() == 0
+	waitFor(t, "idle: one goroutine per endpoint, plus parked workers", func() bool {
+		sessionq.mu.Lock()
+		workers, parked := sessionq.workers, sessionq.parked
+		sessionq.mu.Unlock()
+		cryptoq.mu.Lock()
+		crypto := cryptoq.workers
+		cryptoq.mu.Unlock()
+		return crypto == 0 && workers == parked && parked <= maxWorkers && runtime.NumGoroutine() == want+parked
 	})
 	for _, ep := range eps {
 		ep.Close(wire.CloseNormal, "")
 	}
 	eps = nil
 	server.Close(wire.CloseNormal, "")
-	waitFor(t, "closed: no goroutine left", func() bool { return runtime.NumGoroutine() <= before })
+	waitFor(t, "closed: no goroutine left", func() bool { return runtime.NumGoroutine() <= before && workersAlive() == 0 })
 }
 
 // workersAlive counts the process's run and crypto workers.

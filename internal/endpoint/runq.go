@@ -7,9 +7,13 @@ import (
 
 // Sessions are run by one process-wide pool of workers, shared by every
 // endpoint (a client that opens a socket per dial costs no worker of its
-// own). Workers are started on demand, at most maxRunWorkers at a time,
-// and a worker exits as soon as it finds the queue empty: an idle process
-// has no worker goroutine at all, so goroutine-leak checks see none.
+// own). Workers are started on demand, at most maxRunWorkers at a time.
+// A worker that finds the queue empty parks (up to maxWorkers of them), so
+// that the next packet of a request/response exchange finds a worker
+// waiting instead of paying for a new goroutine; parked workers exit when
+// the last endpoint closes, so a process without endpoints has none and
+// goroutine-leak checks see none. The pool costs at most maxWorkers parked
+// goroutines per process, whatever the number of endpoints or sessions.
 //
 // A session is queued at most once (Session.state); the worker that takes
 // it runs it under the session's lock, so one goroutine at a time owns a
@@ -28,12 +32,15 @@ var maxRunWorkers = 4 * maxWorkers
 
 // workQueue is the process-wide queue of sessions to run.
 type workQueue struct {
-	// mu guards q, head and workers (the run workers alive: each either
-	// runs a session or is about to take the next one or exit).
-	mu      sync.Mutex
-	q       []*Session
-	head    int
-	workers int
+	// mu guards everything below; more signals parked workers (work
+	// arrived, or the last endpoint closed).
+	mu        sync.Mutex
+	more      sync.Cond
+	q         []*Session
+	head      int
+	workers   int // run workers alive: running, about to pop, or parked
+	parked    int // workers waiting in pop
+	endpoints int // open endpoints; parked workers exit at 0
 }
 
 var sessionq workQueue
@@ -42,9 +49,12 @@ var sessionq workQueue
 func (w *workQueue) push(s *Session) {
 	w.mu.Lock()
 	w.q = append(w.q, s)
-	spawn := w.workers < maxRunWorkers
-	if spawn {
+	spawn := false
+	if w.parked > 0 {
+		w.more.Signal()
+	} else if w.workers < maxRunWorkers {
 		w.workers++
+		spawn = true
 	}
 	w.mu.Unlock()
 	if spawn {
@@ -52,15 +62,25 @@ func (w *workQueue) push(s *Session) {
 	}
 }
 
-// pop takes the next session, or retires the calling worker (nil) when
-// there is none. Both under mu, so a push either sees the worker alive or
-// starts a new one: no session is left queued without a worker.
+// pop takes the next session, parking while there is none, or retires
+// the calling worker (nil) when enough workers are parked already or no
+// endpoint is open. All under mu, so a push either wakes a parked worker,
+// sees a running one, or starts a new one: no session is left queued
+// without a worker.
 func (w *workQueue) pop() *Session {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.head == len(w.q) {
-		w.workers--
-		return nil
+	for w.head == len(w.q) {
+		if w.endpoints == 0 || w.parked >= maxWorkers {
+			w.workers--
+			return nil
+		}
+		if w.more.L == nil {
+			w.more.L = &w.mu
+		}
+		w.parked++
+		w.more.Wait()
+		w.parked--
 	}
 	s := w.q[w.head]
 	w.q[w.head] = nil
@@ -138,4 +158,21 @@ func (r *runQueue) stop() {
 		r.idle.Wait()
 	}
 	r.mu.Unlock()
+}
+
+// retain counts an open endpoint (newEndpoint).
+func (w *workQueue) retain() {
+	w.mu.Lock()
+	w.endpoints++
+	w.mu.Unlock()
+}
+
+// release counts a closed endpoint; with none left, parked workers exit.
+func (w *workQueue) release() {
+	w.mu.Lock()
+	w.endpoints--
+	if w.endpoints == 0 && w.more.L != nil {
+		w.more.Broadcast()
+	}
+	w.mu.Unlock()
 }
