@@ -313,12 +313,17 @@ func (ep *Endpoint) readLoop() {
 			}
 			continue
 		}
-		for _, m := range msgs[:n] {
+		for i := range msgs[:n] {
+			m := &msgs[i]
 			if m.Truncated {
 				continue
 			}
 			addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
 			if m.Segment <= 0 {
+				if m.N >= handOverMin && ep.handOver(m.Buf[:m.N], addr, &lender.bufs[i]) {
+					m.Buf = nil // the next read lends a fresh buffer here
+					continue
+				}
 				ep.receive(m.Buf[:m.N], addr, out)
 				continue
 			}
@@ -347,6 +352,31 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte) {
 			s.deliver(pkt, addr)
 		}
 	}
+}
+
+// handOverMin is the smallest packet the reader hands over in its own
+// read buffer rather than copying: a packet found by path MTU discovery
+// (8,952 bytes and up) costs more to copy than the 64 KiB buffer; a
+// smaller one is copied into the packet pool, and the read buffer stays.
+const handOverMin = 8 << 10
+
+// handOver queues a transport packet that fills a read buffer by itself
+// in its session's inbox together with the buffer (*pb, which it zeroes
+// when it takes it). It reports false, taking nothing, for anything else:
+// handshakes, foreign or unknown packets, a full inbox.
+func (ep *Endpoint) handOver(pkt []byte, addr netip.AddrPort, pb *alignment.Buffer) bool {
+	var h wire.Header
+	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() || h.IsHandshake() {
+		return false
+	}
+	ep.mu.Lock()
+	s := ep.sessions[h.Destination.Ephemeral()]
+	ep.mu.Unlock()
+	if s == nil || h.Source != s.remoteID || !s.deliverOwned(pkt, addr, *pb, readPool) {
+		return false
+	}
+	*pb = alignment.Buffer{}
+	return true
 }
 
 // handshake routes a handshake packet (PROTOCOL.md §7).

@@ -39,8 +39,9 @@ type Session struct {
 	// inMu guards inbox: the reader goroutine appends, the running worker
 	// takes. It is separate from mu so the reader never waits for a
 	// session's processing.
-	inMu  sync.Mutex
-	inbox []inPacket
+	inMu    sync.Mutex
+	inbox   []inPacket
+	inBytes int // bytes in inbox
 	// inSpare is the inbox slice of the previous run, emptied: takeInbox
 	// swaps it in, so that both keep their capacity and packets arriving
 	// during a run never grow a fresh slice. Only the running worker
@@ -92,6 +93,7 @@ type inPacket struct {
 	buf  []byte
 	addr netip.AddrPort
 	pb   alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
+	pool *alignment.Pool  // pb's pool
 }
 
 // startSession creates and registers the session of a completed handshake
@@ -165,7 +167,7 @@ func (s *Session) kick() {
 // it when the inbox is full.
 func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 	s.inMu.Lock()
-	if len(s.inbox) >= s.ep.cfg.InboxPackets {
+	if s.inboxFull(len(pkt)) {
 		s.inMu.Unlock()
 		return
 	}
@@ -179,9 +181,39 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 		b = make([]byte, len(pkt))
 	}
 	copy(b, pkt)
-	s.inbox = append(s.inbox, inPacket{b, addr, pb})
+	s.inbox = append(s.inbox, inPacket{b, addr, pb, s.ep.pool})
+	s.inBytes += len(pkt)
 	s.inMu.Unlock()
 	s.kick()
+}
+
+// maxInboxBytes bounds the bytes queued for one session, beside
+// Config.InboxPackets: with path MTU discovery a packet can be 64 KiB, and
+// 1,024 of them would be 64 MiB held for one session.
+const maxInboxBytes = 8 << 20
+
+// inboxFull reports whether a packet of n bytes must be dropped (the
+// sender's loss recovery and congestion control then slow it). Called
+// with inMu held.
+func (s *Session) inboxFull(n int) bool {
+	return len(s.inbox) >= s.ep.cfg.InboxPackets || s.inBytes+n > maxInboxBytes
+}
+
+// deliverOwned queues a packet that lies alone in a buffer of pool,
+// taking the buffer instead of copying the packet (large packets: the
+// copy would cost more than the buffer). It reports false, taking
+// nothing, when the inbox is full.
+func (s *Session) deliverOwned(pkt []byte, addr netip.AddrPort, pb alignment.Buffer, pool *alignment.Pool) bool {
+	s.inMu.Lock()
+	if s.inboxFull(len(pkt)) {
+		s.inMu.Unlock()
+		return false
+	}
+	s.inbox = append(s.inbox, inPacket{pkt, addr, pb, pool})
+	s.inBytes += len(pkt)
+	s.inMu.Unlock()
+	s.kick()
+	return true
 }
 
 // run is a worker's turn with the session: it repeats runOnce while the
@@ -235,6 +267,7 @@ func (s *Session) takeInbox(now time.Time) {
 	s.inMu.Lock()
 	in := s.inbox
 	s.inbox, s.inSpare = s.inSpare[:0], nil
+	s.inBytes = 0
 	s.inMu.Unlock()
 	for _, p := range in {
 		n := len(p.buf)
@@ -259,7 +292,7 @@ func (s *Session) takeInbox(now time.Time) {
 	}
 	for i := range in {
 		if !in[i].pb.IsZero() {
-			s.ep.pool.Put(in[i].pb)
+			in[i].pool.Put(in[i].pb)
 		}
 		in[i] = inPacket{}
 	}
