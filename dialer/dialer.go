@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/wire"
 )
 
@@ -35,12 +36,25 @@ func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 // Session returns the session to peer at addr over the UDP network
 // ("udp", "udp4" or "udp6"): an existing one, or a new one after a
 // handshake bounded by ctx and the handshake timeout.
+//
+// The first dial on a network makes the socket and the static key object
+// (one X25519 multiplication) before its handshake can start; the
+// handshake's ephemeral key pair (another) is generated meanwhile on a
+// spare core (secure.StartEphemeral).
 func (p *Pool) Session(ctx context.Context, network string, peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+	p.mu.Lock()
+	fresh := p.eps[network] == nil && !p.closed
+	p.mu.Unlock()
+	var ahead secure.EphemeralAhead
+	if fresh { // no socket, so no session yet: this call will dial
+		ahead = secure.StartEphemeral()
+	}
 	ep, err := p.endpoint(network)
 	if err != nil {
+		ahead.Discard()
 		return nil, nil, err
 	}
-	s, err := ep.Session(ctx, peer, addr)
+	s, err := ep.SessionAhead(ctx, peer, addr, ahead)
 	return s, ep, err
 }
 

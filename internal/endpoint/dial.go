@@ -44,6 +44,14 @@ func (d *dial) fail(err error) {
 // dialed by another goroutine, or a new one after a handshake. The dial
 // honours ctx and the handshake timeout.
 func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip.AddrPort) (*Session, error) {
+	return ep.SessionAhead(ctx, peer, addr, secure.EphemeralAhead{})
+}
+
+// SessionAhead is Session with an ephemeral key pair already being
+// generated (secure.StartEphemeral) for the initiation, should this call
+// dial. If it does not, ahead is left to finish and be collected.
+func (ep *Endpoint) SessionAhead(ctx context.Context, peer wire.PublicKey, addr netip.AddrPort,
+	ahead secure.EphemeralAhead) (*Session, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	for {
 		ep.mu.Lock()
@@ -87,7 +95,7 @@ func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip
 	ep.dials[eph] = d
 	ep.dialing[peer] = d
 	ep.mu.Unlock()
-	s, err := ep.runDial(ctx, d, addr)
+	s, err := ep.runDial(ctx, d, addr, ahead)
 	ep.mu.Lock()
 	delete(ep.dials, eph)
 	if ep.dialing[peer] == d {
@@ -102,9 +110,9 @@ func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip
 }
 
 // runDial drives the initiator until the response, a failure or ctx.
-func (ep *Endpoint) runDial(ctx context.Context, d *dial, addr netip.AddrPort) (*Session, error) {
+func (ep *Endpoint) runDial(ctx context.Context, d *dial, addr netip.AddrPort, ahead secure.EphemeralAhead) (*Session, error) {
 	now := time.Now()
-	ini, err := secure.NewInitiator(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), ep.cfg.Handshake, now, nil)
+	ini, err := secure.NewInitiatorAhead(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), ep.cfg.Handshake, now, nil, ahead)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,11 @@ type Config struct {
 	// For test vectors only: reusing an ephemeral key destroys the
 	// handshake's security.
 	Ephemeral *KeyPair
+
+	// Ahead, if set, is the ephemeral key pair being generated for this
+	// handshake (GenerateAhead); the handshake takes it over, and drops it
+	// if it fails first. Ignored when Ephemeral is set.
+	Ahead Ahead
 }
 
 // token is one handshake pattern token (§7.1) or the psk token (§9.2).
@@ -93,6 +98,12 @@ type HandshakeState struct {
 	mixPending bool
 
 	dhOut [DHLen]byte // scratch for DH outputs; cleared after use
+
+	// X25519 work running on helper goroutines (async.go): a DH for
+	// token pendTok, and the ephemeral key pair of this side's next "e".
+	pend    *dhTask
+	pendTok token
+	ahead   Ahead
 }
 
 // hsState is the part of a HandshakeState that processing a message
@@ -119,6 +130,14 @@ func NewResponder(cfg Config) (*HandshakeState, error) {
 }
 
 func newHandshake(cfg *Config, initiator bool) (*HandshakeState, error) {
+	hs, err := newHandshakeState(cfg, initiator)
+	if err != nil {
+		cfg.Ahead.Discard()
+	}
+	return hs, err
+}
+
+func newHandshakeState(cfg *Config, initiator bool) (*HandshakeState, error) {
 	if !cfg.Static.valid() {
 		return nil, fmt.Errorf("%w: missing static key pair", ErrConfig)
 	}
@@ -127,6 +146,9 @@ func newHandshake(cfg *Config, initiator bool) (*HandshakeState, error) {
 	}
 	if len(cfg.PSK) != 0 && len(cfg.PSK) != PSKLen {
 		return nil, fmt.Errorf("%w: PSK is %d bytes, want %d", ErrConfig, len(cfg.PSK), PSKLen)
+	}
+	if cfg.Ephemeral != nil {
+		cfg.Ahead.Discard()
 	}
 	suite := cfg.Suite
 	if suite == nil {
@@ -137,6 +159,7 @@ func newHandshake(cfg *Config, initiator bool) (*HandshakeState, error) {
 		initiator: initiator,
 		s:         cfg.Static,
 		fixedE:    cfg.Ephemeral,
+		ahead:     cfg.Ahead,
 		hasPSK:    len(cfg.PSK) == PSKLen,
 		pattern:   patternIK,
 		overhead:  overheadIK[:],
@@ -202,6 +225,7 @@ func (hs *HandshakeState) writeMessage(out, payload []byte) ([]byte, error) {
 	saved := hs.st
 	res, err := hs.write(out, payload)
 	if err != nil {
+		hs.dropPending() // before the restore: nothing may run on
 		hs.st = saved
 		return nil, err
 	}
@@ -232,6 +256,7 @@ func (hs *HandshakeState) readMessage(out, msg []byte) ([]byte, error) {
 	saved := hs.st
 	res, err := hs.read(out, msg)
 	if err != nil {
+		hs.dropPending() // before the restore: nothing may run on
 		hs.st = saved
 		return nil, err
 	}
@@ -264,12 +289,12 @@ func (hs *HandshakeState) advance() {
 func (hs *HandshakeState) write(out, payload []byte) ([]byte, error) {
 	ss := &hs.st.ss
 	var err error
-	for _, t := range hs.pattern[hs.st.msg] {
+	hs.prefetch()
+	toks := hs.pattern[hs.st.msg]
+	for i, t := range toks {
 		switch t {
 		case tokE:
-			if hs.fixedE != nil {
-				hs.st.e = *hs.fixedE
-			} else if err := hs.st.e.generate(); err != nil {
+			if err := hs.takeEphemeral(); err != nil {
 				return nil, err
 			}
 			out = append(out, hs.st.e.pub[:]...)
@@ -281,7 +306,7 @@ func (hs *HandshakeState) write(out, payload []byte) ([]byte, error) {
 				return nil, err
 			}
 		default:
-			if err := hs.mixToken(t); err != nil {
+			if err := hs.mixToken(t, toks[i+1:]); err != nil {
 				return nil, err
 			}
 		}
@@ -291,7 +316,8 @@ func (hs *HandshakeState) write(out, payload []byte) ([]byte, error) {
 
 func (hs *HandshakeState) read(out, msg []byte) ([]byte, error) {
 	ss := &hs.st.ss
-	for _, t := range hs.pattern[hs.st.msg] {
+	toks := hs.pattern[hs.st.msg]
+	for i, t := range toks {
 		switch t {
 		case tokE:
 			if len(msg) < DHLen {
@@ -325,7 +351,7 @@ func (hs *HandshakeState) read(out, msg []byte) ([]byte, error) {
 			}
 			hs.st.rsKey = k
 		default:
-			if err := hs.mixToken(t); err != nil {
+			if err := hs.mixToken(t, toks[i+1:]); err != nil {
 				return nil, err
 			}
 		}
@@ -345,23 +371,15 @@ func (hs *HandshakeState) mixEphemeral(pub []byte) error {
 
 // mixToken processes the DH and psk tokens, which read and write alike
 // (§5.3, §9.2). "es" is DH(e, rs) for the initiator and DH(s, re) for the
-// responder; "se" the reverse.
-func (hs *HandshakeState) mixToken(t token) error {
+// responder; "se" the reverse (dhInputs). rest are the tokens after t in
+// the message, for overlapping the next DH (async.go).
+func (hs *HandshakeState) mixToken(t token, rest []token) error {
 	st := &hs.st
 	switch t {
-	case tokEE:
-		return hs.mixDH(&st.e, st.reKey)
-	case tokES:
-		if hs.initiator {
-			return hs.mixDH(&st.e, st.rsKey)
-		}
-		return hs.mixDH(hs.s, st.reKey)
-	case tokSE:
-		if hs.initiator {
-			return hs.mixDH(hs.s, st.reKey)
-		}
-		return hs.mixDH(&st.e, st.rsKey)
+	case tokEE, tokES, tokSE:
+		return hs.mixDHToken(t, rest)
 	case tokSS:
+		hs.prefetchEphemeral()  // the responder's next ephemeral key (async.go)
 		return hs.mixStaticDH() // cached per key pair (sscache.go)
 	case tokPSK:
 		return st.ss.MixKeyAndHash(hs.psk[:])

@@ -23,35 +23,66 @@ var ssCache struct {
 	m  map[ssKey][DHLen]byte
 }
 
-// mixStaticDH is mixDH(hs.s, rs) through the cache.
+// ssKey returns the cache key of this handshake's static-static DH.
+func (hs *HandshakeState) ssKey() ssKey {
+	var k ssKey
+	copy(k[:DHLen], hs.s.pub[:])
+	copy(k[DHLen:], hs.st.rs[:])
+	return k
+}
+
+// ssLookup returns the cached DH for k.
+func ssLookup(k ssKey) ([DHLen]byte, bool) {
+	ssCache.mu.Lock()
+	v, ok := ssCache.m[k]
+	ssCache.mu.Unlock()
+	return v, ok
+}
+
+// ssStore caches v, the DH for k, evicting an arbitrary entry when full.
+func ssStore(k ssKey, v *[DHLen]byte) {
+	ssCache.mu.Lock()
+	if ssCache.m == nil {
+		ssCache.m = make(map[ssKey][DHLen]byte, 64)
+	}
+	if _, ok := ssCache.m[k]; !ok && len(ssCache.m) >= ssCacheMax {
+		for old := range ssCache.m {
+			delete(ssCache.m, old)
+			break
+		}
+	}
+	ssCache.m[k] = *v
+	ssCache.mu.Unlock()
+}
+
+// mixStaticDH is mixDH(hs.s, rs) through the cache, taking the result of
+// a helper that computed it (async.go) if there is one. The result is
+// mixed from hs.dhOut: the hash takes its input through an interface, so
+// a local array would be moved to the heap.
 func (hs *HandshakeState) mixStaticDH() error {
 	if !hs.s.valid() || hs.st.rsKey == nil {
 		return hs.mixDH(hs.s, hs.st.rsKey) // reports the missing key
 	}
-	var k ssKey
-	copy(k[:DHLen], hs.s.pub[:])
-	copy(k[DHLen:], hs.st.rs[:])
-	ssCache.mu.Lock()
-	v, ok := ssCache.m[k]
-	ssCache.mu.Unlock()
-	if !ok {
-		if err := dh(&v, hs.s, hs.st.rsKey); err != nil {
+	k := hs.ssKey()
+	out := &hs.dhOut
+	defer clear(out[:])
+	if hs.pend != nil && hs.pendTok == tokSS {
+		t := hs.join()
+		*out = t.out
+		err := t.err
+		release(t)
+		if err != nil {
 			return err // low-order: never cached
 		}
-		ssCache.mu.Lock()
-		if ssCache.m == nil {
-			ssCache.m = make(map[ssKey][DHLen]byte)
+		ssStore(k, out)
+	} else if v, ok := ssLookup(k); ok {
+		*out = v
+		clear(v[:])
+	} else {
+		if err := dh(out, hs.s, hs.st.rsKey); err != nil {
+			return err // low-order: never cached
 		}
-		if len(ssCache.m) >= ssCacheMax {
-			for old := range ssCache.m {
-				delete(ssCache.m, old)
-				break
-			}
-		}
-		ssCache.m[k] = v
-		ssCache.mu.Unlock()
+		ssStore(k, out)
 	}
-	err := hs.st.ss.MixKey(v[:])
-	clear(v[:])
-	return err
+	return hs.st.ss.MixKey(out[:])
 }

@@ -64,6 +64,7 @@ type Initiator struct {
 	hdr     [wire.HeaderLen]byte      // cryptoHeader scratch for the transcript
 	scratch [blake2s.Size]byte
 	seed    [noise.DHLen]byte
+	ahead   noise.Ahead // the first initiation's ephemeral key pair, if generated ahead
 }
 
 // NewInitiator prepares a handshake from id to the responder whose static
@@ -78,10 +79,37 @@ type Initiator struct {
 // crypto/rand.
 func NewInitiator(id *Identity, peer wire.PublicKey, localEph, remoteEph uint32, params wire.SessionParams,
 	cfg HandshakeConfig, now time.Time, rand io.Reader) (*Initiator, error) {
+	return NewInitiatorAhead(id, peer, localEph, remoteEph, params, cfg, now, rand, EphemeralAhead{})
+}
+
+// EphemeralAhead is an ephemeral key pair being generated on another
+// goroutine for an initiation that is about to be built: a dialer starts
+// it before it makes its socket and static key object, so that the two
+// X25519 multiplications run at once. The zero value is none.
+type EphemeralAhead struct{ a noise.Ahead }
+
+// StartEphemeral starts generating an ephemeral key pair from crypto/rand
+// for NewInitiatorAhead; with a single P it does nothing.
+func StartEphemeral() EphemeralAhead { return EphemeralAhead{noise.GenerateAhead()} }
+
+// Discard drops an EphemeralAhead that will not be used.
+func (e *EphemeralAhead) Discard() { e.a.Discard() }
+
+// NewInitiatorAhead is NewInitiator whose first initiation uses the
+// ephemeral key pair ahead (taking it over; later initiations make their
+// own). With a custom rand, ahead is discarded: every ephemeral key then
+// comes from rand.
+func NewInitiatorAhead(id *Identity, peer wire.PublicKey, localEph, remoteEph uint32, params wire.SessionParams,
+	cfg HandshakeConfig, now time.Time, rand io.Reader, ahead EphemeralAhead) (*Initiator, error) {
+	if rand != nil {
+		ahead.Discard()
+	}
 	if id == nil || peer.IsZero() || localEph == 0 {
+		ahead.Discard()
 		return nil, fmt.Errorf("%w: missing identity, peer key or local ephemeral value", ErrConfig)
 	}
 	if !validParams(params) {
+		ahead.Discard()
 		return nil, fmt.Errorf("%w: session parameters out of range", ErrConfig)
 	}
 	i := &Initiator{
@@ -98,6 +126,7 @@ func NewInitiator(id *Identity, peer wire.PublicKey, localEph, remoteEph uint32,
 	i.remoteID = wire.MakePeerID(i.peerTag, remoteEph)
 	peerMAC1Key := deriveKey(labelMAC1, peer)
 	i.peerMAC1.init(peerMAC1Key[:])
+	i.ahead = ahead.a
 	if err := i.build(now); err != nil {
 		return nil, err
 	}
@@ -168,11 +197,14 @@ func (i *Initiator) build(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	ahead := i.ahead
+	i.ahead = noise.Ahead{} // used once; the handshake takes it over
 	hs, err := noise.NewInitiator(noise.Config{
 		Static:       i.id.static,
 		RemoteStatic: i.peer,
 		Prologue:     wire.ProtocolID[:],
 		Ephemeral:    eph,
+		Ahead:        ahead,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
