@@ -2,6 +2,7 @@ package mux
 
 import (
 	"io"
+	"time"
 
 	"github.com/havenproto/haven/mux/internal/buf"
 	"github.com/havenproto/haven/wire"
@@ -55,10 +56,19 @@ func (s *Session) open(t wire.ChannelType, service string, prio uint8) (uint32, 
 
 // newChannel creates and registers a channel with its buffers.
 func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service string, local bool) *channel {
-	c := &channel{id: id, typ: t, prio: prio, service: service, local: local}
+	var c *channel
 	if t == wire.ChannelStream {
-		c.send = buf.NewSendBuffer(s.cfg.SendBuffer, buf.DefaultMaxRanges)
-		c.recv = buf.NewRecvBuffer(s.cfg.ChannelWindow, buf.DefaultMaxRanges)
+		sc := &streamChannel{
+			sendBuf: *buf.NewSendBuffer(s.cfg.SendBuffer, buf.DefaultMaxRanges),
+			recvBuf: *buf.NewRecvBuffer(s.cfg.ChannelWindow, buf.DefaultMaxRanges),
+		}
+		c = &sc.channel
+		c.send, c.recv = &sc.sendBuf, &sc.recvBuf
+	} else {
+		c = new(channel)
+	}
+	c.id, c.typ, c.prio, c.service, c.local = id, t, prio, service, local
+	if t == wire.ChannelStream {
 		c.recvLimit = uint64(s.cfg.ChannelWindow)
 		c.sendLimit = uint64(s.peerParams.ChannelWindow)
 	}
@@ -109,8 +119,41 @@ func (s *Session) Accept(id uint32) error {
 	}
 	c.state = chOpen
 	c.pending |= pendAccept
+	if s.holdAccept(c) {
+		return nil
+	}
 	s.sched.wake(c)
 	return nil
+}
+
+// holdAccept reports whether c's ACCEPT may wait for the channel's first
+// reply, and if so holds it back (scheduler.held). A peer that sent data
+// with its OPEN is not waiting for the ACCEPT (PROTOCOL.md §5.7: data may
+// follow OPEN at once), and the ACK of that packet is delayed anyway
+// (RFC 9000 §13.2.1), so the ACCEPT rides with the reply data and that ACK
+// in one packet instead of going alone: an open, a one-packet request and
+// its answer cost two packets, not three, and the opener no immediate ACK
+// of two packets. The hold ends when the channel has something else to
+// send (wake), when the ACK falls due (at most MaxAckDelay) or goes out in
+// another packet (Poll): never later than the ACK would have gone. One
+// channel at a time is held; the others' ACCEPTs go at once.
+func (s *Session) holdAccept(c *channel) bool {
+	if s.sched.held != nil || !c.isStream() || c.recvHighest == 0 && !c.finSeen {
+		return false
+	}
+	if !s.acks.unacked || s.acks.due(s.now) {
+		return false
+	}
+	s.sched.held = c
+	return true
+}
+
+// releaseHeldAccept queues the held ACCEPT once its hold has ended: the
+// ACK it was to ride with is due, or went out without it.
+func (s *Session) releaseHeldAccept(now time.Time) {
+	if c := s.sched.held; c != nil && (!s.acks.unacked || s.acks.due(now)) {
+		s.sched.wake(c)
+	}
 }
 
 // Refuse refuses a channel the peer opened, with a REFUSE reason code and

@@ -61,6 +61,7 @@ type channel struct {
 	closeCode   uint32
 	refuseText  string
 	peerErr     *ChannelError // reset or close from the peer, or refusal
+	peerErrV    ChannelError  // peerErr's storage (setPeerErr)
 
 	// Datagram channels (PROTOCOL.md §5.9, §5.10). sendLimit and recvLimit
 	// above count datagrams here, by sequence number: the peer's limit for
@@ -82,6 +83,29 @@ type channel struct {
 
 	// Events pending delivery to the owner.
 	events EventKind
+}
+
+// streamChannel is a stream channel with its buffers, allocated at once:
+// a channel open costs one allocation in the engine instead of three
+// (issue #7). The buffers' rings are still allocated on first use.
+type streamChannel struct {
+	channel
+	sendBuf buf.SendBuffer
+	recvBuf buf.RecvBuffer
+}
+
+// setPeerErr records the peer's reset, close or refusal of c, in the
+// channel's own storage the first time (no allocation), so that an error
+// already handed out never changes.
+func (c *channel) setPeerErr(e ChannelError) {
+	if c.peerErr != nil {
+		p := new(ChannelError)
+		*p = e
+		c.peerErr = p
+		return
+	}
+	c.peerErrV = e
+	c.peerErr = &c.peerErrV
 }
 
 // isStream reports whether the channel is a reliable stream.

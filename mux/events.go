@@ -63,6 +63,17 @@ func (s *Session) emit(c *channel, k EventKind) {
 	c.events |= EventKind(k)
 }
 
+// TakeWake reports whether the calls since the last TakeWake queued
+// something for Poll to send (a window update, a control message, data)
+// or an event for PollEvent, and starts counting afresh. An owner that
+// runs the session from elsewhere uses it to skip needless runs after a
+// Read that only consumed bytes.
+func (s *Session) TakeWake() bool {
+	w := s.sched.woke || s.events.head < len(s.events.ids)
+	s.sched.woke = false
+	return w
+}
+
 // PollEvent returns the next channel with events, and which. The owner
 // calls it after Receive and Poll until it reports false.
 func (s *Session) PollEvent() (Event, bool) {

@@ -234,7 +234,7 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 			return violation("bad REFUSE")
 		}
 		if c.state == chOpening {
-			c.peerErr = &ChannelError{Channel: c.id, Refused: true, Code: m.refuse.Code, Reason: string(m.refuse.Reason)}
+			c.setPeerErr(ChannelError{Channel: c.id, Refused: true, Code: m.refuse.Code, Reason: string(m.refuse.Reason)})
 			c.state = chDone
 			c.pending = 0
 			if c.send != nil {
@@ -338,7 +338,7 @@ func (s *Session) peerReset(c *channel, code uint32, final uint64) error {
 		c.recvHighest = final
 	}
 	if c.peerErr == nil {
-		c.peerErr = &ChannelError{Channel: c.id, Reset: true, Code: code}
+		c.setPeerErr(ChannelError{Channel: c.id, Reset: true, Code: code})
 		s.stopReading(c)
 		s.emit(c, EventReadable)
 	}
@@ -350,7 +350,7 @@ func (s *Session) peerReset(c *channel, code uint32, final uint64) error {
 func (s *Session) peerClosedChannel(c *channel, code uint32) error {
 	if !c.isStream() {
 		c.state = chDone
-		c.peerErr = &ChannelError{Channel: c.id, Code: code}
+		c.setPeerErr(ChannelError{Channel: c.id, Code: code})
 		s.releaseBuffers(c)
 		s.emit(c, EventReadable|EventWritable)
 		s.maybeRelease(c)
@@ -361,7 +361,7 @@ func (s *Session) peerClosedChannel(c *channel, code uint32) error {
 	}
 	c.peerStopped = true
 	if c.peerErr == nil {
-		c.peerErr = &ChannelError{Channel: c.id, Code: code}
+		c.setPeerErr(ChannelError{Channel: c.id, Code: code})
 	}
 	if !c.resetSent && !c.send.AllAcked() {
 		c.resetSent, c.resetCode, c.writeDone = true, code, true

@@ -13,6 +13,7 @@ import (
 // keeps nothing of it.
 func (s *Session) Poll(b []byte, now time.Time) int {
 	s.now = now
+	s.sched.woke = false // Poll takes up whatever was woken (TakeWake)
 	s.onTimers(now)
 	switch s.state {
 	case sessClosed, sessDraining:
@@ -31,6 +32,7 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	probe := r.probes > 0
 	canSend := probe || r.cc.CanSend(r.inFlight) && !r.pacer.TimeUntilSend(now, r.cc.PacingRate(&r.rtt)).After(now)
 	ctrl := canSend && s.controlPending()
+	s.releaseHeldAccept(now)
 	var c *channel
 	if canSend && !ctrl {
 		c = s.sched.pick(s)

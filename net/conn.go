@@ -17,6 +17,18 @@ type Conn struct {
 	st            *endpoint.Stream
 	laddr, raddr  *Addr
 	closeEndpoint func() // for a Conn that owns its dialer's endpoint
+	// peer is raddr's storage when newConn made the Conn: one allocation
+	// for both, as a Conn is made for every channel opened or accepted.
+	peer Addr
+}
+
+// newConn makes the Conn of stream st, with the remote address made from
+// the session's peer key and current address.
+func newConn(st *endpoint.Stream, laddr *Addr) *Conn {
+	s := st.Session()
+	c := &Conn{st: st, laddr: laddr, peer: Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}
+	c.raddr = &c.peer
+	return c
 }
 
 var _ net.Conn = (*Conn)(nil)

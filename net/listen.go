@@ -86,8 +86,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		return nil, &net.OpError{Op: "accept", Net: "haven", Addr: l.addr, Err: err}
 	}
-	s := st.Session()
-	c := &Conn{st: st, laddr: l.addr, raddr: &Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}
+	c := newConn(st, l.addr)
 	if l.ep != nil {
 		l.mu.Lock()
 		l.live++

@@ -94,6 +94,7 @@ func (s *Session) incoming(ch uint32) {
 		return
 	}
 	st := newStream(s, ch, info.Service)
+	st.wasAccepted = true // by us, now
 	select {
 	case svc.streams <- st:
 		s.chans[ch] = st
@@ -106,27 +107,55 @@ func (s *Session) incoming(ch uint32) {
 // Stream is a reliable stream channel with net.Conn semantics: blocking
 // Read and Write honouring deadlines, half-close, and Close that ends both
 // directions and unblocks every call. Safe for concurrent use.
+//
+// A stream costs three allocations (itself and its two wake-up channels):
+// a channel open is on the path of every request that opens one (issue
+// #7). Close and new deadlines wake blocked calls through readable and
+// writable, and the deadlines' own channels are made only for a stream
+// that sets one.
 type Stream struct {
 	s       *Session
 	id      uint32
 	service string
 
-	readable, writable chan struct{} // cap 1: a pending wake-up
-	accept             chan struct{} // closed when the peer accepts
-	acceptOnce         sync.Once
-	rd, wd             *Deadline
-	closed             chan struct{}
-	closeOnce          sync.Once
-	isClosed           atomic.Bool
+	// readable and writable (cap 1) hold a pending wake-up for blocked
+	// readers and writers: the session posts them on events, Close and
+	// Set*Deadline post them too, and a woken call that finds the stream
+	// closed posts again for the next one blocked.
+	readable, writable chan struct{}
+	// acceptCh (made by the first WaitAccepted that has to wait) is closed,
+	// and wasAccepted set, when the peer accepts. Both are guarded by the
+	// session's mu, which dispatch holds when it delivers EventAccepted.
+	acceptCh    chan struct{}
+	wasAccepted bool
+	rd, wd      Deadline
+	// rdSet and wdSet are set by the first Set*Deadline: until then no
+	// call selects on (and so makes) the deadline's channel.
+	rdSet, wdSet atomic.Bool
+	isClosed     atomic.Bool
 }
 
 func newStream(s *Session, id uint32, service string) *Stream {
 	return &Stream{
 		s: s, id: id, service: service,
 		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
-		accept: make(chan struct{}), closed: make(chan struct{}),
-		rd: NewDeadline(), wd: NewDeadline(),
 	}
+}
+
+// rdWait and wdWait return the deadline's channel, or nil (never ready in
+// a select) while no deadline was ever set.
+func (st *Stream) rdWait() <-chan struct{} {
+	if !st.rdSet.Load() {
+		return nil
+	}
+	return st.rd.Wait()
+}
+
+func (st *Stream) wdWait() <-chan struct{} {
+	if !st.wdSet.Load() {
+		return nil
+	}
+	return st.wd.Wait()
 }
 
 // OpenStream opens a stream channel to service on the session. It does not
@@ -150,8 +179,18 @@ func (st *Stream) ID() uint32        { return st.id }
 func (st *Stream) Session() *Session { return st.s }
 func (st *Stream) Service() string   { return st.service }
 func (st *Stream) notify(r, w bool)  { wake(st.readable, r); wake(st.writable, w) }
-func (st *Stream) accepted()         { st.acceptOnce.Do(func() { close(st.accept) }) }
-func (st *Stream) released() bool    { return st.isClosed.Load() }
+
+// accepted notes the peer's ACCEPT (called with s.mu held).
+func (st *Stream) accepted() {
+	if st.wasAccepted {
+		return
+	}
+	st.wasAccepted = true
+	if st.acceptCh != nil {
+		close(st.acceptCh)
+	}
+}
+func (st *Stream) released() bool { return st.isClosed.Load() }
 func wake(ch chan struct{}, on bool) {
 	if on {
 		select {
@@ -165,12 +204,19 @@ func wake(ch chan struct{}, on bool) {
 // refusal (a *mux.ChannelError naming the reason) or the session's error.
 func (st *Stream) WaitAccepted(ctx context.Context) error {
 	for {
-		select {
-		case <-st.accept:
-			return nil
-		default:
+		if st.isClosed.Load() {
+			wake(st.readable, true) // pass Close's wake-up on
+			return ErrClosed
 		}
 		st.s.mu.Lock()
+		if st.wasAccepted {
+			st.s.mu.Unlock()
+			return nil
+		}
+		if st.acceptCh == nil {
+			st.acceptCh = make(chan struct{})
+		}
+		accept := st.acceptCh
 		_, err := st.s.m.Read(st.id, nil)
 		st.s.mu.Unlock()
 		var ce *mux.ChannelError
@@ -178,11 +224,9 @@ func (st *Stream) WaitAccepted(ctx context.Context) error {
 			return err
 		}
 		select {
-		case <-st.accept:
+		case <-accept:
 			return nil
 		case <-st.readable:
-		case <-st.closed:
-			return ErrClosed
 		case <-st.s.doneCh:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -196,18 +240,22 @@ func (st *Stream) WaitAccepted(ctx context.Context) error {
 func (st *Stream) Read(p []byte) (int, error) {
 	for {
 		if st.isClosed.Load() {
+			wake(st.readable, true) // pass Close's wake-up on
 			return 0, ErrClosed
 		}
 		select {
-		case <-st.rd.Wait():
+		case <-st.rdWait():
 			return 0, os.ErrDeadlineExceeded
 		default:
 		}
 		st.s.mu.Lock()
 		n, err := st.s.m.Read(st.id, p)
+		due := st.s.m.TakeWake()
 		st.s.mu.Unlock()
+		if due {
+			st.s.kick() // a window update, or an event, is due
+		}
 		if n > 0 {
-			st.s.kick() // a window update may be due
 			return n, nil
 		}
 		if err == io.EOF {
@@ -221,10 +269,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		select {
 		case <-st.readable:
-		case <-st.rd.Wait():
+		case <-st.rdWait():
 			return 0, os.ErrDeadlineExceeded
-		case <-st.closed:
-			return 0, ErrClosed
 		case <-st.s.doneCh:
 			st.s.mu.Lock()
 			n, err = st.s.m.Read(st.id, p)
@@ -246,10 +292,11 @@ func (st *Stream) Write(p []byte) (int, error) {
 	written := 0
 	for {
 		if st.isClosed.Load() {
+			wake(st.writable, true) // pass Close's wake-up on
 			return written, ErrClosed
 		}
 		select {
-		case <-st.wd.Wait():
+		case <-st.wdWait():
 			return written, os.ErrDeadlineExceeded
 		default:
 		}
@@ -258,7 +305,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		st.s.mu.Unlock()
 		written += n
 		if n > 0 {
-			st.s.kick()
+			st.s.runNow(n)
 		}
 		if err != nil {
 			return written, st.mapErr(err)
@@ -268,10 +315,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 		}
 		select {
 		case <-st.writable:
-		case <-st.wd.Wait():
+		case <-st.wdWait():
 			return written, os.ErrDeadlineExceeded
-		case <-st.closed:
-			return written, ErrClosed
 		case <-st.s.doneCh:
 			return written, st.s.err
 		}
@@ -302,15 +347,10 @@ func (st *Stream) CloseWrite() error {
 // Close ends both directions: written data is still delivered, the peer
 // is told to stop sending, and every blocked call returns.
 func (st *Stream) Close() error {
-	first := false
-	st.closeOnce.Do(func() {
-		first = true
-		st.isClosed.Store(true)
-		close(st.closed)
-	})
-	if !first {
+	if !st.isClosed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	st.notify(true, true) // blocked calls wake, see isClosed and return
 	st.s.mu.Lock()
 	st.s.m.CloseChannel(st.id, 0)
 	st.s.mu.Unlock()
@@ -320,10 +360,51 @@ func (st *Stream) Close() error {
 
 // SetDeadline, SetReadDeadline and SetWriteDeadline follow net.Conn: a new
 // deadline applies to calls already blocked.
+// A blocked call is woken to select on the new deadline's channel.
 func (st *Stream) SetDeadline(t time.Time) error {
-	st.rd.Set(t)
-	st.wd.Set(t)
+	st.SetReadDeadline(t)
+	st.SetWriteDeadline(t)
 	return nil
 }
-func (st *Stream) SetReadDeadline(t time.Time) error  { st.rd.Set(t); return nil }
-func (st *Stream) SetWriteDeadline(t time.Time) error { st.wd.Set(t); return nil }
+
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.rd.Set(t)
+	st.rdSet.Store(true)
+	wake(st.readable, true)
+	return nil
+}
+
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.wd.Set(t)
+	st.wdSet.Store(true)
+	wake(st.writable, true)
+	return nil
+}
+
+// inlineRunMax is the most bytes a write may queue and still have the
+// session run on the writer's goroutine (runNow).
+const inlineRunMax = 16 << 10
+
+// runNow sends what a call just queued (n bytes of stream data). When no
+// worker has the session and n is small, the caller's goroutine runs it
+// once, as a TCP write makes its segment in the caller's system call:
+// a request leaves without waking a worker, which on a busy machine costs
+// more than building the packet (issue #7). Larger writes, and a session
+// that is queued or running already, go through kick, so bulk senders keep
+// the workers' batching and a run never starts twice.
+func (s *Session) runNow(n int) {
+	if n > inlineRunMax || !s.state.CompareAndSwap(runIdle, runRunning) {
+		s.kick()
+		return
+	}
+	if s.ep.runq.enter() {
+		s.runOnce()
+		s.ep.runq.exit()
+	}
+	if s.state.CompareAndSwap(runRunning, runIdle) {
+		return
+	}
+	// Kicked while we ran (runAgain): a worker goes round, not the caller.
+	s.state.Store(runQueued)
+	s.ep.runq.push(s)
+}
