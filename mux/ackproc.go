@@ -19,6 +19,7 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 	acked := 0
 	var newest *sentPacket
 	var newestPN uint64
+	large, small := false, false // for path MTU black-hole detection
 	for _, rg := range a.Ranges {
 		if rg.Largest < s.sent.base {
 			break // ranges descend: the rest is older still
@@ -39,6 +40,8 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 				if newest == nil {
 					newest, newestPN = p, pn
 				}
+				large = large || p.size > s.baseMTU
+				small = small || pn >= s.pmtu.suspPN && p.size <= s.baseMTU
 				s.framesAcked(p)
 			}
 			if pn == lo {
@@ -50,6 +53,7 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 		return nil
 	}
 	s.pmtu.waitAck = false
+	s.pmtuAckedWhileSuspect(large, small)
 	if !r.anyAcked || largest > r.largestAcked {
 		r.largestAcked, r.anyAcked = largest, true
 	}
@@ -177,7 +181,7 @@ func (s *Session) onPTO() {
 	s.rec.ptoCount++
 	s.rec.probes = 2
 	if s.rec.ptoCount >= 2 {
-		s.pmtuBlackHole()
+		s.pmtuSuspect()
 	}
 	for i := 0; i < s.sent.n; i++ {
 		p := s.sent.get(s.sent.base + uint64(i))

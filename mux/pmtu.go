@@ -21,8 +21,12 @@ import (
 // Black holes (RFC 8899 §4.3): when the path stops carrying the larger
 // size (a route change), full-size packets are lost while nothing else
 // arrives either. Two consecutive probe timeouts while above the base
-// size drop the packet size back to the base; the search does not start
-// again in that session.
+// size make the session suspect one: from then on it sends base-size
+// packets only. If an ACK then covers a large packet, the timeouts were
+// something else (a late ACK, a congested receiver) and the size stays;
+// if it covers only packets sent at the base size since the suspicion,
+// the path lost the large ones: the size drops to the base, and the
+// search starts again once a later ACK shows the path is up.
 
 // Candidate sizes: a 64 KiB MTU (the loopback interface) and a 9,000-byte
 // jumbo frame, each less the IPv6 and UDP headers (48 bytes), so that the
@@ -39,6 +43,8 @@ type pmtuState struct {
 	nc      int    // how many of cands are in use
 	next    int    // index of the next candidate to probe
 	probing bool   // a probe is outstanding
+	suspect bool   // a black hole is suspected: send base-size packets
+	suspPN  uint64 // first packet number sent while suspecting
 	waitAck bool   // after a black-hole fallback: search again once an ACK arrives
 	size    int    // size of the outstanding probe
 }
@@ -122,16 +128,39 @@ func (s *Session) pmtuLost(size int) {
 	s.pmtu.next++
 }
 
-// pmtuBlackHole drops back to the base size after repeated probe
-// timeouts above it, and searches again once the path carries packets
-// again (an ACK arrives).
-func (s *Session) pmtuBlackHole() {
-	if s.mtu <= s.baseMTU {
+// pmtuSuspect starts suspecting a black hole after repeated probe
+// timeouts above the base size.
+func (s *Session) pmtuSuspect() {
+	if s.mtu <= s.baseMTU || s.pmtu.suspect {
 		return
 	}
-	s.setMTU(s.baseMTU)
-	s.initPMTU(s.maxMTU)
-	s.pmtu.waitAck = true
+	s.pmtu.suspect, s.pmtu.suspPN = true, s.nextPN
+}
+
+// pmtuAckedWhileSuspect settles a suspicion from one ACK: large says
+// whether it newly covered a packet larger than the base size, small
+// whether it covered one sent at the base size since the suspicion.
+func (s *Session) pmtuAckedWhileSuspect(large, small bool) {
+	switch {
+	case !s.pmtu.suspect:
+	case large: // the path still carries the size: no black hole
+		s.pmtu.suspect = false
+	case small: // only the small ones get through: a black hole
+		s.pmtu.suspect = false
+		s.stats.PMTUBlackHoles++
+		s.setMTU(s.baseMTU)
+		s.initPMTU(s.maxMTU)
+		s.pmtu.waitAck = true // search again after the next ACK
+	}
+}
+
+// sendSize returns the largest packet to build now: the base size while a
+// black hole is suspected, else the discovered size.
+func (s *Session) sendSize() int {
+	if s.pmtu.suspect {
+		return s.baseMTU
+	}
+	return s.mtu
 }
 
 // setMTU changes the size of the packets sent, and the congestion

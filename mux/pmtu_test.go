@@ -93,8 +93,23 @@ func TestPathMTUBlackHole(t *testing.T) {
 	if !sawLarge {
 		t.Fatal("the session never reached the loopback size")
 	}
-	if st.PacketSize != wire.DefaultPacketSize {
-		t.Fatalf("packet size %d after the path shrank, want %d", st.PacketSize, wire.DefaultPacketSize)
+	if st.PacketSize != wire.DefaultPacketSize || st.PMTUBlackHoles == 0 {
+		t.Fatalf("packet size %d after the path shrank (%d black holes found), want %d", st.PacketSize, st.PMTUBlackHoles, wire.DefaultPacketSize)
+	}
+}
+
+// TestPathMTUNoFalseBlackHole: probe timeouts that come from lost ACKs (the
+// return path is down for a while), not from lost large packets, make the
+// session suspect a black hole, but the first ACK after the outage covers
+// large packets, so the size stays.
+func TestPathMTUNoFalseBlackHole(t *testing.T) {
+	link := netsim.LinkConfig{Delay: 5 * time.Millisecond, Bandwidth: 1e9, QueueBytes: 4 << 20}
+	back := link
+	back.Blackouts = []netsim.Window{{Start: 300 * time.Millisecond, End: 700 * time.Millisecond}}
+	net := netsim.New(5, link, back)
+	st := pmtuRun(t, net, Config{}, Config{}, 64*mib, nil)
+	if st.PacketSize != pmtuLoopback || st.PMTUBlackHoles != 0 {
+		t.Fatalf("packet size %d, %d black holes found after an ACK outage; want %d and none", st.PacketSize, st.PMTUBlackHoles, pmtuLoopback)
 	}
 }
 

@@ -27,7 +27,7 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	if ps := s.probeSize(); ps > 0 && len(b) >= ps {
 		return s.buildPMTUProbe(b, now)
 	}
-	room := s.mtu - wire.TagLen
+	room := s.sendSize() - wire.TagLen
 	r := &s.rec
 	probe := r.probes > 0
 	canSend := probe || r.cc.CanSend(r.inFlight) && !r.pacer.TimeUntilSend(now, r.cc.PacingRate(&r.rtt)).After(now)

@@ -140,6 +140,7 @@ type Stats struct {
 	BytesInFlight                int
 	PacketSize                   int    // the packet size in use, tag included (path MTU discovery)
 	PMTUProbes                   uint64 // path MTU probes sent
+	PMTUBlackHoles               uint64 // falls back to the base size (pmtu.go)
 }
 
 // New makes the engine for a session whose handshake has completed. local
