@@ -55,23 +55,7 @@ func echo(svc *Service) {
 }
 
 func TestEchoAndBulk(t *testing.T) {
-	server, client := newPair(t)
-	svc, err := server.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go echo(svc)
-	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.OpenStream("", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WaitAccepted(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
+	st, s, server, client := openEcho(t)
 	data := make([]byte, 8<<20)
 	for i := range data {
 		data[i] = byte(i * 7)

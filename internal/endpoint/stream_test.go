@@ -8,34 +8,35 @@ import (
 	"time"
 )
 
-// openIdle opens a stream to an echo service and returns it with nothing
-// to read, so that Reads block.
-func openIdle(t *testing.T) *Stream {
+// openEcho opens an accepted stream to an echo service; until something
+// is written it has nothing to read, so Reads block. It also returns the
+// stream's session and the two endpoints.
+func openEcho(t *testing.T) (st *Stream, s *Session, server, client *Endpoint) {
 	t.Helper()
-	server, client := newPair(t)
+	server, client = newPair(t)
 	svc, err := server.Listen("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go echo(svc)
-	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+	s, err = client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.OpenStream("", 3)
+	st, err = s.OpenStream("", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := st.WaitAccepted(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, s, server, client
 }
 
 // TestCloseWakesEveryBlockedCall: Close wakes every blocked Read, however
 // many, through the stream's one wake-up channel (no closed channel).
 func TestCloseWakesEveryBlockedCall(t *testing.T) {
-	st := openIdle(t)
+	st, _, _, _ := openEcho(t)
 	const readers = 4
 	errs := make(chan error, readers)
 	var started sync.WaitGroup
@@ -65,7 +66,7 @@ func TestCloseWakesEveryBlockedCall(t *testing.T) {
 // TestDeadlineWakesBlockedRead: a deadline set while a Read is blocked on
 // a stream that never had one applies to that Read.
 func TestDeadlineWakesBlockedRead(t *testing.T) {
-	st := openIdle(t)
+	st, _, _, _ := openEcho(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := st.Read(make([]byte, 8))
