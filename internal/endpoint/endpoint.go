@@ -320,38 +320,46 @@ func (ep *Endpoint) readLoop() {
 			}
 			addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
 			if m.Segment <= 0 {
-				if m.N >= handOverMin && ep.handOver(m.Buf[:m.N], addr, &lender.bufs[i]) {
+				if ep.receive(m.Buf[:m.N], addr, out, &lender.bufs[i]) {
 					m.Buf = nil // the next read lends a fresh buffer here
-					continue
 				}
-				ep.receive(m.Buf[:m.N], addr, out)
 				continue
 			}
 			for off := 0; off < m.N; off += m.Segment {
-				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out)
+				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out, nil)
 			}
 		}
 	}
 }
 
-// receive handles one datagram.
-func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte) {
-	{
-		var h wire.Header
-		if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() {
-			return
-		}
-		if h.IsHandshake() {
-			ep.handshake(pkt, &h, addr, out)
-			return
-		}
-		ep.mu.Lock()
-		s := ep.sessions[h.Destination.Ephemeral()]
-		ep.mu.Unlock()
-		if s != nil && h.Source == s.remoteID {
-			s.deliver(pkt, addr)
-		}
+// receive handles one datagram. pb, when not nil, is the read buffer that
+// holds pkt alone: a transport packet of handOverMin bytes or more goes to
+// its session together with that buffer instead of being copied, and
+// receive reports true, having zeroed *pb (the buffer is the inbox's now).
+func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *alignment.Buffer) bool {
+	var h wire.Header
+	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() {
+		return false
 	}
+	if h.IsHandshake() {
+		ep.handshake(pkt, &h, addr, out)
+		return false
+	}
+	ep.mu.Lock()
+	s := ep.sessions[h.Destination.Ephemeral()]
+	ep.mu.Unlock()
+	if s == nil || h.Source != s.remoteID {
+		return false
+	}
+	if pb == nil || len(pkt) < handOverMin {
+		s.deliver(pkt, addr)
+		return false
+	}
+	if !s.enqueue(inPacket{pkt, addr, *pb, readPool}) {
+		return false // the inbox is full: dropped, as deliver would
+	}
+	*pb = alignment.Buffer{}
+	return true
 }
 
 // handOverMin is the smallest packet the reader hands over in its own
@@ -359,25 +367,6 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte) {
 // (8,952 bytes and up) costs more to copy than the 64 KiB buffer; a
 // smaller one is copied into the packet pool, and the read buffer stays.
 const handOverMin = 8 << 10
-
-// handOver queues a transport packet that fills a read buffer by itself
-// in its session's inbox together with the buffer (*pb, which it zeroes
-// when it takes it). It reports false, taking nothing, for anything else:
-// handshakes, foreign or unknown packets, a full inbox.
-func (ep *Endpoint) handOver(pkt []byte, addr netip.AddrPort, pb *alignment.Buffer) bool {
-	var h wire.Header
-	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() || h.IsHandshake() {
-		return false
-	}
-	ep.mu.Lock()
-	s := ep.sessions[h.Destination.Ephemeral()]
-	ep.mu.Unlock()
-	if s == nil || h.Source != s.remoteID || !s.deliverOwned(pkt, addr, *pb, readPool) {
-		return false
-	}
-	*pb = alignment.Buffer{}
-	return true
-}
 
 // handshake routes a handshake packet (PROTOCOL.md §7).
 func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, out []byte) {

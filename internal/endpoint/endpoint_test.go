@@ -18,19 +18,7 @@ var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
 func newPair(t *testing.T) (server, client *Endpoint) {
 	t.Helper()
-	server, err := Listen("udp4", loopback, Config{Accept: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err = Listen("udp4", loopback, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		client.Close(wire.CloseNormal, "")
-		server.Close(wire.CloseNormal, "")
-	})
-	return server, client
+	return newPairConfig(t, mux.Config{})
 }
 
 func ctx(t *testing.T) context.Context {

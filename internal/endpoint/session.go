@@ -163,16 +163,11 @@ func (s *Session) kick() {
 	}
 }
 
-// deliver queues a transport packet from the reader (copying it), or drops
-// it when the inbox is full.
+// deliver queues a copy of a transport packet from the reader, or drops
+// it when the inbox is full. The copy lives in a buffer of the packet
+// pool until the running worker has opened and applied it (takeInbox puts
+// it back).
 func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
-	s.inMu.Lock()
-	if s.inboxFull(len(pkt)) {
-		s.inMu.Unlock()
-		return
-	}
-	// The copy lives in a buffer of the endpoint's bounded pool until the
-	// running worker has opened and applied it (takeInbox puts it back).
 	var b []byte
 	pb, ok := s.ep.pool.Get(len(pkt))
 	if ok {
@@ -181,10 +176,9 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 		b = make([]byte, len(pkt))
 	}
 	copy(b, pkt)
-	s.inbox = append(s.inbox, inPacket{b, addr, pb, s.ep.pool})
-	s.inBytes += len(pkt)
-	s.inMu.Unlock()
-	s.kick()
+	if !s.enqueue(inPacket{b, addr, pb, s.ep.pool}) {
+		s.ep.pool.Put(pb) // the zero Buffer is ignored
+	}
 }
 
 // maxInboxBytes bounds the bytes queued for one session, beside
@@ -192,25 +186,18 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 // 1,024 of them would be 64 MiB held for one session.
 const maxInboxBytes = 8 << 20
 
-// inboxFull reports whether a packet of n bytes must be dropped (the
-// sender's loss recovery and congestion control then slow it). Called
-// with inMu held.
-func (s *Session) inboxFull(n int) bool {
-	return len(s.inbox) >= s.ep.cfg.InboxPackets || s.inBytes+n > maxInboxBytes
-}
-
-// deliverOwned queues a packet that lies alone in a buffer of pool,
-// taking the buffer instead of copying the packet (large packets: the
-// copy would cost more than the buffer). It reports false, taking
-// nothing, when the inbox is full.
-func (s *Session) deliverOwned(pkt []byte, addr netip.AddrPort, pb alignment.Buffer, pool *alignment.Pool) bool {
+// enqueue adds p to the inbox and kicks the session; it reports false,
+// taking nothing, when the inbox is full (the sender's loss recovery and
+// congestion control then slow it). p.pb, if any, is the inbox's until
+// takeInbox returns it to p.pool.
+func (s *Session) enqueue(p inPacket) bool {
 	s.inMu.Lock()
-	if s.inboxFull(len(pkt)) {
+	if len(s.inbox) >= s.ep.cfg.InboxPackets || s.inBytes+len(p.buf) > maxInboxBytes {
 		s.inMu.Unlock()
 		return false
 	}
-	s.inbox = append(s.inbox, inPacket{pkt, addr, pb, pool})
-	s.inBytes += len(pkt)
+	s.inbox = append(s.inbox, p)
+	s.inBytes += len(p.buf)
 	s.inMu.Unlock()
 	s.kick()
 	return true
