@@ -68,6 +68,11 @@ type server interface {
 	// connect makes a fresh client (its own socket and handshake) and its
 	// first stream.
 	connect(ctx context.Context) (client, stream, error)
+	// dial makes a fresh session (a full handshake) from the system's one
+	// long-lived client socket, and its first stream; closing the client
+	// ends the session, not the socket. A client process that connects
+	// often keeps its socket (a QUIC Transport, a Haven Dialer).
+	dial(ctx context.Context) (client, stream, error)
 	close()
 }
 
@@ -176,6 +181,10 @@ func sinkResult(s stream) (uint64, error) {
 // ---- Haven ----
 
 type havenServer struct {
+	// sharedMu guards shared, the Dialer of dial, made on first use.
+	sharedMu sync.Mutex
+	shared   *havennet.Dialer
+
 	host *havennet.Host
 	ln   net.Listener
 	px   *lossproxy.Proxy
@@ -263,7 +272,39 @@ func clientSource(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(n >> 8), byte(n)}), 0)
 }
 
+// dial runs a fresh handshake on the server's one shared client Dialer
+// (first identity, one socket); the client's close ends the session, so
+// the next dial to the same peer starts a new one.
+func (s *havenServer) dial(ctx context.Context) (client, stream, error) {
+	s.sharedMu.Lock()
+	if s.shared == nil {
+		s.shared = &havennet.Dialer{Timeout: setupTimeout, Config: havennet.Config{PrivateKey: s.keys[0]}}
+		if s.loss {
+			s.shared.Config.HandshakeRetransmit = 200 * time.Millisecond
+		}
+	}
+	d := s.shared
+	s.sharedMu.Unlock()
+	c, err := d.DialContext(ctx, "haven4", s.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := c.(*havennet.Conn)
+	return &havenSession{sess: hc.Session()}, hc, nil
+}
+
+// havenSession is one session of the shared Dialer.
+type havenSession struct{ sess *havennet.Session }
+
+func (c *havenSession) open(context.Context) (stream, error) { return c.sess.OpenStream("", 3) }
+func (c *havenSession) close()                              { c.sess.Close(0, "") }
+
 func (s *havenServer) close() {
+	s.sharedMu.Lock()
+	if s.shared != nil {
+		s.shared.Close()
+	}
+	s.sharedMu.Unlock()
 	s.host.Close()
 	if s.px != nil {
 		s.px.Close()
@@ -281,6 +322,11 @@ func (c *havenClient) close() { c.d.Close() }
 // ---- QUIC ----
 
 type quicServer struct {
+	// sharedMu guards shared, the client Transport of dial, made on first
+	// use.
+	sharedMu sync.Mutex
+	shared   *quic.Transport
+
 	ln   *quic.Listener
 	px   *lossproxy.Proxy
 	addr string
@@ -343,7 +389,45 @@ func (s *quicServer) connect(ctx context.Context) (client, stream, error) {
 	return c, st, nil
 }
 
+// dial connects on the server's one shared client Transport (one socket).
+func (s *quicServer) dial(ctx context.Context) (client, stream, error) {
+	s.sharedMu.Lock()
+	if s.shared == nil {
+		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			s.sharedMu.Unlock()
+			return nil, nil, err
+		}
+		s.shared = &quic.Transport{Conn: uc}
+	}
+	tr := s.shared
+	s.sharedMu.Unlock()
+	addr, err := net.ResolveUDPAddr("udp4", s.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	conn, err := tr.Dial(ctx, addr, s.tls, s.conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &quicClient{conn: conn}
+	st, err := c.open(ctx)
+	if err != nil {
+		c.close()
+		return nil, nil, err
+	}
+	return c, st, nil
+}
+
 func (s *quicServer) close() {
+	s.sharedMu.Lock()
+	if s.shared != nil {
+		s.shared.Close()
+		s.shared.Conn.Close()
+	}
+	s.sharedMu.Unlock()
 	s.ln.Close()
 	if s.px != nil {
 		s.px.Close()
@@ -417,6 +501,9 @@ func (s *tlsServer) connect(ctx context.Context) (client, stream, error) {
 	}
 	return c, st, nil
 }
+
+// dial is connect: every TLS session is a new TCP connection anyway.
+func (s *tlsServer) dial(ctx context.Context) (client, stream, error) { return s.connect(ctx) }
 
 func (s *tlsServer) close() { s.ln.Close() }
 

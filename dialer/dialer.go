@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/internal/secure"
@@ -35,13 +36,15 @@ func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 
 // Session returns the session to peer at addr over the UDP network
 // ("udp", "udp4" or "udp6"): an existing one, or a new one after a
-// handshake bounded by ctx and the handshake timeout.
+// handshake bounded by ctx, deadline (zero: none; it ends the dial with
+// context.DeadlineExceeded) and the handshake timeout.
 //
 // The first dial on a network makes the socket and the static key object
 // (one X25519 multiplication) before its handshake can start; the
 // handshake's ephemeral key pair (another) is generated meanwhile on a
 // spare core (secure.StartEphemeral).
-func (p *Pool) Session(ctx context.Context, network string, peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, peer wire.PublicKey,
+	addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
 	p.mu.Lock()
 	fresh := p.eps[network] == nil && !p.closed
 	p.mu.Unlock()
@@ -54,7 +57,7 @@ func (p *Pool) Session(ctx context.Context, network string, peer wire.PublicKey,
 		ahead.Discard()
 		return nil, nil, err
 	}
-	s, err := ep.SessionAhead(ctx, peer, addr, ahead)
+	s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
 	return s, ep, err
 }
 

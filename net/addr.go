@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/havenproto/haven/wire"
 )
@@ -69,34 +70,45 @@ func udpNetwork(network string) (string, error) {
 
 // ResolveAddr parses "<public key>@<host>:<port>" and resolves the host.
 func ResolveAddr(network, address string) (*Addr, error) {
-	return resolveAddr(context.Background(), network, address)
-}
-
-func resolveAddr(ctx context.Context, network, address string) (*Addr, error) {
-	udp, err := udpNetwork(network)
+	a, err := resolveAddr(context.Background(), time.Time{}, network, address)
 	if err != nil {
 		return nil, err
+	}
+	return &a, nil
+}
+
+// resolveAddr is ResolveAddr returning the value (a dial allocates no
+// Addr for it), with a deadline (zero: none) on the name lookup.
+func resolveAddr(ctx context.Context, deadline time.Time, network, address string) (Addr, error) {
+	udp, err := udpNetwork(network)
+	if err != nil {
+		return Addr{}, err
 	}
 	a, err := wire.ParseAddress(address)
 	if err != nil {
-		return nil, err
+		return Addr{}, err
 	}
 	var ip netip.Addr
 	if ip, err = netip.ParseAddr(a.Host); err != nil {
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
 		ips, err := net.DefaultResolver.LookupNetIP(ctx, ipNetwork(udp), a.Host)
 		if err != nil {
-			return nil, err
+			return Addr{}, err
 		}
 		if len(ips) == 0 {
-			return nil, &net.DNSError{Err: "no suitable address", Name: a.Host, IsNotFound: true}
+			return Addr{}, &net.DNSError{Err: "no suitable address", Name: a.Host, IsNotFound: true}
 		}
 		ip = ips[0]
 	}
 	ip = ip.Unmap()
 	if udp == "udp4" && !ip.Is4() || udp == "udp6" && !ip.Is6() {
-		return nil, &net.AddrError{Err: "address family does not match network " + network, Addr: address}
+		return Addr{}, &net.AddrError{Err: "address family does not match network " + network, Addr: address}
 	}
-	return &Addr{Key: a.Key, Addr: netip.AddrPortFrom(ip, a.Port)}, nil
+	return Addr{Key: a.Key, Addr: netip.AddrPortFrom(ip, a.Port)}, nil
 }
 
 func ipNetwork(udp string) string {

@@ -17,16 +17,19 @@ type Conn struct {
 	st            *endpoint.Stream
 	laddr, raddr  *Addr
 	closeEndpoint func() // for a Conn that owns its dialer's endpoint
-	// peer is raddr's storage when newConn made the Conn: one allocation
-	// for both, as a Conn is made for every channel opened or accepted.
+	// peer is raddr's storage and sess what Session returns, when newConn
+	// made the Conn: one allocation for all three, as a Conn is made for
+	// every channel opened or accepted.
 	peer Addr
+	sess Session
 }
 
 // newConn makes the Conn of stream st, with the remote address made from
 // the session's peer key and current address.
 func newConn(st *endpoint.Stream, laddr *Addr) *Conn {
 	s := st.Session()
-	c := &Conn{st: st, laddr: laddr, peer: Addr{Key: s.Peer(), Addr: s.RemoteAddr()}}
+	c := &Conn{st: st, laddr: laddr, peer: Addr{Key: s.Peer(), Addr: s.RemoteAddr()},
+		sess: Session{s: s, local: laddr}}
 	c.raddr = &c.peer
 	return c
 }
@@ -77,7 +80,12 @@ func (c *Conn) SetReadDeadline(t time.Time) error  { return c.st.SetReadDeadline
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.st.SetWriteDeadline(t) }
 
 // Session returns the session the channel belongs to.
-func (c *Conn) Session() *Session { return &Session{s: c.st.Session(), local: c.laddr} }
+func (c *Conn) Session() *Session {
+	if c.sess.s != nil {
+		return &c.sess
+	}
+	return &Session{s: c.st.Session(), local: c.laddr}
+}
 
 func (c *Conn) opError(op string, err error) error {
 	if errors.Is(err, endpoint.ErrClosed) {

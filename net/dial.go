@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/havenproto/haven/dialer"
+	"github.com/havenproto/haven/internal/endpoint"
 )
 
 // Dialer dials Haven addresses. It keeps one socket and one session per
@@ -28,6 +29,10 @@ type Dialer struct {
 	// once makes pool, the Dialer's sockets and sessions, on first use.
 	once sync.Once
 	pool *dialer.Pool
+	// mu guards laddrs: the local address of each socket (one per UDP
+	// network), shared by the Conns dialed from it.
+	mu     sync.Mutex
+	laddrs []epAddr
 }
 
 var defaultDialer Dialer
@@ -60,17 +65,20 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 }
 
 func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
+	// The Timeout bounds the dial as a deadline passed down, not as a
+	// derived context: the handshake and the channel open wait on timers
+	// of their own anyway, and a context with a timeout costs five
+	// allocations a dial.
+	var deadline time.Time
 	if d.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
-		defer cancel()
+		deadline = time.Now().Add(d.Timeout)
 	}
-	raddr, err := resolveAddr(ctx, network, address)
+	raddr, err := resolveAddr(ctx, deadline, network, address)
 	if err != nil {
 		return nil, err
 	}
 	udp, _ := udpNetwork(network)
-	s, ep, err := d.sessions().Session(ctx, udp, raddr.Key, dialable(raddr.Addr))
+	s, ep, err := d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr))
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +90,31 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := st.WaitAccepted(ctx); err != nil {
+	if err := st.WaitAcceptedUntil(ctx, deadline); err != nil {
 		st.Close()
 		return nil, err
 	}
-	laddr := &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}
-	return &Conn{st: st, laddr: laddr, raddr: &Addr{Key: raddr.Key, Addr: s.RemoteAddr()}}, nil
+	return newConn(st, d.localAddr(ep)), nil
+}
+
+// localAddr returns the Conns' local address on ep, made once per socket.
+func (d *Dialer) localAddr(ep *endpoint.Endpoint) *Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.laddrs {
+		if l.ep == ep {
+			return l.addr
+		}
+	}
+	a := &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}
+	d.laddrs = append(d.laddrs, epAddr{ep, a})
+	return a
+}
+
+// epAddr is a socket of the Dialer and its address.
+type epAddr struct {
+	ep   *endpoint.Endpoint
+	addr *Addr
 }
 
 // sessions returns the Dialer's pool, making it on first use.

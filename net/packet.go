@@ -140,10 +140,8 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 			return 0, err
 		}
 	}
-	select {
-	case <-pc.wd.Wait():
+	if pc.wd.Passed() {
 		return 0, errDeadline()
-	default:
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if dc := pc.svc.Channel(a.Key); dc != nil {

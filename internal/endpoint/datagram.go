@@ -200,6 +200,15 @@ func (s *Session) newDatagramChannel(id uint32, svc *DatagramService) *DatagramC
 	return &DatagramChannel{s: s, id: id, svc: svc, writable: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
+// addDatagramChannel registers dc (with s.mu held); the map is made for
+// the first, as most sessions carry no datagrams.
+func (s *Session) addDatagramChannel(id uint32, dc *DatagramChannel) {
+	if s.dgChans == nil {
+		s.dgChans = make(map[uint32]*DatagramChannel)
+	}
+	s.dgChans[id] = dc
+}
+
 // OpenDatagram opens a datagram channel to svc's name on the session; what
 // the peer sends back on it arrives at svc.
 func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramChannel, error) {
@@ -210,7 +219,7 @@ func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramC
 		return nil, err
 	}
 	dc := s.newDatagramChannel(id, svc)
-	s.dgChans[id] = dc
+	s.addDatagramChannel(id, dc)
 	s.mu.Unlock()
 	svc.adopt(dc)
 	s.kick()
@@ -307,7 +316,7 @@ func (s *Session) incomingDatagram(ch uint32, service string) {
 		return
 	}
 	dc := s.newDatagramChannel(ch, svc)
-	s.dgChans[ch] = dc
+	s.addDatagramChannel(ch, dc)
 	s.m.Accept(ch)
 	svc.adopt(dc)
 }

@@ -6,29 +6,107 @@ import (
 	"sync"
 	"time"
 
+	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/wire"
 )
 
 // dial is a handshake in progress towards one peer. Concurrent dials to
 // the same peer share it.
+//
+// Dials are recycled through dialPool with their channel and timer, so a
+// dial on a warm endpoint allocates none of them. A dial is put back only
+// when nobody else can read its result: no second caller waited on it
+// (done is nil), and it has left ep.dials, so that only a reader that
+// looked it up just before may still offer it a reply, which the next
+// user drops unauthenticated (replies name their dial's ephemeral value).
 type dial struct {
 	peer wire.PublicKey
 	eph  uint32
-	in   chan inPacket // responses and cookie replies from the reader
-	done chan struct{} // closed when s or err is set
-	// mu guards s and err (set once, before done closes) and failed.
+	// in carries handshake replies from the reader, each in a packetPool
+	// buffer that the receiving side puts back.
+	in    chan inPacket
+	timer *time.Timer // retransmissions; stopped while the dial is pooled
+	// done is made by the first caller that waits for another's dial, and
+	// closed when the dial ends; both under the endpoint's mu.
+	done chan struct{}
+	// mu guards s and err (set once, before the dial ends) and failed.
 	mu     sync.Mutex
 	s      *Session
 	err    error
 	failed bool
 }
 
-// offer hands the dial a handshake reply; dropped when the dial is busy.
-func (d *dial) offer(pkt []byte, addr netip.AddrPort) {
+var dialPool = sync.Pool{New: func() any { return &dial{in: make(chan inPacket, 4)} }}
+
+// newDial takes a dial from the pool, emptied of anything offered late.
+func newDial(peer wire.PublicKey, eph uint32) *dial {
+	d := dialPool.Get().(*dial)
+	d.drain()
+	d.peer, d.eph = peer, eph
+	return d
+}
+
+// drain puts back the buffers of replies nobody will read.
+func (d *dial) drain() {
+	for {
+		select {
+		case p := <-d.in:
+			p.pool.Put(p.pb)
+		default:
+			return
+		}
+	}
+}
+
+// recycle returns a dial nobody else refers to (see dial) to the pool.
+func (d *dial) recycle() {
+	d.drain()
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	t, in := d.timer, d.in
+	*d = dial{timer: t, in: in}
+	dialPool.Put(d)
+}
+
+// offer hands the dial a handshake reply, copied into a packetPool buffer;
+// dropped when the dial is busy.
+func (d *dial) offer(pool *alignment.Pool, pkt []byte, addr netip.AddrPort) {
+	pb, ok := pool.Get(len(pkt))
+	if !ok {
+		return
+	}
+	b := pb.Bytes()[:len(pkt)]
+	copy(b, pkt)
 	select {
-	case d.in <- inPacket{buf: append([]byte(nil), pkt...), addr: addr}:
+	case d.in <- inPacket{buf: b, addr: addr, pb: pb, pool: pool}:
 	default:
+		pool.Put(pb)
+	}
+}
+
+// wait waits for another caller's dial to end (done), ctx or deadline.
+func (d *dial) wait(ctx context.Context, deadline time.Time, done chan struct{}) (*Session, error) {
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := getTimer(time.Until(deadline))
+		defer putTimer(t)
+		expired = t.C
+	}
+	select {
+	case <-expired:
+		return nil, context.DeadlineExceeded
+	case <-done:
+		d.mu.Lock()
+		s, err := d.s, d.err
+		d.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -44,13 +122,16 @@ func (d *dial) fail(err error) {
 // dialed by another goroutine, or a new one after a handshake. The dial
 // honours ctx and the handshake timeout.
 func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip.AddrPort) (*Session, error) {
-	return ep.SessionAhead(ctx, peer, addr, secure.EphemeralAhead{})
+	return ep.SessionAhead(ctx, time.Time{}, peer, addr, secure.EphemeralAhead{})
 }
 
-// SessionAhead is Session with an ephemeral key pair already being
-// generated (secure.StartEphemeral) for the initiation, should this call
-// dial. If it does not, ahead is left to finish and be collected.
-func (ep *Endpoint) SessionAhead(ctx context.Context, peer wire.PublicKey, addr netip.AddrPort,
+// SessionAhead is Session with a deadline (zero: none; when it passes the
+// call fails with context.DeadlineExceeded, as a context with that
+// deadline would, without the cost of making one) and an ephemeral key
+// pair already being generated (secure.StartEphemeral) for the
+// initiation, should this call dial. If it does not, ahead is left to
+// finish and be collected.
+func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
 	ahead secure.EphemeralAhead) (*Session, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	for {
@@ -68,19 +149,12 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, peer wire.PublicKey, addr 
 			continue
 		}
 		if d := ep.dialing[peer]; d != nil {
-			ep.mu.Unlock()
-			select {
-			case <-d.done:
-				d.mu.Lock()
-				s, err := d.s, d.err
-				d.mu.Unlock()
-				if err != nil {
-					return nil, err
-				}
-				return s, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			if d.done == nil {
+				d.done = make(chan struct{})
 			}
+			done := d.done
+			ep.mu.Unlock()
+			return d.wait(ctx, deadline, done)
 		}
 		ep.mu.Unlock()
 		break
@@ -89,35 +163,45 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, peer wire.PublicKey, addr 
 	if eph == 0 {
 		return nil, ErrTooMany
 	}
-	d := &dial{peer: peer, eph: eph, in: make(chan inPacket, 4), done: make(chan struct{})}
+	d := newDial(peer, eph)
 	ep.mu.Lock()
 	delete(ep.sessions, eph) // the dial holds the value now
 	ep.dials[eph] = d
 	ep.dialing[peer] = d
 	ep.mu.Unlock()
-	s, err := ep.runDial(ctx, d, addr, ahead)
+	s, err := ep.runDial(ctx, deadline, d, addr, ahead)
+	d.mu.Lock()
+	d.s, d.err = s, err
+	d.mu.Unlock()
 	ep.mu.Lock()
 	delete(ep.dials, eph)
 	if ep.dialing[peer] == d {
 		delete(ep.dialing, peer)
 	}
+	waited := d.done != nil
+	if waited {
+		close(d.done) // the waiters read s and err; d is theirs too now
+	}
 	ep.mu.Unlock()
-	d.mu.Lock()
-	d.s, d.err = s, err
-	d.mu.Unlock()
-	close(d.done)
+	if !waited {
+		d.recycle()
+	}
 	return s, err
 }
 
-// runDial drives the initiator until the response, a failure or ctx.
-func (ep *Endpoint) runDial(ctx context.Context, d *dial, addr netip.AddrPort, ahead secure.EphemeralAhead) (*Session, error) {
+// runDial drives the initiator until the response, a failure, ctx or the
+// deadline.
+func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, addr netip.AddrPort,
+	ahead secure.EphemeralAhead) (*Session, error) {
 	now := time.Now()
 	ini, err := secure.NewInitiatorAhead(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), ep.cfg.Handshake, now, nil, ahead)
 	if err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	if d.timer == nil {
+		d.timer = time.NewTimer(time.Hour)
+	}
+	timer := d.timer
 	for {
 		d.mu.Lock()
 		failed, ferr := d.failed, d.err
@@ -125,34 +209,43 @@ func (ep *Endpoint) runDial(ctx context.Context, d *dial, addr netip.AddrPort, a
 		if failed {
 			return nil, ferr
 		}
-		pkt, deadline, err := ini.Poll(time.Now())
+		now := time.Now()
+		if !deadline.IsZero() && !now.Before(deadline) {
+			return nil, context.DeadlineExceeded
+		}
+		pkt, wake, err := ini.Poll(now)
 		if err != nil {
 			return nil, err
 		}
 		if pkt != nil {
 			ep.writeTo(pkt, addr)
 		}
-		timer.Reset(max(time.Until(deadline), 0))
+		if !deadline.IsZero() && deadline.Before(wake) {
+			wake = deadline
+		}
+		timer.Reset(max(time.Until(wake), 0))
 		select {
 		case in := <-d.in:
 			now := time.Now()
+			var est *secure.Established
 			switch wire.MsgID(in.buf[wire.HeaderLen]) {
 			case wire.MsgHandshakeResponse:
-				est, err := ini.HandleResponse(in.buf, now)
-				if err != nil {
-					continue // forged or stale: keep waiting
-				}
-				if !ep.startSession(d.eph, est, in.addr, now) {
-					est.Discard()
-					return nil, ErrClosed
-				}
-				ep.mu.Lock()
-				s := ep.sessions[d.eph]
-				ep.mu.Unlock()
-				return s, nil
+				est, err = ini.HandleResponse(in.buf, now)
 			case wire.MsgCookieReply:
 				ini.HandleCookieReply(in.buf, now)
 			}
+			in.pool.Put(in.pb)
+			if est == nil || err != nil {
+				continue // a cookie, or forged or stale: keep waiting
+			}
+			if !ep.startSession(d.eph, est, in.addr, now) {
+				est.Discard()
+				return nil, ErrClosed
+			}
+			ep.mu.Lock()
+			s := ep.sessions[d.eph]
+			ep.mu.Unlock()
+			return s, nil
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil, ctx.Err()

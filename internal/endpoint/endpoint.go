@@ -427,7 +427,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 		ep.mu.Unlock()
 		switch {
 		case d != nil:
-			d.offer(pkt, addr)
+			d.offer(ep.pool, pkt, addr)
 		case s != nil:
 			s.rekeyReply(pkt)
 		}

@@ -1,6 +1,8 @@
 package endpoint
 
 import (
+	"sync"
+
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/internal/udp"
@@ -23,18 +25,29 @@ const (
 	maxRunArenas = 8
 )
 
-// run is what one worker turn produced: sealed packets in arenas.
+// run is what one worker turn produced: sealed packets in arenas, and
+// the scratch to write them.
 //
-// Ownership: the arenas belong to the run from packetSpace until
-// recycle puts them back to alignment.Default(), after flush has written
-// every packet; out's buffers point into them (or, for the rare packet
-// built elsewhere, such as a rekey initiation, into their own slices).
+// Ownership: a run belongs to one runOnce (or closeNow) of one session,
+// from runPool.Get to runPool.Put; its arenas belong to it from
+// packetSpace until recycle puts them back to alignment.Default(), after
+// flush has written every packet; out's buffers point into them (or, for
+// the rare packet built elsewhere, such as a rekey initiation, into their
+// own slices).
 type run struct {
 	out    []outPacket
 	jobs   []secure.SealJob
 	arenas []alignment.Buffer
-	aoff   int // bytes used in the last arena
+	aoff   int          // bytes used in the last arena
+	ws     writeScratch // the batch of messages flush writes
 }
+
+// runPool holds the runs between turns, shared by every session: a run's
+// slices grow to a busy turn's size once and serve any session after, so
+// sessions allocate nothing per turn and hold nothing while idle. There
+// are about as many as turns in progress at once (the run workers and
+// inline writers).
+var runPool = sync.Pool{New: func() any { return new(run) }}
 
 // packetSpace returns room for one packet of up to size bytes in the
 // run's last arena, taking a new arena when it is full, and the arena's

@@ -1,6 +1,9 @@
 package endpoint
 
 import (
+	"sync"
+	"time"
+
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/udp"
 )
@@ -64,4 +67,26 @@ func (r *readBufs) Return(msgs []udp.Message) {
 			msgs[i].Buf = nil
 		}
 	}
+}
+
+// timerPool holds stopped timers for waits bounded by a deadline (a dial
+// waiting for another's, WaitAcceptedUntil), so that such a wait costs no
+// timer of its own. A stopped timer's channel delivers nothing stale (Go
+// 1.23 timer semantics), so a pooled timer is as good as a new one.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// getTimer returns a pooled timer firing after d; putTimer takes it back.
+func getTimer(d time.Duration) *time.Timer {
+	t := timerPool.Get().(*time.Timer)
+	t.Reset(d)
+	return t
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
 }

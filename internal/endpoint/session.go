@@ -40,13 +40,8 @@ type Session struct {
 	// takes. It is separate from mu so the reader never waits for a
 	// session's processing.
 	inMu    sync.Mutex
-	inbox   []inPacket
-	inBytes int // bytes in inbox
-	// inSpare is the inbox slice of the previous run, emptied: takeInbox
-	// swaps it in, so that both keep their capacity and packets arriving
-	// during a run never grow a fresh slice. Only the running worker
-	// touches it (runs are sequential), so inMu does not guard it.
-	inSpare []inPacket
+	inbox   *inBatch // nil while empty: batches come from inPool
+	inBytes int      // bytes in inbox
 	hsIn    [][]byte // handshake replies for a rekey in progress
 
 	// mu guards everything below. The worker running the session holds it
@@ -64,16 +59,19 @@ type Session struct {
 	challenge [8]byte
 	amp       secure.AntiAmplification
 	moves     int // validated path changes
-	chans     map[uint32]*Stream
-	dgChans   map[uint32]*DatagramChannel
+	chans     streamTable
+	dgChans   map[uint32]*DatagramChannel // nil until the first datagram channel
 	rekey     *secure.Initiator
-	timer     *time.Timer
+	// due and hidx are the session's place in sessionTimers (timers.go),
+	// guarded by its mu, not by this one.
+	due  time.Time
+	hidx int
 	// cur collects the packets built this run, prepared for sealing and
-	// encrypted after unlocking (flush.go); spare is the last run's,
-	// recycled, so that runs reuse their slices.
-	cur    run
-	spare  run
-	ws     writeScratch   // the running worker's write batch
+	// encrypted after unlocking (flush.go). It is set only during a run
+	// (runOnce, closeNow): a run's scratch comes from runPool and goes
+	// back after its flush, so an idle session holds none and a new one
+	// allocates none.
+	cur    *run
 	cwg    sync.WaitGroup // the crypto workers sealing this run's chunks
 	ended  bool
 	err    error
@@ -87,6 +85,14 @@ type outPacket struct {
 	addr  netip.AddrPort
 	arena int32
 }
+
+// inBatch is a session's inbox: the packets queued between two runs. The
+// first packet takes a batch from inPool, the run that applies them puts
+// it back, so an idle session holds none and a session's packets grow no
+// slice of their own.
+type inBatch struct{ p []inPacket }
+
+var inPool = sync.Pool{New: func() any { return &inBatch{p: make([]inPacket, 0, 16)} }}
 
 // inPacket is a transport packet waiting for its session.
 type inPacket struct {
@@ -114,11 +120,9 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
-		m: m, tr: tr, addr: addr, chans: make(map[uint32]*Stream), dgChans: make(map[uint32]*DatagramChannel),
+		m: m, tr: tr, addr: addr,
 		doneCh: make(chan struct{}),
 	}
-	s.timer = time.AfterFunc(time.Hour, s.kick)
-	s.timer.Stop()
 	if est.Initiator {
 		m.Ping() // key confirmation: the initiator speaks first
 	}
@@ -192,11 +196,14 @@ const maxInboxBytes = 8 << 20
 // takeInbox returns it to p.pool.
 func (s *Session) enqueue(p inPacket) bool {
 	s.inMu.Lock()
-	if len(s.inbox) >= s.ep.cfg.InboxPackets || s.inBytes+len(p.buf) > maxInboxBytes {
+	if s.inbox == nil {
+		s.inbox = inPool.Get().(*inBatch)
+	}
+	if len(s.inbox.p) >= s.ep.cfg.InboxPackets || s.inBytes+len(p.buf) > maxInboxBytes {
 		s.inMu.Unlock()
 		return false
 	}
-	s.inbox = append(s.inbox, p)
+	s.inbox.p = append(s.inbox.p, p)
 	s.inBytes += len(p.buf)
 	s.inMu.Unlock()
 	s.kick()
@@ -218,11 +225,14 @@ func (s *Session) run() {
 
 // runOnce processes everything pending and writes what it produced.
 func (s *Session) runOnce() {
+	r := runPool.Get().(*run)
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
+		runPool.Put(r)
 		return
 	}
+	s.cur = r
 	now := time.Now()
 	s.takeInbox(now)
 	s.runRekey(now)
@@ -230,8 +240,7 @@ func (s *Session) runOnce() {
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	r := s.cur
-	s.cur, s.spare = s.spare, run{}
+	s.cur = nil
 	finished := s.m.Closed()
 	if !finished {
 		s.arm(now)
@@ -239,11 +248,9 @@ func (s *Session) runOnce() {
 	s.mu.Unlock()
 
 	s.sealJobs(r.jobs, &s.cwg)
-	s.flush(r.out, &s.ws)
+	s.flush(r.out, &r.ws)
 	r.recycle()
-	s.mu.Lock()
-	s.spare = r
-	s.mu.Unlock()
+	runPool.Put(r)
 	if finished {
 		s.finish()
 	}
@@ -252,10 +259,14 @@ func (s *Session) runOnce() {
 // takeInbox opens and applies the queued packets.
 func (s *Session) takeInbox(now time.Time) {
 	s.inMu.Lock()
-	in := s.inbox
-	s.inbox, s.inSpare = s.inSpare[:0], nil
+	batch := s.inbox
+	s.inbox = nil
 	s.inBytes = 0
 	s.inMu.Unlock()
+	if batch == nil {
+		return
+	}
+	in := batch.p
 	for _, p := range in {
 		n := len(p.buf)
 		plain, pn, err := s.tr.Open(p.buf, now)
@@ -283,7 +294,8 @@ func (s *Session) takeInbox(now time.Time) {
 		}
 		in[i] = inPacket{}
 	}
-	s.inSpare = in[:0]
+	batch.p = in[:0]
+	inPool.Put(batch)
 }
 
 // produce polls the engine into the run's arenas (flush.go) and prepares
@@ -291,7 +303,7 @@ func (s *Session) takeInbox(now time.Time) {
 // lock is released (sealJobs).
 func (s *Session) produce(now time.Time) {
 	size := s.m.MaxPacketSize()
-	r := &s.cur
+	r := s.cur
 	for i := 0; i < 256; i++ {
 		b, arena := r.packetSpace(size)
 		if b == nil {
@@ -342,11 +354,14 @@ func (s *Session) arm(now time.Time) {
 		}
 	}
 	if d.IsZero() {
-		s.timer.Stop()
+		sessionTimers.set(s, time.Time{})
 		return
 	}
-	s.timer.Reset(max(d.Sub(now), 0))
+	sessionTimers.set(s, d)
 }
+
+// notifyAll wakes every blocked call of st (s.mu held).
+func notifyAll(st *Stream) { st.notify(true, true) }
 
 // dispatch delivers the engine's events to streams and listeners.
 func (s *Session) dispatch() {
@@ -359,9 +374,7 @@ func (s *Session) dispatch() {
 			if ev.Kind&mux.EventSessionClosed != 0 {
 				s.ending.Store(true)
 				s.err = s.m.Err()
-				for _, st := range s.chans {
-					st.notify(true, true)
-				}
+				s.chans.each(notifyAll)
 				s.ep.forget(s, false)
 			}
 			continue
@@ -375,14 +388,14 @@ func (s *Session) dispatch() {
 				delete(s.dgChans, ev.Channel)
 			}
 		}
-		if st := s.chans[ev.Channel]; st != nil {
+		if st := s.chans.get(ev.Channel); st != nil {
 			if ev.Kind&mux.EventAccepted != 0 {
 				st.accepted()
 			}
 			st.notify(ev.Kind&(mux.EventReadable|mux.EventClosed) != 0,
 				ev.Kind&(mux.EventWritable|mux.EventClosed) != 0)
 			if ev.Kind&mux.EventClosed != 0 && st.released() {
-				delete(s.chans, ev.Channel)
+				s.chans.delete(ev.Channel)
 			}
 		}
 	}
@@ -432,15 +445,16 @@ func (s *Session) closeNow(code uint32, reason string) {
 	s.mu.Lock()
 	s.m.Close(code, reason)
 	now := time.Now()
+	r := new(run) // may overlap a worker's run, which holds runPool's
+	s.cur = r
 	s.dispatch()
 	if s.tr.Confirmed() {
 		s.produce(now)
 	}
-	r := s.cur
-	s.cur = run{}
+	s.cur = nil
 	s.mu.Unlock()
 	s.sealJobs(r.jobs, new(sync.WaitGroup))
-	s.flush(r.out, new(writeScratch))
+	s.flush(r.out, &r.ws)
 	r.recycle()
 }
 
@@ -459,16 +473,14 @@ func (s *Session) release() {
 	}
 	s.ended = true
 	s.ending.Store(true)
-	s.timer.Stop()
+	sessionTimers.set(s, time.Time{})
 	if s.err == nil {
 		s.err = s.m.Err()
 		if s.err == nil {
 			s.err = ErrClosed
 		}
 	}
-	for _, st := range s.chans {
-		st.notify(true, true)
-	}
+	s.chans.each(notifyAll)
 	s.closeDatagrams()
 	close(s.doneCh)
 	s.tr.Close()

@@ -97,7 +97,7 @@ func (s *Session) incoming(ch uint32) {
 	st.wasAccepted = true // by us, now
 	select {
 	case svc.streams <- st:
-		s.chans[ch] = st
+		s.chans.put(ch, st)
 		s.m.Accept(ch)
 	default:
 		s.m.Refuse(ch, wire.RefuseChannelLimit, fmt.Sprintf("service %q: accept backlog full", info.Service))
@@ -108,11 +108,12 @@ func (s *Session) incoming(ch uint32) {
 // Read and Write honouring deadlines, half-close, and Close that ends both
 // directions and unblocks every call. Safe for concurrent use.
 //
-// A stream costs three allocations (itself and its two wake-up channels):
-// a channel open is on the path of every request that opens one (issue
-// #7). Close and new deadlines wake blocked calls through readable and
-// writable, and the deadlines' own channels are made only for a stream
-// that sets one.
+// A stream costs one allocation, itself, until a call has to wait: a
+// channel open is on the path of every request that opens one (issue
+// #7). The wake-up channels are made by the first call that blocks in
+// each direction, and the deadlines' channels and timers only when a call
+// blocks with a deadline set. Close and new deadlines wake blocked calls
+// through readable and writable.
 type Stream struct {
 	s       *Session
 	id      uint32
@@ -121,7 +122,11 @@ type Stream struct {
 	// readable and writable (cap 1) hold a pending wake-up for blocked
 	// readers and writers: the session posts them on events, Close and
 	// Set*Deadline post them too, and a woken call that finds the stream
-	// closed posts again for the next one blocked.
+	// closed posts again for the next one blocked. Guarded by the
+	// session's mu: a call makes its channel under mu in the same critical
+	// section as its last check of the condition it waits for, and every
+	// wake-up is posted under mu, so none is lost and a stream nobody
+	// waits on has no channel (nil: wake posts nothing).
 	readable, writable chan struct{}
 	// acceptCh (made by the first WaitAccepted that has to wait) is closed,
 	// and wasAccepted set, when the peer accepts. Both are guarded by the
@@ -136,10 +141,24 @@ type Stream struct {
 }
 
 func newStream(s *Session, id uint32, service string) *Stream {
-	return &Stream{
-		s: s, id: id, service: service,
-		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
+	return &Stream{s: s, id: id, service: service}
+}
+
+// waitCh returns *ch, making it (with s.mu held): the channel a call about
+// to block waits on.
+func waitCh(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
 	}
+	return *ch
+}
+
+// wakeUnlocked posts wake-ups from outside the session's lock (Close,
+// deadlines, a closed call passing Close's wake-up on).
+func (st *Stream) wakeUnlocked(r, w bool) {
+	st.s.mu.Lock()
+	st.notify(r, w)
+	st.s.mu.Unlock()
 }
 
 // rdWait and wdWait return the deadline's channel, or nil (never ready in
@@ -168,7 +187,7 @@ func (s *Session) OpenStream(service string, priority uint8) (*Stream, error) {
 		return nil, err
 	}
 	st := newStream(s, id, service)
-	s.chans[id] = st
+	s.chans.put(id, st)
 	s.mu.Unlock()
 	s.kick()
 	return st, nil
@@ -178,7 +197,7 @@ func (s *Session) OpenStream(service string, priority uint8) (*Stream, error) {
 func (st *Stream) ID() uint32        { return st.id }
 func (st *Stream) Session() *Session { return st.s }
 func (st *Stream) Service() string   { return st.service }
-func (st *Stream) notify(r, w bool)  { wake(st.readable, r); wake(st.writable, w) }
+func (st *Stream) notify(r, w bool)  { wake(st.readable, r); wake(st.writable, w) } // s.mu held
 
 // accepted notes the peer's ACCEPT (called with s.mu held).
 func (st *Stream) accepted() {
@@ -192,7 +211,7 @@ func (st *Stream) accepted() {
 }
 func (st *Stream) released() bool { return st.isClosed.Load() }
 func wake(ch chan struct{}, on bool) {
-	if on {
+	if on && ch != nil {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -203,9 +222,22 @@ func wake(ch chan struct{}, on bool) {
 // WaitAccepted waits until the peer accepted the channel, or returns the
 // refusal (a *mux.ChannelError naming the reason) or the session's error.
 func (st *Stream) WaitAccepted(ctx context.Context) error {
+	return st.WaitAcceptedUntil(ctx, time.Time{})
+}
+
+// WaitAcceptedUntil is WaitAccepted with a deadline (zero: none), which
+// ends the wait with context.DeadlineExceeded.
+func (st *Stream) WaitAcceptedUntil(ctx context.Context, deadline time.Time) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			putTimer(timer)
+		}
+	}()
+	var expired <-chan time.Time
 	for {
 		if st.isClosed.Load() {
-			wake(st.readable, true) // pass Close's wake-up on
+			st.wakeUnlocked(true, false) // pass Close's wake-up on
 			return ErrClosed
 		}
 		st.s.mu.Lock()
@@ -217,21 +249,39 @@ func (st *Stream) WaitAccepted(ctx context.Context) error {
 			st.acceptCh = make(chan struct{})
 		}
 		accept := st.acceptCh
+		readable := waitCh(&st.readable)
 		_, err := st.s.m.Read(st.id, nil)
 		st.s.mu.Unlock()
-		var ce *mux.ChannelError
-		if errors.As(err, &ce) && ce.Refused || errors.Is(err, mux.ErrSessionClosed) {
+		if refused(err) || errors.Is(err, mux.ErrSessionClosed) {
 			return err
+		}
+		if timer == nil && !deadline.IsZero() {
+			timer = getTimer(time.Until(deadline))
+			expired = timer.C
 		}
 		select {
 		case <-accept:
 			return nil
-		case <-st.readable:
+		case <-readable:
 		case <-st.s.doneCh:
+		case <-expired:
+			return context.DeadlineExceeded
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// refused reports whether err is (or wraps) the peer's refusal of a
+// channel; unlike errors.As it needs no heap target.
+func refused(err error) bool {
+	for err != nil {
+		if ce, ok := err.(*mux.ChannelError); ok {
+			return ce.Refused
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
 
 // Read reads stream bytes: it blocks until some arrive, the stream ends
@@ -240,17 +290,19 @@ func (st *Stream) WaitAccepted(ctx context.Context) error {
 func (st *Stream) Read(p []byte) (int, error) {
 	for {
 		if st.isClosed.Load() {
-			wake(st.readable, true) // pass Close's wake-up on
+			st.wakeUnlocked(true, false) // pass Close's wake-up on
 			return 0, ErrClosed
 		}
-		select {
-		case <-st.rdWait():
+		if st.rdSet.Load() && st.rd.Passed() {
 			return 0, os.ErrDeadlineExceeded
-		default:
 		}
 		st.s.mu.Lock()
 		n, err := st.s.m.Read(st.id, p)
 		due := st.s.m.TakeWake()
+		var readable chan struct{}
+		if n == 0 && err == nil && len(p) > 0 {
+			readable = waitCh(&st.readable) // about to block
+		}
 		st.s.mu.Unlock()
 		if due {
 			st.s.kick() // a window update, or an event, is due
@@ -268,7 +320,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			return 0, nil
 		}
 		select {
-		case <-st.readable:
+		case <-readable:
 		case <-st.rdWait():
 			return 0, os.ErrDeadlineExceeded
 		case <-st.s.doneCh:
@@ -292,16 +344,18 @@ func (st *Stream) Write(p []byte) (int, error) {
 	written := 0
 	for {
 		if st.isClosed.Load() {
-			wake(st.writable, true) // pass Close's wake-up on
+			st.wakeUnlocked(false, true) // pass Close's wake-up on
 			return written, ErrClosed
 		}
-		select {
-		case <-st.wdWait():
+		if st.wdSet.Load() && st.wd.Passed() {
 			return written, os.ErrDeadlineExceeded
-		default:
 		}
 		st.s.mu.Lock()
 		n, err := st.s.m.Write(st.id, p[written:])
+		var writable chan struct{}
+		if err == nil && written+n < len(p) {
+			writable = waitCh(&st.writable) // about to block
+		}
 		st.s.mu.Unlock()
 		written += n
 		if n > 0 {
@@ -314,7 +368,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			return written, nil
 		}
 		select {
-		case <-st.writable:
+		case <-writable:
 		case <-st.wdWait():
 			return written, os.ErrDeadlineExceeded
 		case <-st.s.doneCh:
@@ -350,7 +404,7 @@ func (st *Stream) Close() error {
 	if !st.isClosed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	st.notify(true, true) // blocked calls wake, see isClosed and return
+	st.wakeUnlocked(true, true) // blocked calls wake, see isClosed and return
 	st.s.mu.Lock()
 	st.s.m.CloseChannel(st.id, 0)
 	st.s.mu.Unlock()
@@ -370,14 +424,14 @@ func (st *Stream) SetDeadline(t time.Time) error {
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rd.Set(t)
 	st.rdSet.Store(true)
-	wake(st.readable, true)
+	st.wakeUnlocked(true, false)
 	return nil
 }
 
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.wd.Set(t)
 	st.wdSet.Store(true)
-	wake(st.writable, true)
+	st.wakeUnlocked(false, true)
 	return nil
 }
 
