@@ -15,7 +15,7 @@ const maxAckRanges = 32
 // (RFC 9000 §13.2): at once for out-of-order arrivals, after AckEvery
 // ack-eliciting packets, and never later than MaxAckDelay.
 type ackState struct {
-	recvd     *buf.RangeSet // received packet numbers, half-open ranges
+	recvd     buf.RangeSet // received packet numbers, half-open ranges
 	largest   uint64
 	largestAt time.Time
 	any       bool
@@ -28,12 +28,15 @@ type ackState struct {
 	msg       wire.Ack
 }
 
-func (a *ackState) init(cfg Config) {
-	a.recvd = buf.NewRangeSet(maxAckRanges)
+// init prepares the state with the session's storage for the first
+// received ranges and the first ranges of the ACKs built (sessionStore).
+func (a *ackState) init(cfg Config, first *buf.InlineRanges, ranges []wire.AckRange) {
+	a.recvd.InitInline(maxAckRanges, first)
 	a.every = cfg.AckEvery
 	a.maxDelay = cfg.MaxAckDelay
-	// msg.Ranges grows with the ranges build reports (at most
-	// maxAckRanges): an in-order session keeps room for a few.
+	// msg.Ranges grows from ranges with what build reports (at most
+	// maxAckRanges) and keeps that room.
+	a.msg.Ranges = ranges
 }
 
 // seen reports whether packet pn was already received (a duplicate).

@@ -109,8 +109,8 @@ func TestResetWithCode(t *testing.T) {
 		drain(a, nil)
 		drain(b, nil)
 	}
-	if len(a.channels)+len(b.channels) != 0 {
-		t.Fatalf("channels left: %d %d", len(a.channels), len(b.channels))
+	if a.channels.len()+b.channels.len() != 0 {
+		t.Fatalf("channels left: %d %d", a.channels.len(), b.channels.len())
 	}
 }
 
@@ -157,7 +157,7 @@ func TestWindowAutoTuning(t *testing.T) {
 		t.Fatal(err, appA.err, appB.err)
 	}
 	var win int
-	for _, c := range b.channels {
+	for c := range b.channels.all() {
 		win = c.recv.Window()
 	}
 	t.Logf("session window grew to %d bytes, channel window to %d", b.recvWindow, win)

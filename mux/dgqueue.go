@@ -161,7 +161,7 @@ func (s *Session) appendDatagramBlocked(c *channel, p []byte, room int, sp *sent
 	if !withMaxData && (!c.dgBlockDue() || !record(sp, frameRef{kind: fMaxDataCh, ch: c.id})) {
 		return p
 	}
-	m := &s.out
+	m := &s.store.out
 	m.blocked.Limit = c.sendLimit
 	p = m.blocked.Append(wire.AppendAlign(p, s.align))
 	c.dgBlockedAt, c.dgBlockedSent = c.sendLimit, true

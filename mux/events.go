@@ -30,7 +30,9 @@ type Event struct {
 }
 
 // eventQueue holds channels with undelivered events, each at most once,
-// so its length is bounded by the number of channels plus one.
+// so its length is bounded by the number of channels plus one. ids starts
+// in the session's store (eventsInline entries) and keeps whatever room it
+// grew to.
 type eventQueue struct {
 	ids  []uint32
 	head int
@@ -90,13 +92,13 @@ func (s *Session) PollEvent() (Event, bool) {
 			}
 			continue
 		}
-		if c := s.channels[id]; c != nil && c.events != 0 {
+		if c := s.channels.lookup(id); c != nil && c.events != 0 {
 			k := c.events
 			c.events = 0
 			return Event{Channel: id, Kind: k}, true
 		}
-		if k, ok := s.gone[id]; ok {
-			delete(s.gone, id)
+		if k, ok := s.gone.get(id); ok {
+			s.gone.remove(id)
 			return Event{Channel: id, Kind: k}, true
 		}
 	}

@@ -63,12 +63,15 @@ const (
 // size, checked as acknowledgements arrive (retireSent): a session that
 // has gone quiet keeps a ring of a few entries, not the one its busiest
 // moment needed, while a transfer whose flight rises and falls within an
-// epoch keeps its ring instead of reallocating it back and forth.
+// epoch keeps its ring instead of reallocating it back and forth. A ring
+// of the smallest size lives in first, the session's store, so a quiet
+// session's ring costs no allocation of its own.
 type sentRing struct {
-	buf  []sentPacket
-	head int
-	n    int
-	base uint64 // packet number of buf[head]
+	buf   []sentPacket
+	first *[minSentRing]sentPacket // storage of the smallest ring (nil: allocate it)
+	head  int
+	n     int
+	base  uint64 // packet number of buf[head]
 	// peak is the most entries in use since epoch began.
 	peak  int
 	epoch time.Time
@@ -114,9 +117,16 @@ func (r *sentRing) shrink(now time.Time, epoch time.Duration) {
 	r.epoch, r.peak = now, r.n
 }
 
-// resize moves the entries to a new array of size (>= n) entries.
+// resize moves the entries to a new array of size (>= n) entries: first
+// for the smallest size, else a new one. The old array is never first when
+// the new one is (the ring only moves to another size).
 func (r *sentRing) resize(size int) {
-	buf := make([]sentPacket, size)
+	var buf []sentPacket
+	if size == minSentRing && r.first != nil {
+		buf = r.first[:]
+	} else {
+		buf = make([]sentPacket, size)
+	}
 	for i := 0; i < r.n; i++ {
 		buf[i] = r.buf[(r.head+i)%len(r.buf)]
 	}

@@ -75,10 +75,15 @@ func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool
 		}
 		switch mh.ID {
 		case wire.MsgAck:
-			if err := s.ackIn.Parse(r.Message()); err != nil {
+			a := &s.store.ackIn
+			if err := a.Parse(r.Message()); err != nil {
 				return false, violation("malformed ACK")
 			}
-			if err := s.onAck(&s.ackIn, now); err != nil {
+			err := s.onAck(a, now)
+			if cap(a.Ranges) > maxAckInCap {
+				a.Ranges = s.store.ackInRanges[:0] // do not keep a huge ACK's room
+			}
+			if err != nil {
 				return false, err
 			}
 			continue
@@ -121,7 +126,7 @@ func (s *Session) peerParity(id uint32) bool { return (id%2 == 1) == (s.role == 
 // lookupChannel finds the channel of a packet at its first channel-scoped
 // message, creating it when that message is the peer's OPEN.
 func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *channel, ignore bool, err error) {
-	if c = s.channels[id]; c != nil {
+	if c = s.channels.lookup(id); c != nil {
 		return c, false, nil
 	}
 	seq := (id + 1) / 2
@@ -165,13 +170,13 @@ func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *cha
 
 // applySession applies a channel-0 message.
 func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
-	m := &s.in
+	m := &s.store.in
 	switch id {
 	case wire.MsgClose:
 		if err := m.close.Parse(msg); err != nil {
 			return violation("malformed CLOSE")
 		}
-		s.terminate(sessDraining, &CloseError{Code: m.close.Code, Reason: string(m.close.Reason), Remote: true})
+		s.terminate(sessDraining, CloseError{Code: m.close.Code, Reason: string(m.close.Reason), Remote: true})
 		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))
 	case wire.MsgMaxData:
 		if err := m.maxData.Parse(msg); err != nil {
@@ -195,8 +200,7 @@ func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
 		if err := m.challenge.Parse(msg); err != nil {
 			return violation("malformed PATH_CHALLENGE")
 		}
-		d := m.challenge.Data
-		s.pathResponse = &d
+		s.pathResponse, s.ctrlResponse = m.challenge.Data, true
 		s.sched.wakeControl()
 	case wire.MsgPathResponse:
 		if err := m.response.Parse(msg); err != nil {
@@ -212,7 +216,7 @@ func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
 
 // applyChannel applies a message scoped to channel c.
 func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.Time) error {
-	m := &s.in
+	m := &s.store.in
 	switch id {
 	case wire.MsgOpen:
 		if err := m.open.Parse(msg); err != nil || m.open.Type != c.typ {
@@ -416,7 +420,7 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error 
 // wakeAllStreams requeues every stream channel with data waiting, after
 // the session's flow-control limit grew.
 func (s *Session) wakeAllStreams() {
-	for _, c := range s.channels {
+	for c := range s.channels.all() {
 		if c.isStream() && c.send != nil && c.send.Unsent() > 0 {
 			s.sched.wake(c)
 		}

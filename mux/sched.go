@@ -9,8 +9,9 @@ package mux
 // Only the levels that have a channel queued are kept, in a short slice
 // sorted by priority: sessions use one or a few of the 256 levels, so a
 // linear walk is as fast as a bitmap, and an idle session pays for a few
-// entries instead of a 2 KiB array of heads (issue #7). The slice keeps
-// its capacity, so queueing allocates nothing in steady state.
+// entries instead of a 2 KiB array of heads (issue #7). The slice starts
+// in the session's store (levelsInline levels) and keeps whatever capacity
+// it grew to, so queueing allocates nothing in steady state.
 type scheduler struct {
 	levels  []level // busy levels, by priority; each head is non-nil
 	control bool    // channel 0 has something to send
@@ -29,7 +30,8 @@ type level struct {
 	prio uint8
 }
 
-func (q *scheduler) init() {}
+// init gives the scheduler its first levels' storage (empty, with room).
+func (q *scheduler) init(first []level) { q.levels = first }
 
 // find returns the index of c's level in q.levels, or where to insert it.
 func (q *scheduler) find(prio uint8) (int, bool) {
@@ -53,8 +55,8 @@ func (q *scheduler) wake(c *channel) {
 	c.queued = true
 	i, ok := q.find(c.prio)
 	if !ok {
-		if q.levels == nil {
-			q.levels = make([]level, 0, 2)
+		if q.levels == nil { // a scheduler that init gave no storage
+			q.levels = make([]level, 0, levelsInline)
 		}
 		c.next, c.prev = c, c
 		q.levels = append(q.levels, level{})

@@ -146,12 +146,12 @@ func (s *Session) fits(p []byte, room, n int) bool {
 
 // controlPending reports whether channel 0 has a message to send.
 func (s *Session) controlPending() bool {
-	return s.ctrlMaxData || s.ctrlMaxChans || s.ctrlBlocked || s.pathResponse != nil || s.pathChallenge != nil
+	return s.ctrlMaxData || s.ctrlMaxChans || s.ctrlBlocked || s.ctrlResponse || s.ctrlChallenge
 }
 
 // appendControl adds channel-0 control messages.
 func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, bool) {
-	m := &s.out
+	m := &s.store.out
 	added := false
 	if s.ctrlMaxData && s.fits(p, room, 16) && record(sp, frameRef{kind: fMaxDataSess}) {
 		m.maxData.Max = s.recvLimit
@@ -169,15 +169,15 @@ func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, boo
 		p = m.blocked.Append(wire.AppendAlign(p, s.align))
 		s.ctrlBlocked, added = false, true
 	}
-	if s.pathResponse != nil && s.fits(p, room, 16) {
-		m.response.Data = *s.pathResponse
+	if s.ctrlResponse && s.fits(p, room, 16) {
+		m.response.Data = s.pathResponse
 		p = m.response.Append(wire.AppendAlign(p, s.align))
-		s.pathResponse, added = nil, true
+		s.ctrlResponse, added = false, true
 	}
-	if s.pathChallenge != nil && s.fits(p, room, 16) {
-		m.challenge.Data = *s.pathChallenge
+	if s.ctrlChallenge && s.fits(p, room, 16) {
+		m.challenge.Data = s.pathChallenge
 		p = m.challenge.Append(wire.AppendAlign(p, s.align))
-		s.pathChallenge, added = nil, true
+		s.ctrlChallenge, added = false, true
 	}
 	return p, added
 }
@@ -197,7 +197,7 @@ func (s *Session) sessionCredit() uint64 {
 
 // appendChannel adds channel c's control messages and data.
 func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) ([]byte, bool) {
-	m := &s.out
+	m := &s.store.out
 	start := len(p)
 	if c.local && !c.openSeen && c.state != chDone && record(sp, frameRef{kind: fOpen, ch: c.id}) {
 		m.open = wire.Open{Type: c.typ, Priority: c.prio, Service: append(m.open.Service[:0], c.service...)}
@@ -367,8 +367,9 @@ func (s *Session) buildClose(b []byte, now time.Time) int {
 	if max := s.mtu - wire.TagLen - len(p) - wire.MsgHeaderLen - 16; len(reason) > max {
 		reason = reason[:max]
 	}
-	s.out.close = wire.Close{Code: s.closeCode, Reason: append(s.out.close.Reason[:0], reason...)}
-	p = s.out.close.Append(wire.AppendAlign(p, s.align))
+	m := &s.store.out
+	m.close = wire.Close{Code: s.closeCode, Reason: append(m.close.Reason[:0], reason...)}
+	p = m.close.Append(wire.AppendAlign(p, s.align))
 	sp := s.sent.add()
 	s.finishPacket(sp, len(p), false, now)
 	s.closeSent = true

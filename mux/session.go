@@ -51,21 +51,23 @@ type Session struct {
 	rec    recovery
 
 	// Channels.
-	channels        map[uint32]*channel
-	gone            map[uint32]EventKind // events of channels already released
-	openedByUs      uint32               // channels we opened (n of the last)
-	peerCredit      uint32               // MAX_CHANNELS from the peer (cumulative)
-	peerSeen        *buf.RangeSet        // sequence numbers of channels the peer opened
-	peerLive        int                  // peer-opened channels not yet finished
-	peerReleased    uint32               // peer-opened channels finished
-	creditSent      uint32               // cumulative channels we allow the peer
-	creditAnnounced uint32               // the last MAX_CHANNELS sent
+	channels        idTable[*channel]
+	gone            idTable[EventKind] // events of channels already released
+	openedByUs      uint32             // channels we opened (n of the last)
+	peerCredit      uint32             // MAX_CHANNELS from the peer (cumulative)
+	peerSeen        buf.RangeSet       // sequence numbers of channels the peer opened
+	peerLive        int                // peer-opened channels not yet finished
+	peerReleased    uint32             // peer-opened channels finished
+	creditSent      uint32             // cumulative channels we allow the peer
+	creditAnnounced uint32             // the last MAX_CHANNELS sent
 	sched           scheduler
 	ctrlMaxChans    bool // MAX_CHANNELS pending
 	ctrlMaxData     bool // session MAX_DATA pending
 	ctrlBlocked     bool // session BLOCKED pending
-	pathResponse    *[8]byte
-	pathChallenge   *[8]byte
+	ctrlResponse    bool // PATH_RESPONSE with pathResponse pending
+	ctrlChallenge   bool // PATH_CHALLENGE with pathChallenge pending
+	pathResponse    [8]byte
+	pathChallenge   [8]byte
 	pathResult      [8]byte
 
 	// Session flow control (stream bytes, PROTOCOL.md §5.4).
@@ -92,16 +94,15 @@ type Session struct {
 	events     eventQueue
 	sessEvents EventKind
 	state      sessState
-	closeErr   error
+	closeErr   error      // nil, or &closeErrV once the session ended
+	closeErrV  CloseError // closeErr's storage: it is set once (terminate)
 	closeCode  uint32
 	closeMsg   string
 	closeSent  bool
 	closeUntil time.Time
 	draining   bool // Drain called: finish the channels, then close
 
-	in    msgScratch // decoded messages of the packet being received
-	out   msgScratch // messages being encoded
-	ackIn wire.Ack
+	store *sessionStore // scratch messages and first entries (store.go)
 
 	stats Stats
 }
@@ -155,7 +156,18 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 	if align < 1 || align > 16 || align&(align-1) != 0 {
 		return nil, ErrConfig
 	}
-	s := &Session{
+	// One allocation: the Session, its store and the default controller.
+	var s *Session
+	var store *sessionStore
+	var cubic *congestion.Cubic
+	if cfg.NewController == nil {
+		m := new(sessionAllocCubic)
+		s, store, cubic = &m.s, &m.store, &m.cubic
+	} else {
+		m := new(sessionAlloc)
+		s, store = &m.s, &m.store
+	}
+	*s = Session{
 		cfg:             cfg,
 		role:            role,
 		local:           local,
@@ -163,10 +175,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 		align:           align,
 		maxMTU:          max(min(cfg.MaxPacketSize, int(peerParams.MaxPacketSize)), wire.MinPacketSize),
 		peerParams:      peerParams,
-		channels:        make(map[uint32]*channel),
-		gone:            make(map[uint32]EventKind),
 		peerCredit:      peerParams.MaxChannels,
-		peerSeen:        buf.NewRangeSet(64),
 		creditSent:      uint32(cfg.MaxChannels),
 		creditAnnounced: uint32(cfg.MaxChannels),
 		sendLimit:       peerParams.SessionWindow,
@@ -176,7 +185,9 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 		lastSent:        now,
 		now:             now,
 		idle:            cfg.IdleTimeout,
+		store:           store,
 	}
+	s.peerSeen.InitInline(64, &store.peerSeen)
 	s.baseMTU = min(wire.DefaultPacketSize, s.maxMTU)
 	s.mtu = s.baseMTU
 	s.stats.PacketSize = s.mtu
@@ -184,15 +195,19 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 	if p := time.Duration(peerParams.IdleTimeoutMs) * time.Millisecond; p > 0 && (s.idle == 0 || p < s.idle) {
 		s.idle = p
 	}
-	s.acks.init(cfg) // ackIn.Ranges grows as Parse appends: most ACKs have one range
-	newCC := cfg.NewController
-	if newCC == nil {
-		newCC = func(n int) congestion.Controller {
-			return congestion.NewCubic(congestion.CubicConfig{MaxDatagramSize: n})
-		}
+	s.acks.init(cfg, &store.recvd, store.ackOut[:0])
+	store.ackIn.Ranges = store.ackInRanges[:0]
+	s.sent.first = &store.sent
+	var cc congestion.Controller
+	if cubic != nil {
+		cubic.Init(congestion.CubicConfig{MaxDatagramSize: s.mtu})
+		cc = cubic
+	} else {
+		cc = cfg.NewController(s.mtu)
 	}
-	s.rec.init(newCC(s.mtu), s.mtu)
-	s.sched.init()
+	s.rec.init(cc, s.mtu)
+	s.sched.init(store.levels[:0])
+	s.events.ids = store.events[:0]
 	return s, nil
 }
 
@@ -230,7 +245,7 @@ func (s *Session) Close(code uint32, reason string) {
 		return
 	}
 	s.closeCode, s.closeMsg = code, reason
-	s.terminate(sessClosing, &CloseError{Code: code, Reason: reason})
+	s.terminate(sessClosing, CloseError{Code: code, Reason: reason})
 }
 
 // Drain closes the session gracefully: no new channels are accepted (the
@@ -247,21 +262,41 @@ func (s *Session) Drain() {
 
 // checkDrained closes a draining session once no channel is left.
 func (s *Session) checkDrained() {
-	if s.draining && s.state == sessOpen && len(s.channels) == 0 {
+	if s.draining && s.state == sessOpen && s.channels.len() == 0 {
 		s.Close(wire.CloseNormal, "drained")
 	}
 }
 
-// terminate moves the session to a closing state and tells everyone.
-func (s *Session) terminate(st sessState, err error) {
+// terminate moves the session to a closing state and tells everyone. err
+// is kept in the session (closeErrV): the session ends once, so the error
+// handed out never changes.
+func (s *Session) terminate(st sessState, err CloseError) {
 	if s.state != sessOpen {
 		return
 	}
-	s.state, s.closeErr = st, err
-	for _, c := range s.channels {
+	s.closeErrV = err
+	s.state, s.closeErr = st, &s.closeErrV
+	for c := range s.channels.all() {
+		s.releaseRings(c)
 		s.emit(c, EventReadable|EventWritable|EventClosed)
 	}
 	s.emit(nil, EventSessionClosed)
+}
+
+// releaseRings gives back the stream rings of c that the ended session no
+// longer needs, so that they return to their pool rather than wait for the
+// garbage collector with the session: the send ring, as nothing is sent or
+// acknowledged any more (a send buffer that was all acknowledged has
+// released it already, and one that was not can no longer be, so what the
+// engine decides from it stays the same); and an empty receive ring, as no
+// data arrives any more. Bytes received and not yet read stay readable.
+func (s *Session) releaseRings(c *channel) {
+	if c.send != nil && !c.send.AllAcked() {
+		c.send.Release()
+	}
+	if c.recv != nil {
+		c.recv.ReleaseIdle()
+	}
 }
 
 // Ping makes the next Poll send an ack-eliciting packet even with nothing
@@ -270,7 +305,9 @@ func (s *Session) terminate(st sessState, err error) {
 func (s *Session) Ping() { s.pingNow = true }
 
 // SendPathChallenge queues a PATH_CHALLENGE with data (channel 0).
-func (s *Session) SendPathChallenge(data [8]byte) { s.pathChallenge = &data }
+func (s *Session) SendPathChallenge(data [8]byte) {
+	s.pathChallenge, s.ctrlChallenge = data, true
+}
 
 // PathResponse returns the data of the last PATH_RESPONSE received.
 func (s *Session) PathResponse() [8]byte { return s.pathResult }

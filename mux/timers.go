@@ -18,7 +18,7 @@ func (s *Session) onTimers(now time.Time) {
 		return
 	}
 	if s.idle > 0 && now.Sub(s.lastRecv) >= s.idle {
-		s.terminate(sessClosed, &CloseError{Code: wire.CloseIdle, Reason: "no packet received for the idle timeout"})
+		s.terminate(sessClosed, CloseError{Code: wire.CloseIdle, Reason: "no packet received for the idle timeout"})
 		s.state = sessClosed
 		return
 	}

@@ -157,6 +157,39 @@ func TestAckEncodeLimits(t *testing.T) {
 	}
 }
 
+// TestAckParseStorage: Parse decodes into the storage the caller gives,
+// without allocating, and allocates once when that is too small; either
+// way it decodes the same ranges.
+func TestAckParseStorage(t *testing.T) {
+	want := Ack{Delay: 7, Ranges: []AckRange{{95, 100}, {80, 90}, {60, 70}, {0, 50}}}
+	msg := want.Append(nil)
+	var store [4]AckRange
+	var got Ack
+	got.Ranges = store[:0]
+	if n := testing.AllocsPerRun(100, func() {
+		if err := got.Parse(msg); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("Parse into room for every range: %v allocations, want 0", n)
+	}
+	if &got.Ranges[0] != &store[0] || !reflect.DeepEqual(got, want) {
+		t.Fatalf("parsed %+v, want %+v in the caller's storage", got, want)
+	}
+	small := Ack{Ranges: store[:0:2]}
+	if n := testing.AllocsPerRun(100, func() {
+		small.Ranges = store[:0:2]
+		if err := small.Parse(msg); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Fatalf("Parse into room for 2 of 4 ranges: %v allocations, want 1", n)
+	}
+	if !reflect.DeepEqual(small, want) {
+		t.Fatalf("parsed %+v, want %+v", small, want)
+	}
+}
+
 func TestFullStreamOffset(t *testing.T) {
 	const w = 1 << 32
 	tests := []struct {

@@ -21,8 +21,9 @@ type Ack struct {
 	Delay uint32
 	// Ranges are disjoint, in descending order, separated by at least one
 	// unacknowledged packet; Ranges[0].Largest is the largest acknowledged.
-	// Parse reuses the slice's capacity: give it some to parse without
-	// allocating.
+	// Parse writes into the slice's backing array when it has room for
+	// every range, and allocates nothing then: give it storage (a fixed
+	// array the caller owns, say) to parse without allocating.
 	Ranges []AckRange
 }
 
@@ -74,7 +75,8 @@ func (m *Ack) Append(b []byte) []byte {
 }
 
 // Parse decodes an ACK; ranges that would go below packet number 0 are
-// malformed.
+// malformed. It decodes into m.Ranges's backing array, and allocates a
+// larger one, once, only when that has no room for all the ranges.
 func (m *Ack) Parse(b []byte) error {
 	h, body, err := openMessage(b, MsgAck, 0)
 	if err != nil {
@@ -90,6 +92,9 @@ func (m *Ack) Parse(b []byte) error {
 		return ErrMessageBody
 	}
 	m.Delay = h.Arg
+	if n := 1 + (len(body)-offAckRanges)/ackRangeLen; cap(m.Ranges) < n {
+		m.Ranges = make([]AckRange, 0, max(n, 2*cap(m.Ranges)))
+	}
 	m.Ranges = append(m.Ranges[:0], AckRange{Smallest: largest - first, Largest: largest})
 	lo := largest - first
 	for p := offAckRanges; p < len(body); p += ackRangeLen {

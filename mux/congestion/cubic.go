@@ -90,7 +90,8 @@ type CubicConfig struct {
 // (RFC 9438 §5.8, RFC 9002 §7.8); the cubic curve is shifted by the time
 // spent so, rather than jumping ahead when sending resumes.
 //
-// Cubic never allocates after NewCubic and is not safe for concurrent use.
+// Cubic never allocates after NewCubic (or Init) and is not safe for
+// concurrent use.
 type Cubic struct {
 	mds         int     // max datagram size, bytes
 	minWindow   float64 // bytes
@@ -131,7 +132,15 @@ var _ Controller = (*Cubic)(nil)
 
 // NewCubic returns a CUBIC controller in slow start with the initial window.
 func NewCubic(cfg CubicConfig) *Cubic {
-	c := &Cubic{
+	c := new(Cubic)
+	c.Init(cfg)
+	return c
+}
+
+// Init makes c what NewCubic(cfg) returns, in place: for an owner that
+// keeps the controller inside its own struct instead of allocating it.
+func (c *Cubic) Init(cfg CubicConfig) {
+	*c = Cubic{
 		initPackets: max(cfg.InitialWindowPackets, 0),
 		minPackets:  2,
 		hystartOn:   !cfg.DisableHyStart,
@@ -155,7 +164,6 @@ func NewCubic(cfg CubicConfig) *Cubic {
 		ssthresh: math.Inf(1),
 		hystart:  newHyStart(c.hystartOn, c.paced),
 	}
-	return c
 }
 
 func (c *Cubic) setSizes(mds int) {

@@ -432,3 +432,24 @@ func TestCubicMaxWindow(t *testing.T) {
 		t.Fatalf("window %d, want the 20-packet cap", c.Window())
 	}
 }
+
+// TestCubicInit: Init makes in place the controller NewCubic returns, and
+// starts a used one afresh.
+func TestCubicInit(t *testing.T) {
+	cfg := CubicConfig{MaxDatagramSize: mds, InitialWindowPackets: 4, MaxWindow: 1 << 20}
+	want := NewCubic(cfg)
+	var c Cubic
+	c.Init(cfg)
+	if c != *want {
+		t.Fatalf("Init made %+v, NewCubic %+v", c, *want)
+	}
+	fluidAcks(&c, fixedRTT(50*time.Millisecond), t0, t0.Add(5*time.Second), 50*time.Millisecond, nil)
+	c.OnCongestionEvent(t0.Add(6*time.Second), t0.Add(5*time.Second), mds, c.Window())
+	if c == *want {
+		t.Fatal("the controller did not change: the test proves nothing")
+	}
+	c.Init(cfg)
+	if c != *want {
+		t.Fatalf("Init of a used controller made %+v, want %+v", c, *want)
+	}
+}

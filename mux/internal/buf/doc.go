@@ -26,11 +26,13 @@
 //
 // Byte storage is allocated lazily, grows by doubling up to its cap, and is
 // then reused: in steady state no operation allocates. The buffers drop
-// their storage (to the garbage collector) as soon as they no longer need
-// it (everything acknowledged, read, reset or released), so a session that
-// opens and closes thousands of channels holds storage only for the live
-// ones. Storage is not cleared before it is dropped; Go zeroes memory before
-// it hands it out again.
+// their storage as soon as they no longer need it (everything
+// acknowledged, read, reset or released), so a session that opens and
+// closes thousands of channels holds storage only for the live ones. A
+// stream ring's array of 4 to 64 KiB goes back to a process-wide pool
+// (sync.Pool, ring.go) and is cleared first; other storage goes to the
+// garbage collector. Either way new storage starts zeroed. A structure
+// that owns a pooled array must not be copied while it holds it.
 //
 // # Offsets
 //

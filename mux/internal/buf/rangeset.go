@@ -40,6 +40,21 @@ func (s *RangeSet) init(maxRanges int) {
 	s.r, s.max = nil, min(max(maxRanges, 1), MaxRangesLimit)
 }
 
+// InlineRanges is room for a set's first two intervals, kept by the set's
+// owner next to the set (see [RangeSet.InitInline]).
+type InlineRanges [2]span
+
+// InitInline empties s and bounds it to maxRanges intervals, as
+// NewRangeSet does, but keeps the first two intervals in first: a set that
+// stays that small, as the received packet numbers of an in-order session
+// do, never allocates. first belongs to s from then on: the owner keeps it
+// alive with s (typically in the same struct) and uses it for nothing
+// else, and s must not be copied afterwards (the copy would share first).
+func (s *RangeSet) InitInline(maxRanges int, first *InlineRanges) {
+	s.init(maxRanges)
+	s.r = first[:0]
+}
+
 // initLazy is init (every set allocates its array on first use now); the
 // stream buffers keep sets that most streams never use.
 func (s *RangeSet) initLazy(maxRanges int) { s.init(maxRanges) }

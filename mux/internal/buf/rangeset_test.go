@@ -356,3 +356,35 @@ func TestRangeSetGrowsOnDemand(t *testing.T) {
 		t.Fatalf("a grown set allocates %v times per Remove+Add", allocs)
 	}
 }
+
+// TestRangeSetInitInline: a set with inline room holds its first two
+// intervals there without allocating, and grows past them like any set.
+func TestRangeSetInitInline(t *testing.T) {
+	var first InlineRanges
+	var s RangeSet
+	s.InitInline(8, &first)
+	if n := testing.AllocsPerRun(100, func() {
+		s.Clear()
+		s.Add(10, 20)
+		s.Add(30, 40)
+		s.Add(20, 30) // merges into one
+		s.Add(50, 60)
+	}); n != 0 {
+		t.Fatalf("%v allocations for two intervals, want 0", n)
+	}
+	if s.Len() != 2 || &s.r[0] != &first[0] {
+		t.Fatalf("set %v does not use its inline room", s.r)
+	}
+	for i := uint64(0); i < 10; i++ {
+		s.Add(100+10*i, 105+10*i)
+	}
+	if s.Len() != 8 || s.MaxRanges() != 8 {
+		t.Fatalf("set of %d intervals (max %d), want 8", s.Len(), s.MaxRanges())
+	}
+	if a, b := s.At(0); a != 10 || b != 40 {
+		t.Fatalf("lowest interval [%d, %d) after growing, want [10, 40)", a, b)
+	}
+	if !s.Contains(35) || s.Contains(45) {
+		t.Fatal("membership wrong after growing")
+	}
+}

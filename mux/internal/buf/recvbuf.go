@@ -33,7 +33,9 @@ import (
 //
 // The ring is allocated on the first Insert, doubling from 4 KiB up to the
 // window, and dropped once everything up to the final size has been read,
-// on Close and on Reset. The interval set is allocated when data first
+// on Close and on Reset. The buffer owns the ring's array until then; a
+// small one (up to 64 KiB) goes back to a process-wide pool, cleared, for
+// the next stream (ring.go). The interval set is allocated when data first
 // arrives out of order.
 type RecvBuffer struct {
 	ring    ring
@@ -54,13 +56,22 @@ type RecvBuffer struct {
 // received intervals beyond the contiguous prefix (DefaultMaxRanges if
 // ≤ 0), so at most maxRanges gaps.
 func NewRecvBuffer(window, maxRanges int) *RecvBuffer {
+	b := new(RecvBuffer)
+	b.Init(window, maxRanges)
+	return b
+}
+
+// Init makes b an empty receive buffer in place, as NewRecvBuffer does,
+// for a buffer kept inside its owner's struct. b must not hold a ring (it
+// is new, or Closed), and must not be copied once data arrived: its ring's
+// array goes back to a shared pool when released.
+func (b *RecvBuffer) Init(window, maxRanges int) {
 	if maxRanges <= 0 {
 		maxRanges = DefaultMaxRanges
 	}
 	w := min(max(window, 0), MaxWindow)
-	b := &RecvBuffer{window: w, limit: uint64(w)}
+	*b = RecvBuffer{window: w, limit: uint64(w)}
 	b.got.initLazy(maxRanges)
-	return b
 }
 
 // Window returns the current window.
@@ -241,6 +252,18 @@ func (b *RecvBuffer) AnnounceLimit() uint64 {
 func (b *RecvBuffer) SetWindow(n int) {
 	if n > b.window {
 		b.window = min(n, MaxWindow)
+	}
+}
+
+// ReleaseIdle gives the ring back when it holds nothing to read: every
+// byte received so far has been read and none arrived out of order. The
+// next Insert that stores data takes a ring again, so this changes
+// nothing else. The engine calls it when its session ends, after which no
+// data arrives: the ring of a stream whose end never came goes back to its
+// pool (ring.go) instead of waiting for the garbage collector.
+func (b *RecvBuffer) ReleaseIdle() {
+	if b.read == b.contig && len(b.got.r) == 0 {
+		b.ring.release()
 	}
 }
 

@@ -1,6 +1,9 @@
 package buf
 
-import "bytes"
+import (
+	"bytes"
+	"sync"
+)
 
 // minRing is the size of a ring's first allocation (or its cap, if smaller).
 const minRing = 4 << 10
@@ -9,6 +12,11 @@ const minRing = 4 << 10
 // at b[o % len(b)]. The owner guarantees that the span of live offsets never
 // exceeds len(b) and that every access lies inside a span of at most len(b)
 // bytes, so no two live offsets share a slot.
+//
+// The ring owns its array from grow until release (or the next grow), and
+// then gives it back to the process-wide pool of its size (ringPools): a
+// ring must therefore never be copied while it holds an array, and nothing
+// may keep a slice of the array (no method returns one).
 type ring struct {
 	b []byte
 }
@@ -56,7 +64,9 @@ func (r *ring) equal(off uint64, p []byte) bool {
 
 // grow makes the ring at least need bytes long, keeping the bytes of the
 // live span [lo, hi). It doubles from minRing and never exceeds limit
-// (need ≤ limit ≤ 1<<30). It allocates only when the ring is too small.
+// (need ≤ limit ≤ 1<<30). It takes a new array only when the ring is too
+// small, from the pool when one of that size is free, and gives the old
+// one back.
 func (r *ring) grow(need, limit int, lo, hi uint64) {
 	if need <= len(r.b) {
 		return
@@ -66,7 +76,7 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 		size *= 2
 	}
 	size = min(size, max(limit, need))
-	nb := make([]byte, size)
+	nb := getRingArray(size)
 	if len(r.b) > 0 {
 		old := r.b
 		oldLen, newLen := uint64(len(old)), uint64(size)
@@ -76,9 +86,95 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 			copy(nb[j:j+c], old[i:i+c])
 			off += c
 		}
+		putRingArray(old)
 	}
 	r.b = nb
 }
 
-// release drops the storage for the garbage collector.
-func (r *ring) release() { r.b = nil }
+// release gives the array back; the ring is empty afterwards.
+func (r *ring) release() {
+	if r.b != nil {
+		putRingArray(r.b)
+		r.b = nil
+	}
+}
+
+// Ring arrays of the sizes a ring has while it is small (4 KiB to 64 KiB)
+// go back to process-wide pools when their ring lets go of them, so that a
+// stream that carries a short request and its answer allocates no ring
+// array once the process has warmed up. A pooled array is cleared before
+// it is put back: it holds no plaintext of the stream it served, and a
+// ring starts zeroed whichever way it got its array. Larger arrays are
+// left to the garbage collector. sync.Pool bounds the pools (they are
+// emptied over two garbage collections) and makes them safe to share
+// between the goroutines that run sessions.
+var (
+	ring4K  arrayPool[[4 << 10]byte]
+	ring8K  arrayPool[[8 << 10]byte]
+	ring16K arrayPool[[16 << 10]byte]
+	ring32K arrayPool[[32 << 10]byte]
+	ring64K arrayPool[[64 << 10]byte]
+)
+
+// arrayPool is a sync.Pool of *A. Pointers go into the pool's interface
+// values without an allocation.
+type arrayPool[A any] struct{ p sync.Pool }
+
+func (p *arrayPool[A]) get() *A {
+	a, _ := p.p.Get().(*A)
+	return a
+}
+
+func (p *arrayPool[A]) put(a *A) { p.p.Put(a) }
+
+// getRingArray returns a zeroed array of n bytes, from a pool if it has one.
+func getRingArray(n int) []byte {
+	switch n {
+	case 4 << 10:
+		if a := ring4K.get(); a != nil {
+			return a[:]
+		}
+	case 8 << 10:
+		if a := ring8K.get(); a != nil {
+			return a[:]
+		}
+	case 16 << 10:
+		if a := ring16K.get(); a != nil {
+			return a[:]
+		}
+	case 32 << 10:
+		if a := ring32K.get(); a != nil {
+			return a[:]
+		}
+	case 64 << 10:
+		if a := ring64K.get(); a != nil {
+			return a[:]
+		}
+	}
+	return make([]byte, n)
+}
+
+// putRingArray clears b and pools it if it has a pooled size. The caller
+// gives b up: neither it nor any slice of b may be used afterwards.
+func putRingArray(b []byte) {
+	if len(b) != cap(b) {
+		return // not an array getRingArray returned whole
+	}
+	switch len(b) {
+	case 4 << 10:
+		clear(b)
+		ring4K.put((*[4 << 10]byte)(b))
+	case 8 << 10:
+		clear(b)
+		ring8K.put((*[8 << 10]byte)(b))
+	case 16 << 10:
+		clear(b)
+		ring16K.put((*[16 << 10]byte)(b))
+	case 32 << 10:
+		clear(b)
+		ring32K.put((*[32 << 10]byte)(b))
+	case 64 << 10:
+		clear(b)
+		ring64K.put((*[64 << 10]byte)(b))
+	}
+}

@@ -34,8 +34,10 @@ import "math"
 //
 // The ring is allocated on the first Write, doubling from 4 KiB up to the
 // capacity, and dropped when everything including FIN is acknowledged, on
-// Reset and on Release. The interval sets are allocated on the first loss
-// or out-of-order acknowledgement.
+// Reset and on Release. The buffer owns the ring's array until then; a
+// small one (up to 64 KiB) goes back to a process-wide pool, cleared, for
+// the next stream (ring.go). The interval sets are allocated on the first
+// loss or out-of-order acknowledgement.
 type SendBuffer struct {
 	ring     ring
 	capacity int
@@ -63,13 +65,22 @@ type SendBuffer struct {
 // merge with a neighbour (retransmitting some bytes the peer may already
 // have); neither loses data.
 func NewSendBuffer(capacity, maxRanges int) *SendBuffer {
+	b := new(SendBuffer)
+	b.Init(capacity, maxRanges)
+	return b
+}
+
+// Init makes b an empty send buffer in place, as NewSendBuffer does, for a
+// buffer kept inside its owner's struct. b must not hold a ring (it is
+// new, or Released), and must not be copied once written to: its ring's
+// array goes back to a shared pool when released.
+func (b *SendBuffer) Init(capacity, maxRanges int) {
 	if maxRanges <= 0 {
 		maxRanges = DefaultMaxRanges
 	}
-	b := &SendBuffer{capacity: min(max(capacity, 1), MaxSendCapacity)}
+	*b = SendBuffer{capacity: min(max(capacity, 1), MaxSendCapacity)}
 	b.lost.initLazy(maxRanges)
 	b.ackRs.initLazy(maxRanges)
-	return b
 }
 
 // Capacity returns the most bytes the buffer holds.
