@@ -3,6 +3,7 @@ module github.com/havenproto/haven
 go 1.24.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/coreos/go-systemd/v22 v22.6.0
 	golang.org/x/crypto v0.48.0
 	golang.org/x/net v0.50.0

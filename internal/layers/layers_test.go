@@ -46,7 +46,11 @@ var stdlibOnly = map[string]bool{
 
 // allowedModules are the third-party modules any package may use
 // (DEVELOPERS.md, "Dependencies"); quic-go lives only in benchmarks/.
+// filippo.io/edwards25519 gives internal/noise the field arithmetic of an
+// allocation-free X25519 (crypto/ecdh allocates per operation; see
+// docs/ARCHITECTURE.md).
 var allowedModules = []string{
+	"filippo.io/edwards25519",
 	"golang.org/x/crypto",
 	"golang.org/x/net",
 	"golang.org/x/sys",

@@ -1,7 +1,6 @@
 package noise
 
 import (
-	"crypto/ecdh"
 	"runtime"
 	"sync"
 )
@@ -19,8 +18,8 @@ import (
 // only its latency shrinks. The result is mixed in at its token's place,
 // so the transcript, the keys and the test vectors are exactly as before.
 //
-// A task copies its inputs (a key pair value, an immutable public key
-// object), so the helper shares no mutable memory with the handshake; the
+// A task copies its inputs (a key pair and a public key, by value), so the
+// helper shares no mutable memory with the handshake; the
 // handshake waits for it (join) before using or dropping its result, and
 // before returning from a failed message, so no helper outlives the call
 // that needs it except a pending ephemeral key for the next message. The
@@ -29,10 +28,10 @@ import (
 
 // dhTask is one X25519 operation run by a helper goroutine.
 type dhTask struct {
-	gen bool            // generate kp (a fresh ephemeral key pair) instead of a DH
-	kp  KeyPair         // the local key pair of a DH; the generated pair
-	pub *ecdh.PublicKey // the remote key of a DH
-	out [DHLen]byte     // the DH output
+	gen bool        // generate kp (a fresh ephemeral key pair) instead of a DH
+	kp  KeyPair     // the local key pair of a DH; the generated pair
+	pub [DHLen]byte // the remote key of a DH
+	out [DHLen]byte // the DH output
 	err error
 	// wg is done when the helper has finished; the handshake waits on it.
 	wg sync.WaitGroup
@@ -44,13 +43,13 @@ func (t *dhTask) run() {
 		t.err = t.kp.generate()
 		return
 	}
-	t.err = dh(&t.out, &t.kp, t.pub)
+	t.err = dh(&t.out, &t.kp, &t.pub)
 }
 
 // clear erases the task's key material before it goes back to the pool.
 func (t *dhTask) clear() {
 	clear(t.out[:])
-	t.kp, t.pub, t.err, t.gen = KeyPair{}, nil, nil, false
+	t.kp, t.pub, t.err, t.gen = KeyPair{}, [DHLen]byte{}, nil, false
 }
 
 // dhTasks recycles tasks, so that overlapping costs no allocation.
@@ -94,12 +93,12 @@ func (hs *HandshakeState) startTask(t *dhTask, tok token) {
 
 // startDH starts DH(kp, pub) for token tok on a helper, if nothing is
 // pending and the inputs are valid.
-func (hs *HandshakeState) startDH(tok token, kp *KeyPair, pub *ecdh.PublicKey) {
+func (hs *HandshakeState) startDH(tok token, kp *KeyPair, pub *[DHLen]byte) {
 	if hs.pend != nil || !kp.valid() || pub == nil {
 		return
 	}
 	t := dhTasks.Get().(*dhTask)
-	t.kp, t.pub = *kp, pub
+	t.kp, t.pub = *kp, *pub
 	hs.startTask(t, tok)
 }
 
@@ -172,13 +171,13 @@ func (a *Ahead) take(kp *KeyPair) error {
 // static-static DH when it is not cached: it does not need the ephemeral
 // key that "es" uses.
 func (hs *HandshakeState) prefetch() {
-	if hs.pend != nil || hs.st.rsKey == nil || !hs.initiator || !overlapping() {
+	if hs.pend != nil || !hs.st.haveRS || !hs.initiator || !overlapping() {
 		return
 	}
 	for _, t := range hs.pattern[hs.st.msg] {
 		if t == tokSS {
 			if _, ok := ssLookup(hs.ssKey()); !ok {
-				hs.startDH(tokSS, hs.s, hs.st.rsKey)
+				hs.startDH(tokSS, hs.s, &hs.st.rs)
 			}
 			return
 		}
@@ -216,16 +215,24 @@ func (hs *HandshakeState) takeEphemeral() error {
 }
 
 // dhInputs returns the local key pair and remote public key of the DH
-// token t ("es", "se", "ee"; §5.3), as mixToken documents.
-func (hs *HandshakeState) dhInputs(t token) (*KeyPair, *ecdh.PublicKey) {
+// token t ("es", "se", "ee"; §5.3), as mixToken documents. The public key
+// is nil while it is unknown.
+func (hs *HandshakeState) dhInputs(t token) (*KeyPair, *[DHLen]byte) {
 	st := &hs.st
+	re, rs := &st.re, &st.rs
+	if !st.haveRE {
+		re = nil
+	}
+	if !st.haveRS {
+		rs = nil
+	}
 	switch {
 	case t == tokEE:
-		return &st.e, st.reKey
+		return &st.e, re
 	case t == tokES && hs.initiator, t == tokSE && !hs.initiator:
-		return &st.e, st.rsKey
+		return &st.e, rs
 	default: // es for the responder, se for the initiator
-		return hs.s, st.reKey
+		return hs.s, re
 	}
 }
 

@@ -25,13 +25,15 @@ import (
 // dst and the input is not allowed (the crypto/cipher.AEAD rules).
 //
 // The zero value is an empty CipherState for ChaChaPoly (Haven's cipher).
-// Do not copy a keyed CipherState: two copies would reuse nonces.
+// Do not copy a keyed CipherState, since two copies would reuse nonces;
+// moving one (copying it, then overwriting the original with the zero
+// value) is fine.
 //
 // A CipherState is not safe for concurrent use: the nonce is encoded in a
 // buffer inside it. Give each goroutine its own, or serialise.
 type CipherState struct {
 	cf    *cipherFunc
-	aead  cipher.AEAD // nil while k is empty, or until first use (initializeKeyLazy)
+	aead  cipher.AEAD // nil while k is empty, and for handshake keys (initializeKeyLazy)
 	keyed bool        // k is non-empty
 	k     [KeyLen]byte
 	n     uint64
@@ -54,10 +56,13 @@ func (c *CipherState) InitializeKey(key []byte) error {
 	return c.keyAEAD()
 }
 
-// initializeKeyLazy is InitializeKey, but the AEAD object is made by the
-// first use of the key: a handshake's MixKey often replaces a key before it
-// encrypts anything (IK's ee, followed at once by se), and each AEAD is an
-// allocation. For sequential use only (the handshake's SymmetricState).
+// initializeKeyLazy is InitializeKey without making the AEAD object, for
+// the handshake's SymmetricState, whose keys each seal or open at most a
+// couple of short messages and are often replaced before any use (IK's ee,
+// followed at once by se). With ChaChaPoly such a key never gets an object:
+// EncryptWithAd and DecryptWithAd run the AEAD on the stack
+// (chachapoly.go). Other ciphers make theirs on first use. For sequential
+// use only.
 func (c *CipherState) initializeKeyLazy(key []byte) error {
 	c.n = 0
 	c.aead = nil
@@ -117,16 +122,22 @@ func (c *CipherState) encodeNonce(n uint64) []byte {
 // an empty key it appends plaintext unchanged. n = 2^64-1 is reserved, so
 // once n reaches it every call fails with ErrNonceExhausted.
 func (c *CipherState) EncryptWithAd(dst, ad, plaintext []byte) ([]byte, error) {
-	if err := c.keyAEAD(); err != nil {
-		return nil, err
-	}
-	if c.aead == nil {
+	if !c.keyed {
 		return append(dst, plaintext...), nil
 	}
 	if c.n == math.MaxUint64 {
 		return nil, ErrNonceExhausted
 	}
-	out := c.aead.Seal(dst, c.encodeNonce(c.n), plaintext, ad)
+	var out []byte
+	if c.stackAEAD() {
+		nonce := chachaNonce(c.n)
+		out = chachaPolySeal(dst, &c.k, &nonce, ad, plaintext)
+	} else {
+		if err := c.keyAEAD(); err != nil {
+			return nil, err
+		}
+		out = c.aead.Seal(dst, c.encodeNonce(c.n), plaintext, ad)
+	}
 	c.n++
 	return out, nil
 }
@@ -135,14 +146,16 @@ func (c *CipherState) EncryptWithAd(dst, ad, plaintext []byte) ([]byte, error) {
 // increments n (§5.1). With an empty key it appends ciphertext unchanged.
 // On an authentication failure it returns ErrDecrypt and leaves n alone.
 func (c *CipherState) DecryptWithAd(dst, ad, ciphertext []byte) ([]byte, error) {
-	if err := c.keyAEAD(); err != nil {
-		return nil, err
-	}
-	if c.aead == nil {
+	if !c.keyed {
 		return append(dst, ciphertext...), nil
 	}
 	if c.n == math.MaxUint64 {
 		return nil, ErrNonceExhausted
+	}
+	if !c.stackAEAD() {
+		if err := c.keyAEAD(); err != nil {
+			return nil, err
+		}
 	}
 	out, err := c.open(dst, c.n, ad, ciphertext)
 	if err != nil {
@@ -150,6 +163,13 @@ func (c *CipherState) DecryptWithAd(dst, ad, ciphertext []byte) ([]byte, error) 
 	}
 	c.n++
 	return out, nil
+}
+
+// stackAEAD reports whether c is keyed for ChaChaPoly without an AEAD
+// object: a handshake key (initializeKeyLazy), which runs the AEAD on the
+// stack.
+func (c *CipherState) stackAEAD() bool {
+	return c.aead == nil && c.keyed && c.cf == cipherChaChaPoly
 }
 
 // EncryptAt is EncryptWithAd with an explicit nonce n; it leaves the
@@ -184,6 +204,14 @@ func (c *CipherState) DecryptAt(dst []byte, n uint64, ad, ciphertext []byte) ([]
 func (c *CipherState) open(dst []byte, n uint64, ad, ciphertext []byte) ([]byte, error) {
 	if len(ciphertext) < TagLen {
 		return nil, ErrDecrypt
+	}
+	if c.aead == nil {
+		nonce := chachaNonce(n)
+		out, ok := chachaPolyOpen(dst, &c.k, &nonce, ad, ciphertext)
+		if !ok {
+			return nil, ErrDecrypt
+		}
+		return out, nil
 	}
 	out, err := c.aead.Open(dst, c.encodeNonce(n), ciphertext, ad)
 	if err != nil {

@@ -1,20 +1,22 @@
 package noise
 
 import (
-	"crypto/ecdh"
+	"bytes"
 	"crypto/rand"
 	"fmt"
 )
 
 // KeyPair is an X25519 key pair, the DH key pair of §4.1 and §12.1.
 //
-// The private scalar lives in a crypto/ecdh key object, built once, so
-// that each DH costs one scalar multiplication (building the object from
-// raw bytes costs a second one, for the public key). A static KeyPair is
-// immutable and may be shared by any number of concurrent handshakes.
+// It holds the private key as given (RFC 7748 §5 clamps it at each use) and
+// the public key computed from it, in fixed arrays: making, copying and
+// using a key pair allocates nothing (x25519.go). A KeyPair is immutable
+// once made and may be shared by any number of concurrent handshakes. The
+// zero value is not a key pair; Config refuses it.
 type KeyPair struct {
-	priv *ecdh.PrivateKey
+	priv [DHLen]byte
 	pub  [DHLen]byte
+	ok   bool
 }
 
 // NewKeyPair builds the key pair for a 32-byte X25519 private key. The
@@ -26,6 +28,14 @@ func NewKeyPair(private []byte) (*KeyPair, error) {
 		return nil, err
 	}
 	return kp, nil
+}
+
+// KeyPairFrom is NewKeyPair returning the key pair by value, for callers
+// that keep it inside an object of their own instead of allocating it.
+func KeyPairFrom(private []byte) (KeyPair, error) {
+	var kp KeyPair
+	err := kp.set(private)
+	return kp, err
 }
 
 // GenerateKeyPair returns a fresh key pair from crypto/rand
@@ -40,53 +50,41 @@ func GenerateKeyPair() (*KeyPair, error) {
 
 func (kp *KeyPair) set(private []byte) error {
 	if len(private) != DHLen {
+		*kp = KeyPair{}
 		return fmt.Errorf("%w: X25519 private key is %d bytes, want %d", ErrConfig, len(private), DHLen)
 	}
-	priv, err := ecdh.X25519().NewPrivateKey(private)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	kp.priv = priv
-	copy(kp.pub[:], priv.PublicKey().Bytes())
+	copy(kp.priv[:], private)
+	x25519Base(&kp.pub, &kp.priv)
+	kp.ok = true
 	return nil
 }
 
 func (kp *KeyPair) generate() error {
-	var seed [DHLen]byte
-	rand.Read(seed[:]) // never fails (crypto/rand, Go 1.24+)
-	err := kp.set(seed[:])
-	clear(seed[:])
-	return err
+	rand.Read(kp.priv[:]) // never fails (crypto/rand, Go 1.24+)
+	x25519Base(&kp.pub, &kp.priv)
+	kp.ok = true
+	return nil
 }
 
 // PublicKey returns the 32-byte X25519 public key.
 func (kp *KeyPair) PublicKey() [DHLen]byte { return kp.pub }
 
 // PrivateKey returns a copy of the 32-byte private key, for storage.
-func (kp *KeyPair) PrivateKey() []byte { return kp.priv.Bytes() }
+func (kp *KeyPair) PrivateKey() []byte { return bytes.Clone(kp.priv[:]) }
 
-// valid reports whether kp was built by NewKeyPair or GenerateKeyPair.
-func (kp *KeyPair) valid() bool { return kp != nil && kp.priv != nil }
+// valid reports whether kp was made by NewKeyPair, KeyPairFrom or
+// GenerateKeyPair.
+func (kp *KeyPair) valid() bool { return kp != nil && kp.ok }
 
-// newPublicKey wraps a peer's 32-byte public key for DH. Every 32-byte
-// string is accepted (RFC 7748 §5); low-order points are caught by dh.
-func newPublicKey(pub *[DHLen]byte) (*ecdh.PublicKey, error) {
-	k, err := ecdh.X25519().NewPublicKey(pub[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	return k, nil
-}
-
-// dh computes DH(kp, pub) (§4.1) into out. crypto/ecdh refuses, and this
-// reports as ErrLowOrderPoint, the all-zero output that a low-order public
-// key produces; with both keys on X25519 that is the only way it fails.
-func dh(out *[DHLen]byte, kp *KeyPair, pub *ecdh.PublicKey) error {
-	shared, err := kp.priv.ECDH(pub)
-	if err != nil {
+// dh computes DH(kp, pub) (§4.1) into out, with any 32-byte string as the
+// peer's public key (RFC 7748 §5). It reports ErrLowOrderPoint, and leaves
+// out all zero, when the output is all zeros, which happens exactly when
+// pub is a low-order point (§12.1); Haven refuses such a DH (PROTOCOL.md
+// §7.1), as crypto/ecdh does.
+func dh(out *[DHLen]byte, kp *KeyPair, pub *[DHLen]byte) error {
+	x25519(out, &kp.priv, pub)
+	if isZero(out[:]) {
 		return ErrLowOrderPoint
 	}
-	copy(out[:], shared)
-	clear(shared)
 	return nil
 }

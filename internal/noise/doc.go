@@ -25,10 +25,16 @@
 //
 // Cost model. Transport encryption and decryption never allocate: they
 // append to (or seal in place into) the caller's buffer, and nonces are
-// built in fixed arrays inside the CipherState. The handshake allocates a
-// small fixed number of objects (key objects, AEAD instances, one hash
-// state); HMAC is computed with that one reusable hash state instead of
-// crypto/hmac, which would allocate two hash states per call.
+// built in fixed arrays inside the CipherState. A handshake allocates its
+// HandshakeState (none with InitInitiator or InitResponder on the caller's
+// memory) and one AEAD object per transport key from Split, nothing else:
+// X25519 runs on fixed arrays (x25519.go, RFC 7748 §5, over
+// filippo.io/edwards25519/field, because crypto/ecdh allocates at every
+// operation), BLAKE2s hashing, HMAC and HKDF are one-shot hashes of stack
+// buffers (blake2s.go), the handshake keys' ChaCha20-Poly1305 runs on the
+// stack (chachapoly.go, RFC 8439 §2.8), and Split's CipherStates live in
+// the HandshakeState (or the caller's memory, with SplitInto). Suites
+// other than Haven's, used only for the test vectors, allocate more.
 //
 // Errors are values: every failure on untrusted input (short, long or
 // forged messages, low-order public keys) is reported as an error wrapping

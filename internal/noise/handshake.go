@@ -1,9 +1,6 @@
 package noise
 
-import (
-	"crypto/ecdh"
-	"fmt"
-)
+import "fmt"
 
 // Config configures one side of an IK handshake.
 type Config struct {
@@ -53,7 +50,7 @@ const (
 )
 
 // The IK pattern (§7.5) and its psk2 variant (§9.4); the pre-message
-// "<- s" is handled in newHandshake.
+// "<- s" is handled in setup.
 //
 //	IK:
 //	  <- s
@@ -79,6 +76,10 @@ var (
 // initiator that receives a forged or corrupted message 2 can keep waiting
 // for the genuine one, and a caller may retry. A HandshakeState is not
 // safe for concurrent use.
+//
+// NewInitiator and NewResponder allocate the state; InitInitiator and
+// InitResponder set up one that the caller keeps inside an object of its
+// own, and may re-initialize it for the next handshake.
 type HandshakeState struct {
 	suite     *Suite
 	initiator bool
@@ -89,6 +90,11 @@ type HandshakeState struct {
 	pattern   [][]token
 	overhead  []int // bytes each message adds beyond its payload
 	split     bool
+	lent      bool // Split handed out send and recv: the state cannot be re-initialized
+
+	// The transport CipherStates that Split returns, kept here so that
+	// Split allocates nothing.
+	send, recv CipherState
 
 	st hsState // everything a message mutates; restored when it fails
 
@@ -109,43 +115,92 @@ type HandshakeState struct {
 // hsState is the part of a HandshakeState that processing a message
 // changes. It is copied before each message and restored on failure.
 type hsState struct {
-	ss    SymmetricState
-	e     KeyPair         // local ephemeral
-	re    [DHLen]byte     // remote ephemeral
-	reKey *ecdh.PublicKey // re, ready for DH
-	rs    [DHLen]byte     // remote static
-	rsKey *ecdh.PublicKey // rs, ready for DH; nil until known
-	msg   int             // index of the next message
+	ss     SymmetricState
+	e      KeyPair     // local ephemeral
+	re     [DHLen]byte // remote ephemeral
+	rs     [DHLen]byte // remote static
+	haveRE bool        // re is known
+	haveRS bool        // rs is known
+	msg    int         // index of the next message
 }
 
 // NewInitiator starts the initiator side of an IK handshake
 // (Initialize, §5.3): it knows the responder's static key in advance.
 func NewInitiator(cfg Config) (*HandshakeState, error) {
-	return newHandshake(&cfg, true)
+	hs := new(HandshakeState)
+	if err := hs.init(&cfg, true); err != nil {
+		return nil, err
+	}
+	return hs, nil
 }
 
 // NewResponder starts the responder side of an IK handshake.
 func NewResponder(cfg Config) (*HandshakeState, error) {
-	return newHandshake(&cfg, false)
-}
-
-func newHandshake(cfg *Config, initiator bool) (*HandshakeState, error) {
-	hs, err := newHandshakeState(cfg, initiator)
-	if err != nil {
-		cfg.Ahead.Discard()
+	hs := new(HandshakeState)
+	if err := hs.init(&cfg, false); err != nil {
+		return nil, err
 	}
-	return hs, err
+	return hs, nil
 }
 
-func newHandshakeState(cfg *Config, initiator bool) (*HandshakeState, error) {
+// InitInitiator is NewInitiator on caller-owned memory: it sets hs up for
+// a new handshake, whatever it held (the zero value, or a handshake that
+// completed, failed or was abandoned; its secrets are erased). A state
+// whose Split handed out its CipherStates cannot be re-initialized, since
+// they live inside it: that fails with ErrConfig and changes nothing
+// (SplitInto does not have this limit). On any other error hs is left
+// unusable.
+func (hs *HandshakeState) InitInitiator(cfg Config) error { return hs.init(&cfg, true) }
+
+// InitResponder is NewResponder on caller-owned memory, as InitInitiator.
+func (hs *HandshakeState) InitResponder(cfg Config) error { return hs.init(&cfg, false) }
+
+// Erase ends the handshake in hs, complete or not: it waits for any work
+// on helper goroutines, erases the keys (chaining key, cipher key, the
+// ephemeral key pair, psk) and leaves hs uninitialized, so that every
+// later call but InitInitiator and InitResponder fails. CipherStates that
+// Split handed out are not touched. Use it on a state dropped before its
+// handshake completes; Split and SplitInto erase a completed one's keys.
+func (hs *HandshakeState) Erase() {
+	hs.dropPending()
+	hs.ahead.Discard()
+	hs.st.ss.erase()
+	hs.st.e = KeyPair{}
+	clear(hs.psk[:])
+	hs.fixedE = nil
+	hs.pattern = nil
+}
+
+func (hs *HandshakeState) init(cfg *Config, initiator bool) error {
+	if hs.lent {
+		cfg.Ahead.Discard()
+		return fmt.Errorf("%w: re-initializing a HandshakeState whose Split CipherStates are in use", ErrConfig)
+	}
+	hs.dropPending()
+	hs.ahead.Discard()
+	*hs = HandshakeState{}
+	if err := hs.setup(cfg, initiator); err != nil {
+		cfg.Ahead.Discard()
+		hs.ahead.Discard()
+		*hs = HandshakeState{}
+		return err
+	}
+	return nil
+}
+
+// setup initializes the zero hs from cfg (Initialize, §5.3).
+func (hs *HandshakeState) setup(cfg *Config, initiator bool) error {
 	if !cfg.Static.valid() {
-		return nil, fmt.Errorf("%w: missing static key pair", ErrConfig)
+		return fmt.Errorf("%w: missing static key pair", ErrConfig)
 	}
 	if cfg.Ephemeral != nil && !cfg.Ephemeral.valid() {
-		return nil, fmt.Errorf("%w: invalid fixed ephemeral key pair", ErrConfig)
+		return fmt.Errorf("%w: invalid fixed ephemeral key pair", ErrConfig)
 	}
 	if len(cfg.PSK) != 0 && len(cfg.PSK) != PSKLen {
-		return nil, fmt.Errorf("%w: PSK is %d bytes, want %d", ErrConfig, len(cfg.PSK), PSKLen)
+		return fmt.Errorf("%w: PSK is %d bytes, want %d", ErrConfig, len(cfg.PSK), PSKLen)
+	}
+	if initiator && isZero(cfg.RemoteStatic[:]) {
+		return fmt.Errorf("%w: initiator needs the responder's static public key", ErrConfig)
 	}
 	if cfg.Ephemeral != nil {
 		cfg.Ahead.Discard()
@@ -154,43 +209,35 @@ func newHandshakeState(cfg *Config, initiator bool) (*HandshakeState, error) {
 	if suite == nil {
 		suite = DefaultSuite
 	}
-	hs := &HandshakeState{
-		suite:     suite,
-		initiator: initiator,
-		s:         cfg.Static,
-		fixedE:    cfg.Ephemeral,
-		ahead:     cfg.Ahead,
-		hasPSK:    len(cfg.PSK) == PSKLen,
-		pattern:   patternIK,
-		overhead:  overheadIK[:],
-	}
-	name := suite.nameIK
+	hs.suite = suite
+	hs.initiator = initiator
+	hs.s = cfg.Static
+	hs.fixedE = cfg.Ephemeral
+	hs.ahead = cfg.Ahead
+	cfg.Ahead = Ahead{} // taken over
+	hs.hasPSK = len(cfg.PSK) == PSKLen
+	hs.pattern = patternIK
+	hs.overhead = overheadIK[:]
+	h0 := &suite.h0IK
 	if hs.hasPSK {
 		copy(hs.psk[:], cfg.PSK)
 		hs.pattern = patternIKpsk2
 		hs.overhead = overheadIKpsk2[:]
-		name = suite.nameIKpsk2
+		h0 = &suite.h0IKpsk2
 	}
 	ss := &hs.st.ss
-	ss.init(suite, name)
+	ss.initHash(suite, h0)
 	ss.MixHash(cfg.Prologue)
 
 	// Pre-message "<- s": both sides hash the responder's static key.
 	if initiator {
-		if isZero(cfg.RemoteStatic[:]) {
-			return nil, fmt.Errorf("%w: initiator needs the responder's static public key", ErrConfig)
-		}
 		hs.st.rs = cfg.RemoteStatic
-		k, err := newPublicKey(&hs.st.rs)
-		if err != nil {
-			return nil, err
-		}
-		hs.st.rsKey = k
+		hs.st.haveRS = true
 		ss.MixHash(hs.st.rs[:])
 	} else {
 		ss.MixHash(hs.s.pub[:])
 	}
-	return hs, nil
+	return nil
 }
 
 // overheadIK and overheadIKpsk2 are the sizes of each message minus its
@@ -265,6 +312,9 @@ func (hs *HandshakeState) readMessage(out, msg []byte) ([]byte, error) {
 }
 
 func (hs *HandshakeState) checkTurn(write bool) error {
+	if !hs.ready() {
+		return errNotInitialized
+	}
 	if hs.st.msg >= len(hs.pattern) {
 		return ErrHandshakeComplete
 	}
@@ -325,11 +375,7 @@ func (hs *HandshakeState) read(out, msg []byte) ([]byte, error) {
 			}
 			copy(hs.st.re[:], msg[:DHLen])
 			msg = msg[DHLen:]
-			k, err := newPublicKey(&hs.st.re)
-			if err != nil {
-				return nil, err
-			}
-			hs.st.reKey = k
+			hs.st.haveRE = true
 			if err := hs.mixEphemeral(hs.st.re[:]); err != nil {
 				return nil, err
 			}
@@ -345,11 +391,7 @@ func (hs *HandshakeState) read(out, msg []byte) ([]byte, error) {
 				return nil, err
 			}
 			msg = msg[n:]
-			k, err := newPublicKey(&hs.st.rs)
-			if err != nil {
-				return nil, err
-			}
-			hs.st.rsKey = k
+			hs.st.haveRS = true
 		default:
 			if err := hs.mixToken(t, toks[i+1:]); err != nil {
 				return nil, err
@@ -387,8 +429,9 @@ func (hs *HandshakeState) mixToken(t token, rest []token) error {
 	return fmt.Errorf("noise: internal error: unknown token %d", t)
 }
 
-// mixDH is MixKey(DH(kp, pub)), refusing an all-zero DH output.
-func (hs *HandshakeState) mixDH(kp *KeyPair, pub *ecdh.PublicKey) error {
+// mixDH is MixKey(DH(kp, pub)), refusing an all-zero DH output. pub is nil
+// while the key is unknown.
+func (hs *HandshakeState) mixDH(kp *KeyPair, pub *[DHLen]byte) error {
 	if !kp.valid() || pub == nil {
 		return fmt.Errorf("noise: internal error: DH with a missing key")
 	}
@@ -401,20 +444,35 @@ func (hs *HandshakeState) mixDH(kp *KeyPair, pub *ecdh.PublicKey) error {
 }
 
 // Complete reports whether both handshake messages have been processed.
-func (hs *HandshakeState) Complete() bool { return hs.st.msg == len(hs.pattern) }
+func (hs *HandshakeState) Complete() bool { return hs.ready() && hs.st.msg == len(hs.pattern) }
+
+// ready reports whether hs was set up: made by NewInitiator or
+// NewResponder, or by a successful InitInitiator or InitResponder. Every
+// method refuses, without panicking, to work on any other state (the zero
+// value, or one whose initialization failed).
+func (hs *HandshakeState) ready() bool { return hs.pattern != nil }
+
+// errNotInitialized reports a call on a HandshakeState that is not ready.
+var errNotInitialized = fmt.Errorf("%w: HandshakeState not initialized", ErrConfig)
 
 // Initiator reports whether this is the initiator's side.
 func (hs *HandshakeState) Initiator() bool { return hs.initiator }
 
-// ProtocolName returns the Noise protocol name this handshake runs.
-func (hs *HandshakeState) ProtocolName() string { return hs.suite.ProtocolName(hs.hasPSK) }
+// ProtocolName returns the Noise protocol name this handshake runs, or ""
+// for a state that is not initialized.
+func (hs *HandshakeState) ProtocolName() string {
+	if !hs.ready() {
+		return ""
+	}
+	return hs.suite.ProtocolName(hs.hasPSK)
+}
 
 // PeerStatic returns the peer's static public key and true once it is
 // known: from the start for the initiator (Config.RemoteStatic), after a
 // successful ReadMessage of message 1 for the responder, which looks the
 // peer up by it.
 func (hs *HandshakeState) PeerStatic() ([DHLen]byte, bool) {
-	if hs.st.rsKey == nil {
+	if !hs.st.haveRS {
 		return [DHLen]byte{}, false
 	}
 	return hs.st.rs, true
@@ -424,6 +482,9 @@ func (hs *HandshakeState) PeerStatic() ([DHLen]byte, bool) {
 // handshake it is a unique, public identifier of the session that both
 // sides share, for channel binding (§11.2): Suite.HashLen bytes.
 func (hs *HandshakeState) HandshakeHash() []byte {
+	if !hs.ready() {
+		return nil
+	}
 	return append([]byte(nil), hs.st.ss.GetHandshakeHash()...)
 }
 
@@ -431,24 +492,39 @@ func (hs *HandshakeState) HandshakeHash() []byte {
 // (§5.2, §5.3): send encrypts this side's messages, recv decrypts the
 // peer's. For the initiator send is the spec's c1, for the responder c2.
 // Split erases the chaining key and the psk, so it succeeds only once.
+//
+// send and recv live inside hs, so Split allocates nothing (their AEAD
+// objects aside); they stay valid as long as the caller keeps them, and hs
+// can then no longer be re-initialized. SplitInto writes them to the
+// caller's memory instead.
 func (hs *HandshakeState) Split() (send, recv *CipherState, err error) {
+	if err := hs.SplitInto(&hs.send, &hs.recv); err != nil {
+		return nil, nil, err
+	}
+	hs.lent = true
+	return &hs.send, &hs.recv, nil
+}
+
+// SplitInto is Split writing the transport CipherStates to send and recv,
+// which must not be in use (they are overwritten).
+func (hs *HandshakeState) SplitInto(send, recv *CipherState) error {
 	if !hs.Complete() {
-		return nil, nil, ErrHandshakeIncomplete
+		return ErrHandshakeIncomplete
 	}
 	if hs.split {
-		return nil, nil, ErrAlreadySplit
+		return ErrAlreadySplit
 	}
-	c1, c2, err := hs.st.ss.Split()
-	if err != nil {
-		return nil, nil, err
+	c1, c2 := send, recv
+	if !hs.initiator {
+		c1, c2 = recv, send
+	}
+	if err := hs.st.ss.splitInto(c1, c2); err != nil {
+		return err
 	}
 	hs.split = true
 	hs.st.ss.erase()
 	clear(hs.psk[:])
-	if hs.initiator {
-		return c1, c2, nil
-	}
-	return c2, c1, nil
+	return nil
 }
 
 // isZero reports, in constant time, whether b is all zeros.

@@ -24,10 +24,13 @@ package noise
 // that drops a forged packet therefore calls MixHash again with the header
 // of the next packet it tries, exactly as it did for the forged one.
 //
-// MixHash fails with ErrAlreadySplit after Split and with
-// ErrHandshakeComplete once both messages have been processed. It never
-// allocates.
+// MixHash fails with ErrAlreadySplit after Split, with
+// ErrHandshakeComplete once both messages have been processed, and with
+// ErrConfig on a state that is not initialized. It never allocates.
 func (hs *HandshakeState) MixHash(data []byte) error {
+	if !hs.ready() {
+		return errNotInitialized
+	}
 	if hs.split {
 		return ErrAlreadySplit
 	}

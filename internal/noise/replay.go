@@ -34,17 +34,25 @@ const (
 //	if err != nil { drop }
 //	if !w.Accept(n) { drop } // a duplicate raced us
 //
-// The zero value is an empty window with the default limit. Its bitmap
-// (1 KiB) is allocated by the first Accept, so the key sets a session keeps
-// in reserve cost nothing; after that Check and Accept never allocate. A
+// The zero value is an empty window with the default limit. It holds no
+// bitmap while the counters it has accepted are one unbroken run, first ..
+// last, which is what a lossless, in-order path delivers: the run is two
+// numbers. The first counter that breaks the run (a gap, a reordering, a
+// counter below the run) makes the window allocate its 1 KiB bitmap and
+// record the run in it; from then on, and for key sets held in reserve
+// that never get a packet, Check and Accept never allocate. A
 // ReplayWindow is not safe for concurrent use.
 type ReplayWindow struct {
 	// RejectAfter: counters >= RejectAfter are always refused. Zero means
 	// DefaultRejectAfter. Tests shorten it; Haven re-keys long before.
 	RejectAfter uint64
 
-	last   uint64                // highest counter accepted (0 while none, see bitmap)
-	bitmap *[replayBlocks]uint64 // nil until the first Accept: nothing accepted
+	last uint64 // highest counter accepted (0 while none)
+	// Without a bitmap: whether a counter was accepted, and the lowest one;
+	// the accepted counters are exactly first .. last.
+	started bool
+	first   uint64
+	bitmap  *[replayBlocks]uint64 // nil while the accepted counters are a run
 }
 
 func (w *ReplayWindow) limit() uint64 {
@@ -66,7 +74,10 @@ func (w *ReplayWindow) Check(n uint64) bool {
 	if w.last-n >= ReplayWindowSize {
 		return false
 	}
-	return w.bitmap == nil || w.bitmap[(n/replayBlockBits)&replayBlockMask]&(1<<(n%replayBlockBits)) == 0
+	if w.bitmap == nil {
+		return !w.started || n < w.first
+	}
+	return w.bitmap[(n/replayBlockBits)&replayBlockMask]&(1<<(n%replayBlockBits)) == 0
 }
 
 // Accept marks counter n as received, sliding the window forward if n is
@@ -78,7 +89,19 @@ func (w *ReplayWindow) Accept(n uint64) bool {
 		return false
 	}
 	if w.bitmap == nil {
-		w.bitmap = new([replayBlocks]uint64)
+		switch {
+		case !w.started:
+			w.started, w.first, w.last = true, n, n
+			return true
+		case n == w.last+1: // in order (n < limit, so last+1 does not wrap)
+			w.last = n
+			return true
+		case n >= w.first && n <= w.last:
+			return false // a replay
+		case n < w.last && w.last-n >= ReplayWindowSize:
+			return false // too old
+		}
+		w.spill()
 	}
 	if n > w.last {
 		// Clear the words between the old newest word and n's word; they
@@ -105,9 +128,29 @@ func (w *ReplayWindow) Accept(n uint64) bool {
 	return true
 }
 
-// Reset empties the window (for a new key), keeping RejectAfter.
+// spill moves the run first .. last into a new bitmap: the part of it
+// inside the window, a word at a time.
+func (w *ReplayWindow) spill() {
+	w.bitmap = new([replayBlocks]uint64)
+	c := w.first
+	if w.last-c >= ReplayWindowSize {
+		c = w.last - (ReplayWindowSize - 1)
+	}
+	for {
+		off := c % replayBlockBits
+		k := min(replayBlockBits-off, w.last-c+1) // bits to set in c's word, 1..64
+		w.bitmap[(c/replayBlockBits)&replayBlockMask] |= (^uint64(0) >> (replayBlockBits - k)) << off
+		if w.last-c < k { // c+k-1 == last: done (and c+k could wrap)
+			return
+		}
+		c += k
+	}
+}
+
+// Reset empties the window (for a new key), keeping RejectAfter and the
+// bitmap's memory if it has one.
 func (w *ReplayWindow) Reset() {
-	w.last = 0
+	w.last, w.first, w.started = 0, 0, false
 	if w.bitmap != nil {
 		clear(w.bitmap[:])
 	}

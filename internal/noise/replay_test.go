@@ -186,9 +186,10 @@ func TestReplayModel(t *testing.T) {
 	}
 }
 
-// TestReplayWindowLazyBitmap: a window that has accepted nothing holds no
-// bitmap (a session's reserve key sets cost nothing), judges counters as
-// an empty window does, and gets its bitmap from the first Accept.
+// TestReplayWindowLazyBitmap: a window holds no bitmap while the counters
+// it accepted are one in-order run (a session's reserve key sets and a
+// lossless path cost nothing), judges counters as a full window does, and
+// gets its bitmap from the first counter that breaks the run.
 func TestReplayWindowLazyBitmap(t *testing.T) {
 	var w ReplayWindow
 	if w.bitmap != nil {
@@ -201,13 +202,99 @@ func TestReplayWindowLazyBitmap(t *testing.T) {
 	if w.bitmap != nil {
 		t.Fatal("Reset of an empty window allocated a bitmap")
 	}
-	if !w.Accept(5) || w.bitmap == nil {
-		t.Fatal("first Accept failed or kept no bitmap")
+	for n := uint64(5); n < 5+2*ReplayWindowSize; n++ {
+		if !w.Check(n) || !w.Accept(n) {
+			t.Fatalf("in-order counter %d refused", n)
+		}
 	}
-	if w.Check(5) || w.Accept(5) {
-		t.Fatal("a replay of the first counter is accepted")
+	if w.bitmap != nil {
+		t.Fatal("in-order counters made a bitmap")
 	}
-	if !w.Check(4) || !w.Accept(4) {
-		t.Fatal("an older fresh counter is refused")
+	last := uint64(4 + 2*ReplayWindowSize)
+	if w.Check(last) || w.Accept(last) || w.Check(last-100) || w.Accept(5) || w.Check(last-ReplayWindowSize) {
+		t.Fatal("a replay or too old counter accepted")
+	}
+	if w.bitmap != nil {
+		t.Fatal("refused counters made a bitmap")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { last++; w.Accept(last) }); allocs != 0 || w.bitmap != nil {
+		t.Fatalf("in-order Accept: %v allocations", allocs)
+	}
+	// A gap breaks the run: the bitmap now holds it.
+	if !w.Accept(last+2) || w.bitmap == nil {
+		t.Fatal("a counter after a gap refused, or no bitmap")
+	}
+	if w.Check(last) || w.Check(last-ReplayWindowSize+3) || !w.Check(last+1) || w.Check(last+2) {
+		t.Fatal("the bitmap does not hold the run")
+	}
+
+	// A counter below the first one also breaks the run.
+	var v ReplayWindow
+	if !v.Accept(5) || !v.Accept(6) || v.bitmap != nil {
+		t.Fatal("first two counters")
+	}
+	if !v.Check(4) || !v.Accept(4) || v.bitmap == nil || v.Accept(5) || v.Accept(6) || !v.Accept(3) {
+		t.Fatal("a counter below the run mishandled")
+	}
+}
+
+// TestReplayRunModel checks the run form, and its move into the bitmap at
+// every kind of break, against the model of TestReplayModel: many windows,
+// each fed an in-order run of random length from a random start, then
+// random traffic.
+func TestReplayRunModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rounds := 800
+	if testing.Short() || raceEnabled {
+		rounds = 150
+	}
+	for round := 0; round < rounds; round++ {
+		w := ReplayWindow{RejectAfter: 1 << 40}
+		seen := map[uint64]bool{}
+		var last uint64
+		start := uint64(rng.IntN(3)) * uint64(rng.IntN(3*ReplayWindowSize))
+		runLen := uint64(rng.IntN(4)) * uint64(rng.IntN(ReplayWindowSize*3/2))
+		step := func(n uint64) {
+			want := n < w.RejectAfter && !seen[n] && (n > last || last-n < ReplayWindowSize)
+			if got := w.Check(n); got != want {
+				t.Fatalf("round %d (start %d, run %d): Check(%d) = %v, want %v (last %d)", round, start, runLen, n, got, want, last)
+			}
+			if got := w.Accept(n); got != want {
+				t.Fatalf("round %d (start %d, run %d): Accept(%d) = %v, want %v (last %d)", round, start, runLen, n, got, want, last)
+			}
+			if want {
+				seen[n] = true
+				last = max(last, n)
+			}
+		}
+		for n := start; n <= start+runLen; n++ {
+			step(n)
+		}
+		if w.bitmap != nil {
+			t.Fatalf("round %d: an in-order run made a bitmap", round)
+		}
+		for i := 0; i < 40; i++ {
+			var n uint64
+			switch r := rng.IntN(10); {
+			case r < 3:
+				n = last + 1 + uint64(rng.IntN(3)*rng.IntN(2*ReplayWindowSize))
+			case r < 6: // around the start of the run
+				n = start + uint64(rng.IntN(20)) - 10
+				if n > start+10 {
+					n = 0
+				}
+			case r < 8: // around the window's edge
+				n = last - ReplayWindowSize + uint64(rng.IntN(20)) - 10
+				if n > last {
+					n = uint64(rng.IntN(5))
+				}
+			default:
+				n = last - uint64(rng.IntN(100))
+				if n > last {
+					n = 0
+				}
+			}
+			step(n)
+		}
 	}
 }

@@ -60,8 +60,8 @@ func ssStore(k ssKey, v *[DHLen]byte) {
 // mixed from hs.dhOut: the hash takes its input through an interface, so
 // a local array would be moved to the heap.
 func (hs *HandshakeState) mixStaticDH() error {
-	if !hs.s.valid() || hs.st.rsKey == nil {
-		return hs.mixDH(hs.s, hs.st.rsKey) // reports the missing key
+	if !hs.s.valid() || !hs.st.haveRS {
+		return hs.mixDH(hs.s, nil) // reports the missing key
 	}
 	k := hs.ssKey()
 	out := &hs.dhOut
@@ -79,7 +79,7 @@ func (hs *HandshakeState) mixStaticDH() error {
 		*out = v
 		clear(v[:])
 	} else {
-		if err := dh(out, hs.s, hs.st.rsKey); err != nil {
+		if err := dh(out, hs.s, &hs.st.rs); err != nil {
 			return err // low-order: never cached
 		}
 		ssStore(k, out)

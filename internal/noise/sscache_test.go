@@ -19,7 +19,7 @@ func TestStaticDHCache(t *testing.T) {
 		return hs
 	}
 	direct, miss, hit := fresh(), fresh(), fresh()
-	if err := direct.mixDH(direct.s, direct.st.rsKey); err != nil {
+	if err := direct.mixDH(direct.s, &direct.st.rs); err != nil {
 		t.Fatal(err)
 	}
 	if err := miss.mixStaticDH(); err != nil {

@@ -86,6 +86,9 @@ type Suite struct {
 	name   string // "25519_<cipher>_<hash>"
 	// Full protocol names, precomputed as bytes for InitializeSymmetric.
 	nameIK, nameIKpsk2 []byte
+	// h (= ck) after InitializeSymmetric of each name: a handshake starts
+	// from these instead of hashing its protocol name.
+	h0IK, h0IKpsk2 [maxHashLen]byte
 }
 
 // suites holds every supported combination; DefaultSuite is suites[0].
@@ -94,13 +97,19 @@ var suites = func() []*Suite {
 	for _, c := range []*cipherFunc{cipherChaChaPoly, cipherAESGCM} {
 		for _, h := range []*hashFunc{hashBLAKE2s, hashBLAKE2b, hashSHA256, hashSHA512} {
 			name := "25519_" + c.name + "_" + h.name
-			out = append(out, &Suite{
+			s := &Suite{
 				cipher:     c,
 				hash:       h,
 				name:       name,
 				nameIK:     []byte("Noise_IK_" + name),
 				nameIKpsk2: []byte("Noise_IKpsk2_" + name),
-			})
+			}
+			var ss SymmetricState
+			ss.init(s, s.nameIK)
+			s.h0IK = ss.h
+			ss.init(s, s.nameIKpsk2)
+			s.h0IKpsk2 = ss.h
+			out = append(out, s)
 		}
 	}
 	return out

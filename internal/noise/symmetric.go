@@ -8,22 +8,22 @@ import "hash"
 // so its primitives can be tested and reused on their own. Its zero value
 // is not usable.
 //
-// Every hash, HMAC and HKDF runs on one hash state owned by the
-// SymmetricState and reset before each use, with fixed arrays for all
-// intermediate values, so the handshake allocates nothing for hashing.
+// For BLAKE2s (Haven's hash) every hash, HMAC and HKDF is a one-shot
+// blake2s.Sum256 over a buffer on the stack (blake2s.go), so hashing
+// allocates nothing. The other hashes, and BLAKE2s inputs too long for
+// those buffers, go through one hash state owned by the SymmetricState,
+// made on first use.
 type SymmetricState struct {
 	cs CipherState
 	hf *hashFunc
-	hh hash.Hash // scratch hash state; reset before every use
+	hh hash.Hash // streaming hash state, nil until needed; reset before every use
 
 	ck [maxHashLen]byte // chaining key, hf.hashLen bytes used
 	h  [maxHashLen]byte // handshake hash, hf.hashLen bytes used
 
 	nextH [maxHashLen]byte // h after DecryptAndHash, committed on success
 
-	// Scratch for HMAC and HKDF (§4.3); cleared after each use.
-	pad        [maxBlockLen]byte
-	inner      [maxHashLen]byte
+	// HKDF outputs (§4.3); cleared after each use.
 	tempKey    [maxHashLen]byte
 	o1, o2, o3 [maxHashLen]byte
 }
@@ -39,27 +39,47 @@ func NewSymmetricState(suite *Suite, protocolName []byte) *SymmetricState {
 
 func (s *SymmetricState) init(suite *Suite, protocolName []byte) {
 	s.hf = suite.hash
-	s.hh = suite.hash.new()
 	s.cs = newCipherState(suite.cipher)
-	n := s.hf.hashLen
-	if len(protocolName) <= n {
+	if len(protocolName) <= s.hf.hashLen {
 		clear(s.h[:])
 		copy(s.h[:], protocolName)
 	} else {
-		s.hh.Reset()
-		s.hh.Write(protocolName)
-		s.hh.Sum(s.h[:0])
+		s.hash(&s.h, protocolName, nil)
 	}
 	s.ck = s.h
 }
 
+// initHash starts the state from h0, the result of InitializeSymmetric for
+// the protocol name (precomputed per Suite).
+func (s *SymmetricState) initHash(suite *Suite, h0 *[maxHashLen]byte) {
+	s.hf = suite.hash
+	s.cs = newCipherState(suite.cipher)
+	s.h, s.ck = *h0, *h0
+}
+
+// hash sets out = HASH(a || b).
+func (s *SymmetricState) hash(out *[maxHashLen]byte, a, b []byte) {
+	if s.hf == hashBLAKE2s && blake2sHash(out, a, b) {
+		return
+	}
+	h := s.hasher()
+	h.Write(a)
+	h.Write(b)
+	h.Sum(out[:0])
+}
+
+// hasher returns the streaming hash state, reset.
+func (s *SymmetricState) hasher() hash.Hash {
+	if s.hh == nil {
+		s.hh = s.hf.new()
+	}
+	s.hh.Reset()
+	return s.hh
+}
+
 // MixHash sets h = HASH(h || data) (§5.2).
 func (s *SymmetricState) MixHash(data []byte) {
-	n := s.hf.hashLen
-	s.hh.Reset()
-	s.hh.Write(s.h[:n])
-	s.hh.Write(data)
-	s.hh.Sum(s.h[:0])
+	s.hash(&s.h, s.h[:s.hf.hashLen], data)
 }
 
 // MixKey sets ck, temp_k = HKDF(ck, ikm, 2) and InitializeKey(temp_k),
@@ -108,10 +128,7 @@ func (s *SymmetricState) EncryptAndHash(dst, plaintext []byte) ([]byte, error) {
 // decryption); any other overlap is not allowed.
 func (s *SymmetricState) DecryptAndHash(dst, ciphertext []byte) ([]byte, error) {
 	n := s.hf.hashLen
-	s.hh.Reset()
-	s.hh.Write(s.h[:n])
-	s.hh.Write(ciphertext)
-	s.hh.Sum(s.nextH[:0])
+	s.hash(&s.nextH, s.h[:n], ciphertext)
 	out, err := s.cs.DecryptWithAd(dst, s.h[:n], ciphertext)
 	if err != nil {
 		return nil, err
@@ -122,45 +139,63 @@ func (s *SymmetricState) DecryptAndHash(dst, ciphertext []byte) ([]byte, error) 
 
 // Split returns c1 (initiator to responder) and c2 (responder to
 // initiator) keyed from temp_k1, temp_k2 = HKDF(ck, zerolen, 2), each
-// truncated to 32 bytes (§5.2).
+// truncated to 32 bytes (§5.2). Each has its AEAD object made at once, so
+// it may be shared by concurrent EncryptAtWith calls.
 func (s *SymmetricState) Split() (c1, c2 *CipherState, err error) {
-	s.hkdf(nil, 2)
-	defer s.clearScratch()
-	c1 = &CipherState{cf: s.cs.cf}
-	c2 = &CipherState{cf: s.cs.cf}
-	if err := c1.InitializeKey(s.o1[:KeyLen]); err != nil {
-		return nil, nil, err
-	}
-	if err := c2.InitializeKey(s.o2[:KeyLen]); err != nil {
+	c1, c2 = new(CipherState), new(CipherState)
+	if err := s.splitInto(c1, c2); err != nil {
 		return nil, nil, err
 	}
 	return c1, c2, nil
 }
 
+// splitInto is Split into the caller's CipherStates.
+func (s *SymmetricState) splitInto(c1, c2 *CipherState) error {
+	s.hkdf(nil, 2)
+	defer s.clearScratch()
+	*c1 = CipherState{cf: s.cs.cf}
+	*c2 = CipherState{cf: s.cs.cf}
+	if err := c1.InitializeKey(s.o1[:KeyLen]); err != nil {
+		return err
+	}
+	return c2.InitializeKey(s.o2[:KeyLen])
+}
+
 // hmac sets out = HMAC-HASH(key, data1 || data2) per RFC 2104 (§4.3).
 // key is at most HASHLEN <= BLOCKLEN bytes, so it is never pre-hashed.
 // out may alias key or the data: it is written last.
-func (s *SymmetricState) hmac(out, key, data1, data2 []byte) {
+func (s *SymmetricState) hmac(out *[maxHashLen]byte, key, data1, data2 []byte) {
+	if s.hf == hashBLAKE2s && hmacBLAKE2s(out, key, data1, data2) {
+		return
+	}
+	s.hmacStream(out, key, data1, data2)
+}
+
+// hmacStream is hmac through the streaming hash state.
+func (s *SymmetricState) hmacStream(out *[maxHashLen]byte, key, data1, data2 []byte) {
 	bl, n := s.hf.blockLen, s.hf.hashLen
-	pad := s.pad[:bl]
-	for i := range pad {
+	var pad [maxBlockLen]byte
+	var inner [maxHashLen]byte
+	for i := range pad[:bl] {
 		pad[i] = 0x36
 	}
 	for i, b := range key {
 		pad[i] ^= b
 	}
-	s.hh.Reset()
-	s.hh.Write(pad)
-	s.hh.Write(data1)
-	s.hh.Write(data2)
-	s.hh.Sum(s.inner[:0])
-	for i := range pad {
+	h := s.hasher()
+	h.Write(pad[:bl])
+	h.Write(data1)
+	h.Write(data2)
+	h.Sum(inner[:0])
+	for i := range pad[:bl] {
 		pad[i] ^= 0x36 ^ 0x5c
 	}
-	s.hh.Reset()
-	s.hh.Write(pad)
-	s.hh.Write(s.inner[:n])
-	s.hh.Sum(out[:0])
+	h.Reset()
+	h.Write(pad[:bl])
+	h.Write(inner[:n])
+	h.Sum(out[:0])
+	clear(pad[:])
+	clear(inner[:])
 }
 
 // hkdfInfo holds the single-byte counters 0x01..0x03 that HKDF appends.
@@ -176,17 +211,15 @@ var hkdfInfo = [4]byte{0, 1, 2, 3}
 func (s *SymmetricState) hkdf(ikm []byte, num int) {
 	n := s.hf.hashLen
 	tk := s.tempKey[:n]
-	s.hmac(tk, s.ck[:n], ikm, nil)
-	s.hmac(s.o1[:n], tk, hkdfInfo[1:2], nil)
-	s.hmac(s.o2[:n], tk, s.o1[:n], hkdfInfo[2:3])
+	s.hmac(&s.tempKey, s.ck[:n], ikm, nil)
+	s.hmac(&s.o1, tk, hkdfInfo[1:2], nil)
+	s.hmac(&s.o2, tk, s.o1[:n], hkdfInfo[2:3])
 	if num == 3 {
-		s.hmac(s.o3[:n], tk, s.o2[:n], hkdfInfo[3:4])
+		s.hmac(&s.o3, tk, s.o2[:n], hkdfInfo[3:4])
 	}
 }
 
 func (s *SymmetricState) clearScratch() {
-	clear(s.pad[:])
-	clear(s.inner[:])
 	clear(s.tempKey[:])
 	clear(s.o1[:])
 	clear(s.o2[:])

@@ -34,7 +34,9 @@ type Established struct {
 	// HandleInitiation or HandleResponse. Key lifetimes count from it.
 	Created time.Time
 
-	send, recv *noise.CipherState
+	// The transport keys, held by value (no allocation); take moves them
+	// out.
+	send, recv noise.CipherState
 }
 
 // Align returns the message body alignment in force, in bytes.
@@ -45,21 +47,21 @@ func (e *Established) FEC() uint8 { return e.LocalParams.FEC }
 
 // Discard erases the keys of an Established that will not be installed.
 func (e *Established) Discard() {
-	if e.send != nil {
-		e.send.Clear()
-		e.recv.Clear()
-	}
-	e.send, e.recv = nil, nil
+	e.send.Clear()
+	e.recv.Clear()
 }
 
-// take hands the keys over once.
-func (e *Established) take() (send, recv *noise.CipherState, err error) {
-	if e == nil || e.send == nil {
-		return nil, nil, ErrUsed
+// usable reports whether e still holds its keys.
+func (e *Established) usable() bool { return e != nil && e.send.HasKey() }
+
+// take moves the keys to send and recv, once: e is left without keys.
+func (e *Established) take(send, recv *noise.CipherState) error {
+	if !e.usable() {
+		return ErrUsed
 	}
-	send, recv = e.send, e.recv
-	e.send, e.recv = nil, nil
-	return send, recv, nil
+	*send, *recv = e.send, e.recv
+	e.send, e.recv = noise.CipherState{}, noise.CipherState{}
+	return nil
 }
 
 // YieldsRekey decides between two rekey handshakes of one session that

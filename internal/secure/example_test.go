@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/havenproto/haven/internal/noise"
 	"github.com/havenproto/haven/wire"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -24,12 +23,11 @@ const sealedOpenStream = "" +
 // directions, with the send counter at pn.
 func transportWithKey(tb testing.TB, key []byte, pn uint64) *Transport {
 	tb.Helper()
-	var send, recv noise.CipherState
-	if send.InitializeKey(key) != nil || recv.InitializeKey(key) != nil {
+	t := &Transport{limits: Limits{}.withDefaults(), cur: 0, prev: none, next: none, phaseStarted: true}
+	t.sets[0] = keySet{created: t0, initiator: true, inUse: true}
+	if t.sets[0].send.InitializeKey(key) != nil || t.sets[0].recv.InitializeKey(key) != nil {
 		tb.Fatal("InitializeKey")
 	}
-	t := &Transport{limits: Limits{}.withDefaults(), cur: 0, prev: none, next: none, phaseStarted: true}
-	t.sets[0] = keySet{send: &send, recv: &recv, created: t0, initiator: true, inUse: true}
 	t.nextPN = pn
 	return t
 }

@@ -28,14 +28,19 @@ const (
 // It is safe for concurrent use and may be shared by any number of
 // Initiators and one Responder.
 type Identity struct {
-	static    *noise.KeyPair
+	static    noise.KeyPair
 	pub       wire.PublicKey
 	tag       wire.AuthTag
 	mac1Key   [blake2s.Size]byte
 	cookieKey [blake2s.Size]byte
 
-	// mac1Pool holds reusable *keyedMAC under mac1Key, for checking the
-	// mac1 of packets addressed to this identity without allocating.
+	// mac1 checks the mac1 of packets addressed to this identity; its hash
+	// state is made by the first check. A check that finds it in use (a
+	// concurrent one) takes a *keyedMAC from mac1Pool, making one if the
+	// pool is empty: the pool has no New function, since a closure over the
+	// Identity would be an allocation of its own.
+	mac1Mu   sync.Mutex
+	mac1     keyedMAC
 	mac1Pool sync.Pool
 
 	// lastStamp is the newest initiation timestamp this identity has sent,
@@ -45,24 +50,20 @@ type Identity struct {
 }
 
 // NewIdentity builds the identity of a private key. The all-zero key is
-// refused.
+// refused. It allocates only the Identity: the key pair is held by value.
 func NewIdentity(priv wire.PrivateKey) (*Identity, error) {
 	if priv.IsZero() {
 		return nil, fmt.Errorf("%w: zero private key", ErrConfig)
 	}
-	kp, err := noise.NewKeyPair(priv[:])
-	if err != nil {
+	id := new(Identity)
+	var err error
+	if id.static, err = noise.KeyPairFrom(priv[:]); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	id := &Identity{static: kp, pub: kp.PublicKey()}
+	id.pub = id.static.PublicKey()
 	id.tag = wire.AuthTagOf(id.pub)
 	id.mac1Key = deriveKey(labelMAC1, id.pub)
 	id.cookieKey = deriveKey(labelCookie, id.pub)
-	id.mac1Pool.New = func() any {
-		m := new(keyedMAC)
-		m.init(id.mac1Key[:])
-		return m
-	}
 	return id, nil
 }
 
@@ -71,7 +72,19 @@ func NewIdentity(priv wire.PrivateKey) (*Identity, error) {
 // the body up to mac1) for a packet addressed to this identity. Safe for
 // concurrent use.
 func (id *Identity) verifyMAC1(covered, mac []byte) bool {
-	m := id.mac1Pool.Get().(*keyedMAC)
+	if id.mac1Mu.TryLock() {
+		if id.mac1.h == nil {
+			id.mac1.init(id.mac1Key[:])
+		}
+		ok := id.mac1.verifyPacket(covered, mac)
+		id.mac1Mu.Unlock()
+		return ok
+	}
+	m, _ := id.mac1Pool.Get().(*keyedMAC)
+	if m == nil {
+		m = new(keyedMAC)
+		m.init(id.mac1Key[:])
+	}
 	ok := m.verifyPacket(covered, mac)
 	id.mac1Pool.Put(m)
 	return ok
@@ -175,23 +188,20 @@ func randReader(r io.Reader) io.Reader {
 	return r
 }
 
-// newEphemeral returns a fresh X25519 key pair drawn from r, using seed
-// (a heap buffer) as scratch, or nil when r is crypto/rand's reader: the
-// Noise core then draws the ephemeral key from crypto/rand itself, which is
-// the same source and saves allocations. The handshake code passes the key
-// pair as Config.Ephemeral, so every initiation and response still gets a
-// new ephemeral key, taken from the injected random source.
-func newEphemeral(r io.Reader, seed *[noise.DHLen]byte) (*noise.KeyPair, error) {
+// drawEphemeral draws an ephemeral private key from r into seed and
+// reports true, or reports false when r is crypto/rand's reader: the Noise
+// core then draws the ephemeral key from crypto/rand itself, which is the
+// same source and saves the copy. With a key drawn here, the handshake
+// code passes the key pair (noise.KeyPairFrom(seed)) as Config.Ephemeral,
+// so every initiation and response still gets a new ephemeral key, taken
+// from the injected random source. seed is a heap buffer: r is an
+// interface, so a buffer on the stack would be moved to the heap anyway.
+func drawEphemeral(r io.Reader, seed *[noise.DHLen]byte) (bool, error) {
 	if r == rand.Reader {
-		return nil, nil
+		return false, nil
 	}
 	if _, err := io.ReadFull(r, seed[:]); err != nil {
-		return nil, ErrRandom
+		return false, ErrRandom
 	}
-	kp, err := noise.NewKeyPair(seed[:])
-	clear(seed[:])
-	if err != nil {
-		return nil, ErrRandom
-	}
-	return kp, nil
+	return true, nil
 }

@@ -44,7 +44,8 @@ type Initiator struct {
 
 	cookieAEAD cipher.AEAD // opens cookie replies; built on first use
 
-	hs       *noise.HandshakeState // state of the newest initiation
+	hs       *noise.HandshakeState // state of the newest initiation: &hsMem, or nil
+	hsMem    noise.HandshakeState  // set up anew by each initiation
 	pkt      [wire.InitPacketLen]byte
 	unsent   bool      // pkt is built but Poll has not returned it yet
 	start    time.Time // NewInitiator's now: the timeout counts from it
@@ -64,7 +65,8 @@ type Initiator struct {
 	hdr     [wire.HeaderLen]byte      // cryptoHeader scratch for the transcript
 	scratch [blake2s.Size]byte
 	seed    [noise.DHLen]byte
-	ahead   noise.Ahead // the first initiation's ephemeral key pair, if generated ahead
+	eph     noise.KeyPair // an ephemeral key pair drawn from a custom rand
+	ahead   noise.Ahead   // the first initiation's ephemeral key pair, if generated ahead
 }
 
 // NewInitiator prepares a handshake from id to the responder whose static
@@ -191,16 +193,29 @@ func (i *Initiator) backoff() (time.Duration, error) {
 }
 
 // build writes a fresh initiation into i.pkt: new ephemeral key, new
-// timestamp, mac1, and mac2 from a cookie younger than CookieLifetime.
+// timestamp, mac1, and mac2 from a cookie younger than CookieLifetime. The
+// previous initiation's handshake state is replaced: only the newest
+// initiation can be completed.
 func (i *Initiator) build(now time.Time) error {
-	eph, err := newEphemeral(i.rand, &i.seed)
+	custom, err := drawEphemeral(i.rand, &i.seed)
 	if err != nil {
 		return err
 	}
+	var eph *noise.KeyPair
+	if custom {
+		i.eph, err = noise.KeyPairFrom(i.seed[:])
+		clear(i.seed[:])
+		if err != nil {
+			return ErrRandom
+		}
+		eph = &i.eph
+	}
 	ahead := i.ahead
 	i.ahead = noise.Ahead{} // used once; the handshake takes it over
-	hs, err := noise.NewInitiator(noise.Config{
-		Static:       i.id.static,
+	i.hs = nil
+	hs := &i.hsMem
+	err = hs.InitInitiator(noise.Config{
+		Static:       &i.id.static,
 		RemoteStatic: i.peer,
 		Prologue:     wire.ProtocolID[:],
 		Ephemeral:    eph,
@@ -221,8 +236,11 @@ func (i *Initiator) build(now time.Time) error {
 	if err := hs.MixHash(cryptoHeader(&i.hdr, b)); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if b, err = hs.WriteMessage(b, payload); err != nil {
+	b, err = hs.WriteMessage(b, payload)
+	i.eph = noise.KeyPair{} // the handshake holds its copy
+	if err != nil {
 		// Only a low-order responder key makes the es or ss DH fail.
+		hs.Erase()
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	var mac [wire.MACLen]byte
@@ -289,11 +307,6 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		i.fail(ErrBadParams)
 		return nil, i.err
 	}
-	send, recv, err := i.hs.Split()
-	if err != nil {
-		i.fail(ErrHandshakeAuth)
-		return nil, i.err
-	}
 	local := i.params
 	local.AlignLog2, local.FEC = peerParams.AlignLog2, peerParams.FEC
 	e := &i.est
@@ -306,8 +319,10 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		LocalParams: local,
 		PeerParams:  peerParams,
 		Created:     now,
-		send:        send,
-		recv:        recv,
+	}
+	if err := i.hs.SplitInto(&e.send, &e.recv); err != nil {
+		i.fail(ErrHandshakeAuth)
+		return nil, i.err
 	}
 	i.done = true
 	i.hs = nil
@@ -380,12 +395,13 @@ func (i *Initiator) HandleCookieReply(pkt []byte, now time.Time) error {
 	return nil
 }
 
-// fail ends the handshake with err and drops its secrets.
+// fail ends the handshake with err and erases its secrets.
 func (i *Initiator) fail(err error) {
 	if i.err == nil {
 		i.err = err
 	}
 	i.hs = nil
+	i.hsMem.Erase()
 	clear(i.payload[:])
 }
 

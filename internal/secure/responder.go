@@ -81,9 +81,11 @@ func NewResponder(id *Identity, cfg ResponderConfig, rand io.Reader) (*Responder
 // Identity returns the responder's identity.
 func (r *Responder) Identity() *Identity { return r.id }
 
-// respWork holds the scratch of one HandleInitiation call that gets as far
-// as the Noise read, and its result: one allocation for both.
+// respWork holds the state of one HandleInitiation call that gets as far
+// as the Noise read, its scratch and its result: one allocation for all.
 type respWork struct {
+	hs      noise.HandshakeState
+	eph     noise.KeyPair // an ephemeral key pair drawn from a custom rand
 	est     Established
 	payload [wire.InitPayloadLen]byte
 	params  [wire.SessionParamsLen]byte
@@ -141,7 +143,9 @@ func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now ti
 		}
 		return Reply{Kind: ReplyCookie, Packet: b[len(out):]}, nil
 	}
-	eph, err := newEphemeral(r.rand, &r.seed)
+	custom, err := drawEphemeral(r.rand, &r.seed)
+	seed := r.seed // a copy: r.seed is shared, and cleared at once
+	clear(r.seed[:])
 	if err == nil && !rekey && localEph == 0 {
 		localEph, err = wire.RandomEphemeralFrom(r.rand)
 	}
@@ -152,15 +156,30 @@ func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now ti
 	if rekey {
 		localEph = h.Destination.Ephemeral()
 	}
-	return r.respond(out, pkt, &h, eph, localEph, rekey, now)
+	w := new(respWork)
+	var eph *noise.KeyPair
+	if custom {
+		w.eph, err = noise.KeyPairFrom(seed[:])
+		if err != nil {
+			return Reply{}, ErrRandom
+		}
+		eph = &w.eph
+	}
+	clear(seed[:])
+	return r.respond(out, pkt, &h, w, eph, localEph, rekey, now)
 }
 
-// respond runs the Noise part of HandleInitiation, outside the lock except
-// for the timestamp check.
-func (r *Responder) respond(out, pkt []byte, h *wire.Header, eph *noise.KeyPair, localEph uint32, rekey bool,
-	now time.Time) (Reply, error) {
-	w := new(respWork)
-	defer clear(w.payload[:])
+// respond runs the Noise part of HandleInitiation in w, outside the lock
+// except for the timestamp check.
+func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *noise.KeyPair, localEph uint32,
+	rekey bool, now time.Time) (reply Reply, err error) {
+	defer func() {
+		clear(w.payload[:])
+		w.eph = noise.KeyPair{}
+		if err != nil {
+			w.hs.Erase() // a completed handshake has erased its keys itself
+		}
+	}()
 	hs, plain, err := r.readInitiation(pkt, eph, w)
 	if err != nil {
 		return Reply{}, err
@@ -190,10 +209,6 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, eph *noise.KeyPair,
 	if err != nil {
 		return Reply{}, err
 	}
-	send, recv, err := hs.Split()
-	if err != nil {
-		return Reply{}, ErrHandshakeAuth
-	}
 	e := &w.est
 	*e = Established{
 		Rekey:       rekey,
@@ -203,18 +218,20 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, eph *noise.KeyPair,
 		LocalParams: local,
 		PeerParams:  peerParams,
 		Created:     now,
-		send:        send,
-		recv:        recv,
+	}
+	if err := hs.SplitInto(&e.send, &e.recv); err != nil {
+		return Reply{}, ErrHandshakeAuth
 	}
 	return Reply{Kind: ReplyResponse, Packet: b[len(out):], Session: e}, nil
 }
 
-// readInitiation starts the responder's Noise handshake (with eph as its
-// ephemeral key; nil draws one) and reads the initiation pkt into
+// readInitiation starts the responder's Noise handshake in w.hs (with eph
+// as its ephemeral key; nil draws one) and reads the initiation pkt into
 // w.payload, with the initiation's header (length field zeroed) mixed into
 // the transcript first.
 func (r *Responder) readInitiation(pkt []byte, eph *noise.KeyPair, w *respWork) (*noise.HandshakeState, []byte, error) {
-	hs, err := noise.NewResponder(noise.Config{Static: r.id.static, Prologue: wire.ProtocolID[:], Ephemeral: eph})
+	hs := &w.hs
+	err := hs.InitResponder(noise.Config{Static: &r.id.static, Prologue: wire.ProtocolID[:], Ephemeral: eph})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

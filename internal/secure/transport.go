@@ -30,9 +30,11 @@ type Transport struct {
 
 const none int8 = -1
 
-// keySet is the pair of keys from one handshake with its counters.
+// keySet is the pair of keys from one handshake with its counters. The
+// keys are held by value, moved in from an Established: a Transport is one
+// allocation, whatever its key sets.
 type keySet struct {
-	send, recv *noise.CipherState
+	send, recv noise.CipherState
 	window     noise.ReplayWindow
 	created    time.Time
 	firstRecv  time.Time // when Open first authenticated a packet; zero until then
@@ -48,10 +50,10 @@ type keySet struct {
 // they wait for the peer's first packet (Seal fails with ErrNotConfirmed
 // until Open has authenticated one). It takes e's keys.
 func NewTransport(e *Established, limits Limits, now time.Time) (*Transport, error) {
-	t := &Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
 	if e == nil {
 		return nil, ErrUsed
 	}
+	t := &Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
 	t.peer, t.localID, t.remoteID = e.Peer, e.LocalID, e.RemoteID
 	if err := t.Install(e, now); err != nil {
 		return nil, err
@@ -71,9 +73,8 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 	if e.Peer != t.peer || e.LocalID != t.localID || e.RemoteID != t.remoteID {
 		return ErrSessionMismatch
 	}
-	send, recv, err := e.take()
-	if err != nil {
-		return err
+	if !e.usable() {
+		return ErrUsed
 	}
 	t.expire(now)
 	phase := t.phaseStarted && !t.phase
@@ -81,7 +82,11 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 	t.drop(&t.next)
 	i := t.free()
 	ks := &t.sets[i]
-	*ks = keySet{send: send, recv: recv, created: e.Created, phase: phase, initiator: e.Initiator, inUse: true}
+	*ks = keySet{created: e.Created, phase: phase, initiator: e.Initiator, inUse: true}
+	if err := e.take(&ks.send, &ks.recv); err != nil { // cannot fail: e is usable
+		*ks = keySet{}
+		return err
+	}
 	ks.window.RejectAfter = noise.DefaultRejectAfter // per-set counts are checked by sealed/opened
 	if e.Initiator {
 		t.prev, t.cur = t.cur, i
@@ -163,7 +168,7 @@ func (t *Transport) Prepare(pkt []byte, now time.Time, job *SealJob) error {
 		f |= wire.FlagKeyPhase
 	}
 	pkt[wire.OffFlags] = byte(f)
-	job.pkt, job.pn, job.cs = pkt, pn, ks.send
+	job.pkt, job.pn, job.cs = pkt, pn, &ks.send
 	cryptoHeader(&job.ad, pkt)
 	ks.sealed++
 	t.nextPN = pn + 1
