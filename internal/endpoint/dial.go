@@ -198,6 +198,18 @@ func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, ad
 	if err != nil {
 		return nil, err
 	}
+	// A cookie from an earlier dial to this responder spares the cookie
+	// round trip of a rate-limited or loaded responder; a new one this
+	// dial receives is kept for the next.
+	given, had := ep.cookieFor(d.peer, addr)
+	if had {
+		ini.UseCookie(given, now)
+	}
+	defer func() {
+		if c, ok := ini.Cookie(); ok && (!had || c != given) {
+			ep.keepCookie(d.peer, addr, c)
+		}
+	}()
 	if d.timer == nil {
 		d.timer = time.NewTimer(time.Hour)
 	}

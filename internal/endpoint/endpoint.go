@@ -97,6 +97,11 @@ type Endpoint struct {
 	services map[string]*Service
 	// dgServices are the datagram services, by name.
 	dgServices map[string]*DatagramService
+	// cookies holds the newest cookie each responder sent this socket
+	// (made by the first), so that the next dial to it carries mac2 from
+	// the start (secure.Initiator.UseCookie; bounded by maxCookies).
+	cookies    map[cookieKey]secure.Cookie
+	cookiesNew int // cookies kept (received) over the endpoint's life
 	closed     bool
 	noAccept   atomic.Bool   // StopAccepting called: new handshakes go unanswered
 	draining   chan struct{} // Drain called; closed when no session is left
@@ -469,4 +474,41 @@ func (ep *Endpoint) releaseEphemeral(v uint32) {
 		delete(ep.sessions, v)
 	}
 	ep.mu.Unlock()
+}
+
+// cookieKey names a responder: its key and the address dialed.
+type cookieKey struct {
+	peer wire.PublicKey
+	addr netip.AddrPort
+}
+
+// maxCookies bounds the cookies an endpoint keeps: one per responder it
+// dialed recently, more than a client talks to at once.
+const maxCookies = 256
+
+// cookieFor returns the cookie kept for a responder.
+func (ep *Endpoint) cookieFor(peer wire.PublicKey, addr netip.AddrPort) (secure.Cookie, bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	c, ok := ep.cookies[cookieKey{peer, addr}]
+	return c, ok
+}
+
+// keepCookie keeps a responder's newest cookie; when the table is full an
+// arbitrary entry makes room (cookies are cheap to get again).
+func (ep *Endpoint) keepCookie(peer wire.PublicKey, addr netip.AddrPort, c secure.Cookie) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	k := cookieKey{peer, addr}
+	if ep.cookies == nil {
+		ep.cookies = make(map[cookieKey]secure.Cookie)
+	}
+	if _, ok := ep.cookies[k]; !ok && len(ep.cookies) >= maxCookies {
+		for old := range ep.cookies {
+			delete(ep.cookies, old)
+			break
+		}
+	}
+	ep.cookies[k] = c
+	ep.cookiesNew++
 }

@@ -164,3 +164,25 @@ func TestRedialSameIdentity(t *testing.T) {
 		t.Fatal("the server's Close did not return: its endpoint is deadlocked")
 	}
 }
+
+// TestCookieKeptAcrossDials: a client that dials one server again and
+// again, from one socket, exceeds the server's per-source handshake burst
+// (5); the first cookie reply gives it a cookie, and every later dial
+// carries it, so the server sends no further cookie reply (the client
+// keeps no other cookie) and every dial succeeds.
+func TestCookieKeptAcrossDials(t *testing.T) {
+	server, client := newPair(t)
+	for i := 0; i < 12; i++ {
+		s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		s.Close(0, "")
+	}
+	client.mu.Lock()
+	kept := client.cookiesNew
+	client.mu.Unlock()
+	if kept != 1 {
+		t.Fatalf("%d cookies received over 12 dials, want 1 (the first, then carried over)", kept)
+	}
+}

@@ -167,3 +167,56 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal("bucket refilled too much")
 	}
 }
+
+// TestCookieCarriedOver: an initiator given the cookie an earlier handshake
+// received (from the same address) passes a rate-limited responder at
+// once; the cookie is not used once older than CookieLifetime, nor does an
+// older cookie replace a newer one.
+func TestCookieCarriedOver(t *testing.T) {
+	p := newPair(t, ResponderConfig{SourceRate: 1, SourceBurst: 1})
+	out := make([]byte, 0, 256)
+	// Spend the source's burst.
+	if r, err := p.r.HandleInitiation(out, firstInit(t, p.initiator(t, 1, 0, at(0)), at(0)), srcAddr, at(0), LoadState{}, 0); err != nil || r.Kind != ReplyResponse {
+		t.Fatalf("first initiation: %v, kind %d", err, r.Kind)
+	}
+	// The next gets a cookie reply, which its initiator accepts.
+	in := p.initiator(t, 2, 0, at(0))
+	r, err := p.r.HandleInitiation(out, firstInit(t, in, at(0)), srcAddr, at(0), LoadState{}, 0)
+	if err != nil || r.Kind != ReplyCookie {
+		t.Fatalf("limited initiation: %v, kind %d", err, r.Kind)
+	}
+	if err := in.HandleCookieReply(r.Packet, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := in.Cookie()
+	if !ok {
+		t.Fatal("no cookie after a valid cookie reply")
+	}
+	// A new initiator without the cookie is still limited; with it, it
+	// gets a response, first initiation included.
+	if r, _ := p.r.HandleInitiation(out, firstInit(t, p.initiator(t, 3, 0, at(ms)), at(ms)), srcAddr, at(ms), LoadState{}, 0); r.Kind != ReplyCookie {
+		t.Fatalf("initiation without the cookie: kind %d, want a cookie reply", r.Kind)
+	}
+	with := p.initiator(t, 4, 0, at(2*ms))
+	with.UseCookie(c, at(2*ms))
+	if r, err := p.r.HandleInitiation(out, firstInit(t, with, at(2*ms)), srcAddr, at(2*ms), LoadState{}, 0); err != nil || r.Kind != ReplyResponse {
+		t.Fatalf("initiation with the carried cookie: %v, kind %d, want a response", err, r.Kind)
+	}
+	// From another address the cookie is worth nothing.
+	elsewhere := p.initiator(t, 5, 0, at(3*ms))
+	elsewhere.UseCookie(c, at(3*ms))
+	sameHost := netip.AddrPortFrom(srcAddr.Addr(), srcAddr.Port()+1)
+	if r, _ := p.r.HandleInitiation(out, firstInit(t, elsewhere, at(3*ms)), sameHost, at(3*ms), LoadState{}, 0); r.Kind != ReplyCookie {
+		t.Fatalf("cookie used from another port: kind %d, want a cookie reply", r.Kind)
+	}
+	// Too old: not used (its mac2 stays zero).
+	late := at(DefaultCookieLifetime + time.Second)
+	old := p.initiator(t, 6, 0, late)
+	old.UseCookie(c, late)
+	if _, ok := old.Cookie(); ok {
+		t.Fatal("a cookie older than CookieLifetime was taken")
+	}
+	if pkt := firstInit(t, old, late); !isZero16(pkt[wire.InitMAC2Offset:wire.InitPacketLen]) {
+		t.Fatal("an expired cookie produced a mac2")
+	}
+}

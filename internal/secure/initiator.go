@@ -346,6 +346,44 @@ func (i *Initiator) readResponse(pkt []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Cookie is a responder's cookie as an initiator received it: the value
+// for mac2 and when it arrived (PROTOCOL.md §7.4). A cookie is bound to the
+// initiator's source address, so it serves later handshakes with the same
+// responder from the same socket.
+type Cookie struct {
+	value [wire.MACLen]byte
+	at    time.Time
+}
+
+// Cookie returns the newest cookie the initiator received, if any, for
+// the next handshake with the same responder from the same socket
+// (UseCookie).
+func (i *Initiator) Cookie() (Cookie, bool) {
+	if !i.haveCookie {
+		return Cookie{}, false
+	}
+	return Cookie{value: i.cookie, at: i.cookieAt}, true
+}
+
+// UseCookie gives the initiator a cookie from an earlier handshake with
+// the same responder from the same socket, unless it holds a newer one.
+// Its initiations carry mac2 from it while it is younger than
+// CookieLifetime (the first one too, if not sent yet), so a responder
+// under load, or rate-limiting the address, answers them at once instead
+// of with a cookie reply: a client that connects often to one server
+// pays the cookie round trip once per CookieLifetime, not per handshake.
+func (i *Initiator) UseCookie(c Cookie, now time.Time) {
+	if c.at.IsZero() || i.haveCookie && !c.at.After(i.cookieAt) || now.Sub(c.at) >= i.cfg.CookieLifetime {
+		return
+	}
+	i.cookie, i.cookieAt, i.haveCookie = c.value, c.at, true
+	if i.unsent && i.hs != nil {
+		var mac [wire.MACLen]byte
+		oneMAC(&mac, i.cookie[:], i.pkt[:wire.InitMAC2Offset], &i.mac2)
+		copy(i.pkt[wire.InitMAC2Offset:wire.InitPacketLen], mac[:])
+	}
+}
+
 // HandleCookieReply consumes a COOKIE_REPLY packet answering the newest
 // initiation. The cookie is used for mac2 from the next initiation on, and
 // that initiation is due at once: the reply proves the path works, and an
