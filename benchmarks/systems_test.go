@@ -297,7 +297,7 @@ func (s *havenServer) dial(ctx context.Context) (client, stream, error) {
 type havenSession struct{ sess *havennet.Session }
 
 func (c *havenSession) open(context.Context) (stream, error) { return c.sess.OpenStream("", 3) }
-func (c *havenSession) close()                              { c.sess.Close(0, "") }
+func (c *havenSession) close()                               { c.sess.Close(0, "") }
 
 func (s *havenServer) close() {
 	s.sharedMu.Lock()

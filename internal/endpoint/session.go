@@ -49,9 +49,9 @@ type Session struct {
 	// it for their buffer operations. Never held across socket I/O.
 	mu     sync.Mutex
 	m      *mux.Session
-	tr     *secure.Transport
-	addr   netip.AddrPort // the validated path
-	highPN uint64         // highest packet number authenticated
+	tr     secure.Transport // held by value: one allocation less per session
+	addr   netip.AddrPort   // the validated path
+	highPN uint64           // highest packet number authenticated
 	// A path being validated (PROTOCOL.md §6.4): the peer's newest packet
 	// came from candidate; until a PATH_RESPONSE to challenge arrives from
 	// there, at most 3× the bytes received from it go there (amp).
@@ -105,23 +105,20 @@ type inPacket struct {
 // startSession creates and registers the session of a completed handshake
 // under our ephemeral value local.
 func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr netip.AddrPort, now time.Time) bool {
-	tr, err := secure.NewTransport(est, ep.cfg.Limits, now)
-	if err != nil {
-		return false
-	}
 	role := mux.Responder
 	if est.Initiator {
 		role = mux.Initiator
 	}
 	m, err := mux.New(ep.cfg.Session, role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
 	if err != nil {
-		tr.Close()
 		return false
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
-		m: m, tr: tr, addr: addr,
-		doneCh: make(chan struct{}),
+		m: m, addr: addr, doneCh: make(chan struct{}),
+	}
+	if s.tr.Init(est, ep.cfg.Limits, now) != nil {
+		return false
 	}
 	if est.Initiator {
 		m.Ping() // key confirmation: the initiator speaks first
@@ -129,7 +126,7 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 	ep.mu.Lock()
 	if ep.closed {
 		ep.mu.Unlock()
-		tr.Close()
+		s.tr.Close()
 		return false
 	}
 	ep.sessions[local] = s

@@ -50,15 +50,23 @@ type keySet struct {
 // they wait for the peer's first packet (Seal fails with ErrNotConfirmed
 // until Open has authenticated one). It takes e's keys.
 func NewTransport(e *Established, limits Limits, now time.Time) (*Transport, error) {
-	if e == nil {
-		return nil, ErrUsed
-	}
-	t := &Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
-	t.peer, t.localID, t.remoteID = e.Peer, e.LocalID, e.RemoteID
-	if err := t.Install(e, now); err != nil {
+	t := new(Transport)
+	if err := t.Init(e, limits, now); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// Init is NewTransport for a Transport the caller holds (by value, in its
+// session's own object: one allocation less per session); t must be the
+// zero Transport.
+func (t *Transport) Init(e *Established, limits Limits, now time.Time) error {
+	if e == nil {
+		return ErrUsed
+	}
+	*t = Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
+	t.peer, t.localID, t.remoteID = e.Peer, e.LocalID, e.RemoteID
+	return t.Install(e, now)
 }
 
 // Install adds the keys of a completed rekey handshake of this session and
