@@ -1,8 +1,6 @@
 package endpoint
 
 import (
-	"sync"
-
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/internal/udp"
@@ -29,7 +27,7 @@ const (
 // the scratch to write them.
 //
 // Ownership: a run belongs to one runOnce (or closeNow) of one session,
-// from runPool.Get to runPool.Put; its arenas belong to it from
+// from runPool.get to runPool.put; its arenas belong to it from
 // packetSpace until recycle puts them back to alignment.Default(), after
 // flush has written every packet; out's buffers point into them (or, for
 // the rare packet built elsewhere, such as a rekey initiation, into their
@@ -45,9 +43,9 @@ type run struct {
 // runPool holds the runs between turns, shared by every session: a run's
 // slices grow to a busy turn's size once and serve any session after, so
 // sessions allocate nothing per turn and hold nothing while idle. There
-// are about as many as turns in progress at once (the run workers and
-// inline writers).
-var runPool = sync.Pool{New: func() any { return new(run) }}
+// are about as many in use as turns in progress at once (the run workers
+// and inline writers); it keeps up to 64 (each at most a few tens of KiB).
+var runPool = freeList[run]{max: 64}
 
 // packetSpace returns room for one packet of up to size bytes in the
 // run's last arena, taking a new arena when it is full, and the arena's

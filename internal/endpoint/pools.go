@@ -90,3 +90,37 @@ func putTimer(t *time.Timer) {
 	t.Stop()
 	timerPool.Put(t)
 }
+
+// freeList is a bounded LIFO of reusable objects. Unlike a sync.Pool it
+// keeps them across garbage collections: objects whose slices have grown
+// to a busy session's size (runs, inbox batches) would otherwise be
+// dropped by every collection and grown again, so that a steady state that
+// allocates nothing would not stay so. Beyond max free objects, put lets
+// them go.
+type freeList[T any] struct {
+	// mu guards free.
+	mu   sync.Mutex
+	free []*T
+	max  int
+}
+
+func (f *freeList[T]) get() *T {
+	f.mu.Lock()
+	if n := len(f.free); n > 0 {
+		x := f.free[n-1]
+		f.free[n-1] = nil
+		f.free = f.free[:n-1]
+		f.mu.Unlock()
+		return x
+	}
+	f.mu.Unlock()
+	return new(T)
+}
+
+func (f *freeList[T]) put(x *T) {
+	f.mu.Lock()
+	if len(f.free) < f.max {
+		f.free = append(f.free, x)
+	}
+	f.mu.Unlock()
+}
