@@ -380,6 +380,12 @@ func (s *quicServer) connect(ctx context.Context) (client, stream, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return withFirstStream(ctx, conn)
+}
+
+// withFirstStream makes a new connection a client and opens its first
+// stream, closing the connection if that fails.
+func withFirstStream(ctx context.Context, conn *quic.Conn) (client, stream, error) {
 	c := &quicClient{conn: conn}
 	st, err := c.open(ctx)
 	if err != nil {
@@ -412,13 +418,7 @@ func (s *quicServer) dial(ctx context.Context) (client, stream, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &quicClient{conn: conn}
-	st, err := c.open(ctx)
-	if err != nil {
-		c.close()
-		return nil, nil, err
-	}
-	return c, st, nil
+	return withFirstStream(ctx, conn)
 }
 
 func (s *quicServer) close() {
