@@ -78,14 +78,13 @@ const (
 )
 
 // GeneratePrivateKey returns a new random X25519 private key from
-// crypto/rand.
+// crypto/rand: 32 random bytes, as crypto/ecdh makes one (the scalar is
+// clamped where it is used, RFC 7748 §5), without its key objects.
 func GeneratePrivateKey() (PrivateKey, error) {
 	var k PrivateKey
-	sk, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return k, fmt.Errorf("wire: generating private key: %w", err)
+	if _, err := rand.Read(k[:]); err != nil {
+		return PrivateKey{}, fmt.Errorf("wire: generating private key: %w", err)
 	}
-	copy(k[:], sk.Bytes())
 	if k.IsZero() {
 		// Probability 2^-256; a zero result means the generator is broken.
 		return PrivateKey{}, errors.New("wire: generating private key: random source returned zeros")

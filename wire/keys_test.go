@@ -349,3 +349,19 @@ func TestParsePublicKeyCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratePrivateKeyAllocs: a key is 32 random bytes, made without
+// the key objects of crypto/ecdh (a Dialer without a key makes one).
+func TestGeneratePrivateKeyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes crypto/rand.Read allocate; the non-race pass runs this")
+	}
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := GeneratePrivateKey(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("GeneratePrivateKey: %v allocations, want 0", n)
+	}
+}
