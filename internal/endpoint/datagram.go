@@ -65,6 +65,9 @@ func (ep *Endpoint) ListenDatagrams(name string) (*DatagramService, error) {
 	}
 	svc := &DatagramService{ep: ep, name: name, closed: make(chan struct{}), notify: make(chan struct{}, 1),
 		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxCap: max(q, 2*(wire.MaxDatagramSize+rxHeader))}
+	if ep.dgServices == nil {
+		ep.dgServices = make(map[string]*DatagramService)
+	}
 	ep.dgServices[name] = svc
 	return svc, nil
 }

@@ -94,8 +94,8 @@ type Endpoint struct {
 	byPeer   map[wire.PublicKey]*Session // a session to reuse per peer
 	dials    map[uint32]*dial            // handshakes in progress, by our ephemeral value
 	dialing  map[wire.PublicKey]*dial
-	services map[string]*Service
-	// dgServices are the datagram services, by name.
+	services map[string]*Service // made by the first Listen (a client has none)
+	// dgServices are the datagram services, by name (made by the first).
 	dgServices map[string]*DatagramService
 	// cookies holds the newest cookie each responder sent this socket
 	// (made by the first), so that the next dial to it carries mac2 from
@@ -108,6 +108,14 @@ type Endpoint struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
+
+	// reader is the read loop's scratch, part of the endpoint so that a
+	// new socket allocates none; only readLoop touches it.
+	reader struct {
+		msgs [readBatch]udp.Message
+		bufs readBufs
+		out  [wire.InitPacketLen]byte // handshake replies
+	}
 }
 
 // Listen opens an endpoint on a new UDP socket bound to laddr.
@@ -157,17 +165,15 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 		return nil, err
 	}
 	ep = &Endpoint{
-		cfg:        cfg,
-		conn:       conn,
-		id:         id,
-		sessions:   make(map[uint32]*Session),
-		byPeer:     make(map[wire.PublicKey]*Session),
-		dials:      make(map[uint32]*dial),
-		dialing:    make(map[wire.PublicKey]*dial),
-		services:   make(map[string]*Service),
-		dgServices: make(map[string]*DatagramService),
-		done:       make(chan struct{}),
-		pool:       packetPool,
+		cfg:      cfg,
+		conn:     conn,
+		id:       id,
+		sessions: make(map[uint32]*Session),
+		byPeer:   make(map[wire.PublicKey]*Session),
+		dials:    make(map[uint32]*dial),
+		dialing:  make(map[wire.PublicKey]*dial),
+		done:     make(chan struct{}),
+		pool:     packetPool,
 	}
 	if cfg.Accept {
 		rc := secure.ResponderConfig{Params: cfg.Session.Params()}
@@ -306,10 +312,11 @@ const readBatch = 16
 // reader waits (udp.Conn.ReadBatchLent), so an idle endpoint holds none.
 func (ep *Endpoint) readLoop() {
 	defer ep.wg.Done()
-	msgs := make([]udp.Message, readBatch)
-	lender := new(readBufs)
+	rs := &ep.reader
+	msgs := rs.msgs[:]
+	lender := &rs.bufs
 	defer lender.Return(msgs)
-	out := make([]byte, 0, wire.InitPacketLen)
+	out := rs.out[:0]
 	for {
 		n, err := ep.conn.ReadBatchLent(msgs, lender)
 		if err != nil {

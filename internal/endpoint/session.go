@@ -449,7 +449,7 @@ func (s *Session) closeNow(code uint32, reason string) {
 	s.mu.Lock()
 	s.m.Close(code, reason)
 	now := time.Now()
-	r := new(run) // may overlap a worker's run, which holds runPool's
+	r := runPool.get() // its own: a worker's run may be in flight meanwhile
 	s.cur = r
 	s.dispatch()
 	if s.tr.Confirmed() {
@@ -460,6 +460,7 @@ func (s *Session) closeNow(code uint32, reason string) {
 	s.sealJobs(r.jobs, new(sync.WaitGroup))
 	s.flush(r.out, &r.ws)
 	r.recycle()
+	runPool.put(r)
 }
 
 // finish removes an ended session.

@@ -36,6 +36,9 @@ func (ep *Endpoint) Listen(name string) (*Service, error) {
 		return nil, ErrServiceTaken
 	}
 	svc := &Service{ep: ep, name: name, streams: make(chan *Stream, ep.cfg.Backlog), closed: make(chan struct{})}
+	if ep.services == nil {
+		ep.services = make(map[string]*Service)
+	}
 	ep.services[name] = svc
 	return svc, nil
 }
