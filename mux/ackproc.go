@@ -200,7 +200,7 @@ func (s *Session) framesAcked(p *sentPacket) {
 			s.pmtuAcked(int(f.n))
 			continue
 		}
-		c := s.channels.lookup(f.ch)
+		c := s.channels.Lookup(f.ch)
 		if f.ch == 0 || c == nil {
 			continue
 		}
@@ -244,7 +244,7 @@ func (s *Session) framesLost(p *sentPacket) {
 			s.closeSent = false
 			continue
 		}
-		c := s.channels.lookup(f.ch)
+		c := s.channels.Lookup(f.ch)
 		if c == nil {
 			continue
 		}

@@ -78,7 +78,7 @@ func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service 
 		c.sendLimit = wire.InitialDatagramLimit
 		c.recvLimit = uint64(max(wire.InitialDatagramLimit, s.dgWindow(c)))
 	}
-	s.channels.put(id, c)
+	s.channels.Put(id, c)
 	s.stats.ChannelsOpened++
 	return c
 }
@@ -91,7 +91,7 @@ func (s *Session) channel(id uint32) (*channel, error) {
 		}
 		return nil, ErrSessionClosed
 	}
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil {
 		return nil, ErrUnknownChannel
 	}
@@ -100,7 +100,7 @@ func (s *Session) channel(id uint32) (*channel, error) {
 
 // Info describes channel id.
 func (s *Session) Info(id uint32) (ChannelInfo, bool) {
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil {
 		return ChannelInfo{}, false
 	}
@@ -206,7 +206,7 @@ func (s *Session) Write(id uint32, p []byte) (int, error) {
 // returns 0, io.EOF; after a reset or refusal, a *ChannelError. 0, nil
 // means nothing is readable yet (wait for EventReadable).
 func (s *Session) Read(id uint32, p []byte) (int, error) {
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil {
 		if s.state != sessOpen && s.closeErr != nil {
 			return 0, s.closeErr
@@ -370,7 +370,7 @@ func (s *Session) RecvDatagram(id uint32, p []byte) (int, error) {
 // NextDatagramLen returns the length of the next received datagram of
 // channel id, or -1 when none is waiting (or id is no datagram channel).
 func (s *Session) NextDatagramLen(id uint32) int {
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil || c.isStream() || c.dgIn.len() == 0 {
 		return -1
 	}
@@ -382,7 +382,7 @@ func (s *Session) NextDatagramLen(id uint32) int {
 // until the owner calls ReleaseDatagrams, so the peer cannot overrun that
 // queue either.
 func (s *Session) TakeDatagram(id uint32, p []byte) (int, error) {
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil {
 		if s.state != sessOpen && s.closeErr != nil {
 			return 0, s.closeErr
@@ -414,7 +414,7 @@ func (s *Session) TakeDatagram(id uint32, p []byte) (int, error) {
 // TakeDatagram that the owner has consumed. It reports whether a MAX_DATA
 // is now queued, so the owner knows to run Poll soon.
 func (s *Session) ReleaseDatagrams(id uint32, n int) bool {
-	c := s.channels.lookup(id)
+	c := s.channels.Lookup(id)
 	if c == nil || c.isStream() || n <= 0 {
 		return false
 	}
@@ -445,16 +445,16 @@ func (s *Session) releaseBuffers(c *channel) {
 // maybeRelease forgets a finished channel, returning MAX_CHANNELS credit
 // for peer-opened ones.
 func (s *Session) maybeRelease(c *channel) {
-	if !c.finished() || s.channels.lookup(c.id) == nil {
+	if !c.finished() || s.channels.Lookup(c.id) == nil {
 		return
 	}
 	s.sched.remove(c)
-	s.channels.remove(c.id)
+	s.channels.Remove(c.id)
 	k := c.events | EventClosed
 	if c.events == 0 {
 		s.events.push(c.id)
 	}
-	s.gone.put(c.id, k)
+	s.gone.Put(c.id, k)
 	c.events = 0
 	if c.send != nil {
 		c.send.Release()

@@ -109,8 +109,8 @@ func TestResetWithCode(t *testing.T) {
 		drain(a, nil)
 		drain(b, nil)
 	}
-	if a.channels.len()+b.channels.len() != 0 {
-		t.Fatalf("channels left: %d %d", a.channels.len(), b.channels.len())
+	if a.channels.Len()+b.channels.Len() != 0 {
+		t.Fatalf("channels left: %d %d", a.channels.Len(), b.channels.Len())
 	}
 }
 
@@ -157,7 +157,7 @@ func TestWindowAutoTuning(t *testing.T) {
 		t.Fatal(err, appA.err, appB.err)
 	}
 	var win int
-	for c := range b.channels.all() {
+	for c := range b.channels.All() {
 		win = c.recv.Window()
 	}
 	t.Logf("session window grew to %d bytes, channel window to %d", b.recvWindow, win)

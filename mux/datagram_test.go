@@ -185,7 +185,7 @@ func runDatagramsUntilQuiet(t *testing.T, link netsim.LinkConfig, sizes []int) m
 		if snd.bad != nil || rcv.bad != nil {
 			return true
 		}
-		if snd.sent == len(sizes) && a.channels.lookup(id).dgOut.len() == 0 {
+		if snd.sent == len(sizes) && a.channels.Lookup(id).dgOut.len() == 0 {
 			if quietSince.IsZero() {
 				quietSince = net.Now()
 			}

@@ -41,7 +41,7 @@ func (c *creditApp) step(now time.Time) {
 		}
 	})
 	if c.reader && c.id != 0 {
-		if ch := c.s.channels.lookup(c.id); ch != nil {
+		if ch := c.s.channels.Lookup(c.id); ch != nil {
 			c.maxHeld = max(c.maxHeld, ch.dgIn.len())
 		}
 		if !now.Before(c.nextRead) {
@@ -134,7 +134,7 @@ func TestDatagramCreditSlowReader(t *testing.T) {
 	if snd.full == 0 {
 		t.Fatal("SendDatagram never reported a full queue: no back-pressure reached the sender")
 	}
-	w := rcv.s.dgWindow(rcv.s.channels.lookup(rcv.id))
+	w := rcv.s.dgWindow(rcv.s.channels.Lookup(rcv.id))
 	if rcv.maxHeld > w+wire.InitialDatagramLimit {
 		t.Fatalf("the receive queue held %d datagrams, window %d", rcv.maxHeld, w)
 	}
@@ -162,7 +162,7 @@ func TestDatagramCreditBlackout(t *testing.T) {
 	if len(rcv.got) == total {
 		t.Fatal("every datagram arrived despite a 380 ms blackout: retransmission?")
 	}
-	if c := snd.s.channels.lookup(snd.id); c == nil || !c.dgBlockedSent {
+	if c := snd.s.channels.Lookup(snd.id); c == nil || !c.dgBlockedSent {
 		t.Fatal("the sender never reported BLOCKED: the blackout did not exhaust its credit")
 	}
 	if el := net.Now().Sub(netsim.Start); el > 5*time.Second {
@@ -223,7 +223,7 @@ func TestDatagramCreditHeld(t *testing.T) {
 			taken++
 		}
 	}
-	c := b.channels.lookup(peer)
+	c := b.channels.Lookup(peer)
 	if c == nil || taken == 0 || taken > int(c.recvLimit) || uint64(taken) < c.recvLimit-uint64(wire.InitialDatagramLimit) {
 		t.Fatalf("took %d datagrams without releasing them; granted %d", taken, c.recvLimit)
 	}

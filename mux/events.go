@@ -92,13 +92,13 @@ func (s *Session) PollEvent() (Event, bool) {
 			}
 			continue
 		}
-		if c := s.channels.lookup(id); c != nil && c.events != 0 {
+		if c := s.channels.Lookup(id); c != nil && c.events != 0 {
 			k := c.events
 			c.events = 0
 			return Event{Channel: id, Kind: k}, true
 		}
-		if k, ok := s.gone.get(id); ok {
-			s.gone.remove(id)
+		if k, ok := s.gone.Get(id); ok {
+			s.gone.Remove(id)
 			return Event{Channel: id, Kind: k}, true
 		}
 	}

@@ -141,7 +141,7 @@ func (a *peerApp) step(now time.Time) {
 	for _, j := range a.out {
 		for j.written < j.size {
 			free := len(a.buf)
-			if c := a.s.channels.lookup(j.id); c != nil && c.send != nil {
+			if c := a.s.channels.Lookup(j.id); c != nil && c.send != nil {
 				free = c.send.Free()
 			}
 			n := int(min(uint64(len(a.buf)), j.size-j.written, uint64(free)))

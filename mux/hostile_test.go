@@ -94,8 +94,8 @@ func TestHostileTooManyChannels(t *testing.T) {
 		err = a.Receive(hostilePacket(a, 2*i, uint64(i), &wire.Open{Type: wire.ChannelDatagram}), now)
 	}
 	closedWith(t, a, err, wire.CloseChannelLimit)
-	if a.channels.len() > 4 {
-		t.Fatalf("%d channels allocated, limit 4", a.channels.len())
+	if a.channels.Len() > 4 {
+		t.Fatalf("%d channels allocated, limit 4", a.channels.Len())
 	}
 }
 
@@ -139,7 +139,7 @@ func TestHostileDataBeforeOpen(t *testing.T) {
 	if err := a.Receive(hostilePacket(a, 2, 0, &wire.Stream{Data: []byte("early")}), now); err != nil || a.Err() != nil {
 		t.Fatalf("%v %v", err, a.Err())
 	}
-	if a.channels.len() != 0 || a.acks.recvd.Len() != 0 {
+	if a.channels.Len() != 0 || a.acks.recvd.Len() != 0 {
 		t.Fatal("state kept for a packet without OPEN")
 	}
 }

@@ -182,8 +182,8 @@ func (r *lifeRig) open() (a, b *Session) {
 	r.move(b, a)
 	r.events(a, id)
 	r.events(b, sid)
-	if a.channels.len() != 0 || b.channels.len() != 0 {
-		t.Fatalf("channels left: client %d, server %d", a.channels.len(), b.channels.len())
+	if a.channels.Len() != 0 || b.channels.Len() != 0 {
+		t.Fatalf("channels left: client %d, server %d", a.channels.Len(), b.channels.Len())
 	}
 	return a, b
 }

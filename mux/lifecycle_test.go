@@ -204,8 +204,8 @@ func TestManyChannels(t *testing.T) {
 	if finished != 2000 {
 		t.Fatalf("finished %d of 2000 channels", finished)
 	}
-	if a.channels.len() != 0 || b.channels.len() != 0 || a.gone.len() != 0 || b.gone.len() != 0 {
-		t.Fatalf("channel state left: A %d/%d, B %d/%d", a.channels.len(), a.gone.len(), b.channels.len(), b.gone.len())
+	if a.channels.Len() != 0 || b.channels.Len() != 0 || a.gone.Len() != 0 || b.gone.Len() != 0 {
+		t.Fatalf("channel state left: A %d/%d, B %d/%d", a.channels.Len(), a.gone.Len(), b.channels.Len(), b.gone.Len())
 	}
 	if a.Stats().ChannelsOpened != 2000 || b.Stats().ChannelsOpened != 2000 {
 		t.Fatalf("opened A %d B %d", a.Stats().ChannelsOpened, b.Stats().ChannelsOpened)

@@ -139,8 +139,8 @@ func TestOpenEchoPackets(t *testing.T) {
 		w.now = w.now.Add(a.cfg.MaxAckDelay)
 		w.flush(a, b)
 		w.flush(b, a)
-		if a.channels.len() != 0 || b.channels.len() != 0 {
-			t.Fatalf("round %d: channels left: client %d, server %d", round, a.channels.len(), b.channels.len())
+		if a.channels.Len() != 0 || b.channels.Len() != 0 {
+			t.Fatalf("round %d: channels left: client %d, server %d", round, a.channels.Len(), b.channels.Len())
 		}
 		drainEvents(a)
 		drainEvents(b)
@@ -168,7 +168,7 @@ func TestHeldAcceptGoesWithTheAck(t *testing.T) {
 		t.Fatalf("at the ACK delay: %q, want [ACK,ACCEPT]", got)
 	}
 	drainEvents(a)
-	if c := a.channels.lookup(id); c == nil || c.state != chOpen {
+	if c := a.channels.Lookup(id); c == nil || c.state != chOpen {
 		t.Fatal("the opener did not see the ACCEPT")
 	}
 }

@@ -126,7 +126,7 @@ func (s *Session) peerParity(id uint32) bool { return (id%2 == 1) == (s.role == 
 // lookupChannel finds the channel of a packet at its first channel-scoped
 // message, creating it when that message is the peer's OPEN.
 func (s *Session) lookupChannel(id uint32, msg []byte, first wire.MsgID) (c *channel, ignore bool, err error) {
-	if c = s.channels.lookup(id); c != nil {
+	if c = s.channels.Lookup(id); c != nil {
 		return c, false, nil
 	}
 	seq := (id + 1) / 2
@@ -420,7 +420,7 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error 
 // wakeAllStreams requeues every stream channel with data waiting, after
 // the session's flow-control limit grew.
 func (s *Session) wakeAllStreams() {
-	for c := range s.channels.all() {
+	for c := range s.channels.All() {
 		if c.isStream() && c.send != nil && c.send.Unsent() > 0 {
 			s.sched.wake(c)
 		}

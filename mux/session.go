@@ -3,6 +3,7 @@ package mux
 import (
 	"time"
 
+	"github.com/havenproto/haven/internal/idtable"
 	"github.com/havenproto/haven/mux/congestion"
 	"github.com/havenproto/haven/mux/internal/buf"
 	"github.com/havenproto/haven/wire"
@@ -51,15 +52,15 @@ type Session struct {
 	rec    recovery
 
 	// Channels.
-	channels        idTable[*channel]
-	gone            idTable[EventKind] // events of channels already released
-	openedByUs      uint32             // channels we opened (n of the last)
-	peerCredit      uint32             // MAX_CHANNELS from the peer (cumulative)
-	peerSeen        buf.RangeSet       // sequence numbers of channels the peer opened
-	peerLive        int                // peer-opened channels not yet finished
-	peerReleased    uint32             // peer-opened channels finished
-	creditSent      uint32             // cumulative channels we allow the peer
-	creditAnnounced uint32             // the last MAX_CHANNELS sent
+	channels        idtable.Table[*channel]
+	gone            idtable.Table[EventKind] // events of channels already released
+	openedByUs      uint32                   // channels we opened (n of the last)
+	peerCredit      uint32                   // MAX_CHANNELS from the peer (cumulative)
+	peerSeen        buf.RangeSet             // sequence numbers of channels the peer opened
+	peerLive        int                      // peer-opened channels not yet finished
+	peerReleased    uint32                   // peer-opened channels finished
+	creditSent      uint32                   // cumulative channels we allow the peer
+	creditAnnounced uint32                   // the last MAX_CHANNELS sent
 	sched           scheduler
 	ctrlMaxChans    bool // MAX_CHANNELS pending
 	ctrlMaxData     bool // session MAX_DATA pending
@@ -262,7 +263,7 @@ func (s *Session) Drain() {
 
 // checkDrained closes a draining session once no channel is left.
 func (s *Session) checkDrained() {
-	if s.draining && s.state == sessOpen && s.channels.len() == 0 {
+	if s.draining && s.state == sessOpen && s.channels.Len() == 0 {
 		s.Close(wire.CloseNormal, "drained")
 	}
 }
@@ -276,7 +277,7 @@ func (s *Session) terminate(st sessState, err CloseError) {
 	}
 	s.closeErrV = err
 	s.state, s.closeErr = st, &s.closeErrV
-	for c := range s.channels.all() {
+	for c := range s.channels.All() {
 		s.releaseRings(c)
 		s.emit(c, EventReadable|EventWritable|EventClosed)
 	}

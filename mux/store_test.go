@@ -1,66 +1,10 @@
 package mux
 
 import (
-	"slices"
 	"testing"
 	"time"
 	"unsafe"
 )
-
-// TestIDTable: ids go to the inline slots first and to the map beyond
-// them; every entry is found, replaced and removed wherever it lives, and
-// a freed slot keeps no value alive.
-func TestIDTable(t *testing.T) {
-	var tb idTable[*channel]
-	chans := map[uint32]*channel{}
-	for id := uint32(1); id <= 2*idInline+1; id++ {
-		c := &channel{id: id}
-		chans[id] = c
-		tb.put(id, c)
-	}
-	if tb.len() != len(chans) || len(tb.more) != len(chans)-idInline {
-		t.Fatalf("%d entries, %d in the map; want %d, %d", tb.len(), len(tb.more), len(chans), len(chans)-idInline)
-	}
-	for id, c := range chans {
-		if got, ok := tb.get(id); !ok || got != c {
-			t.Fatalf("get(%d) = %v, %v", id, got, ok)
-		}
-	}
-	if _, ok := tb.get(100); ok || tb.lookup(0) != nil {
-		t.Fatal("found an id never put")
-	}
-	var seen []uint32
-	for c := range tb.all() {
-		seen = append(seen, c.id)
-	}
-	slices.Sort(seen)
-	if len(seen) != len(chans) || seen[0] != 1 || seen[len(seen)-1] != uint32(len(chans)) {
-		t.Fatalf("all yielded %v", seen)
-	}
-	c2 := &channel{id: 2}
-	tb.put(2, c2) // replaces, inline
-	last := uint32(len(chans))
-	c9 := &channel{id: last}
-	tb.put(last, c9) // replaces, in the map
-	if tb.len() != len(chans) || tb.lookup(2) != c2 || tb.lookup(last) != c9 {
-		t.Fatal("put of a present id did not replace it")
-	}
-	tb.remove(2)
-	tb.remove(last)
-	tb.remove(100)
-	if tb.len() != len(chans)-2 || tb.lookup(2) != nil || tb.lookup(last) != nil {
-		t.Fatal("remove did not remove")
-	}
-	for i, id := range tb.ids {
-		if id == 0 && tb.vals[i] != nil {
-			t.Fatal("a free slot keeps a channel alive")
-		}
-	}
-	tb.put(200, &channel{id: 200}) // takes the freed inline slot
-	if len(tb.more) != len(chans)-idInline-1 || tb.lookup(200) == nil {
-		t.Fatalf("a new id did not take the free inline slot (map of %d)", len(tb.more))
-	}
-}
 
 // TestSessionBlockSize: New's one allocation fits the 4 KiB size class
 // with the default controller, and an idle session holds nothing else

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/havenproto/haven/alignment"
+	"github.com/havenproto/haven/internal/idtable"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
@@ -58,8 +59,8 @@ type Session struct {
 	candidate netip.AddrPort
 	challenge [8]byte
 	amp       secure.AntiAmplification
-	moves     int // validated path changes
-	chans     streamTable
+	moves     int                         // validated path changes
+	chans     idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
 	dgChans   map[uint32]*DatagramChannel // nil until the first datagram channel
 	rekey     *secure.Initiator
 	// due and hidx are the session's place in sessionTimers (timers.go),
@@ -98,6 +99,21 @@ type inBatch struct{ p []inPacket }
 var inPool = freeList[inBatch]{max: 64}
 
 const maxPooledInbox = 1024
+
+// recycle gives the packets' pool buffers back and the emptied batch to
+// inPool; the batch and its packets are no longer the caller's.
+func (b *inBatch) recycle() {
+	for i := range b.p {
+		if !b.p[i].pb.IsZero() {
+			b.p[i].pool.Put(b.p[i].pb)
+		}
+		b.p[i] = inPacket{}
+	}
+	b.p = b.p[:0]
+	if cap(b.p) <= maxPooledInbox {
+		inPool.put(b)
+	}
+}
 
 // inPacket is a transport packet waiting for its session.
 type inPacket struct {
@@ -290,16 +306,7 @@ func (s *Session) takeInbox(now time.Time) {
 			s.moves++
 		}
 	}
-	for i := range in {
-		if !in[i].pb.IsZero() {
-			in[i].pool.Put(in[i].pb)
-		}
-		in[i] = inPacket{}
-	}
-	batch.p = in[:0]
-	if cap(batch.p) <= maxPooledInbox {
-		inPool.put(batch)
-	}
+	batch.recycle()
 }
 
 // produce polls the engine into the run's arenas (flush.go) and prepares
@@ -364,9 +371,6 @@ func (s *Session) arm(now time.Time) {
 	sessionTimers.set(s, d)
 }
 
-// notifyAll wakes every blocked call of st (s.mu held).
-func notifyAll(st *Stream) { st.notify(true, true) }
-
 // dispatch delivers the engine's events to streams and listeners.
 func (s *Session) dispatch() {
 	for {
@@ -378,7 +382,9 @@ func (s *Session) dispatch() {
 			if ev.Kind&mux.EventSessionClosed != 0 {
 				s.ending.Store(true)
 				s.err = s.m.Err()
-				s.chans.each(notifyAll)
+				for st := range s.chans.All() {
+					st.notify(true, true)
+				}
 				s.ep.forget(s, false)
 			}
 			continue
@@ -392,14 +398,14 @@ func (s *Session) dispatch() {
 				delete(s.dgChans, ev.Channel)
 			}
 		}
-		if st := s.chans.get(ev.Channel); st != nil {
+		if st := s.chans.Lookup(ev.Channel); st != nil {
 			if ev.Kind&mux.EventAccepted != 0 {
 				st.accepted()
 			}
 			st.notify(ev.Kind&(mux.EventReadable|mux.EventClosed) != 0,
 				ev.Kind&(mux.EventWritable|mux.EventClosed) != 0)
 			if ev.Kind&mux.EventClosed != 0 && st.released() {
-				s.chans.delete(ev.Channel)
+				s.chans.Remove(ev.Channel)
 			}
 		}
 	}
@@ -485,7 +491,9 @@ func (s *Session) release() {
 			s.err = ErrClosed
 		}
 	}
-	s.chans.each(notifyAll)
+	for st := range s.chans.All() {
+		st.notify(true, true)
+	}
 	s.closeDatagrams()
 	close(s.doneCh)
 	s.tr.Close()

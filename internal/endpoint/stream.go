@@ -100,7 +100,7 @@ func (s *Session) incoming(ch uint32) {
 	st.wasAccepted = true // by us, now
 	select {
 	case svc.streams <- st:
-		s.chans.put(ch, st)
+		s.chans.Put(ch, st)
 		s.m.Accept(ch)
 	default:
 		s.m.Refuse(ch, wire.RefuseChannelLimit, fmt.Sprintf("service %q: accept backlog full", info.Service))
@@ -190,7 +190,7 @@ func (s *Session) OpenStream(service string, priority uint8) (*Stream, error) {
 		return nil, err
 	}
 	st := newStream(s, id, service)
-	s.chans.put(id, st)
+	s.chans.Put(id, st)
 	s.mu.Unlock()
 	s.kick()
 	return st, nil

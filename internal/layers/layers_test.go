@@ -19,6 +19,7 @@ const module = "github.com/havenproto/haven"
 var rank = map[string]int{
 	"alignment":         0,
 	"internal/doccheck": 0,
+	"internal/idtable":  0,
 	"wire":              1,
 	"internal/noise":    2,
 	"mux/congestion":    2,
@@ -40,7 +41,7 @@ var rank = map[string]int{
 // stdlibOnly lists the layers that must not reach outside the standard
 // library, even indirectly.
 var stdlibOnly = map[string]bool{
-	"alignment": true, "wire": true, "internal/doccheck": true,
+	"alignment": true, "wire": true, "internal/doccheck": true, "internal/idtable": true,
 	"mux/congestion": true, "mux/internal/buf": true, "internal/netsim": true, "internal/udpproxy": true,
 }
 
