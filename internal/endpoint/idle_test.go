@@ -195,3 +195,28 @@ func havenGoroutines() goroutineCount {
 	}
 	return c
 }
+
+// TestEndedSessionHoldsNoBuffers: a packet offered to an ended session's
+// inbox is refused (its caller keeps the buffer), so an ended session,
+// which no run will apply packets for, holds no pool buffer.
+func TestEndedSessionHoldsNoBuffers(t *testing.T) {
+	server, client := newPair(t)
+	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Close(wire.CloseNormal, "")
+	pb, ok := readPool.Get(handOverMin)
+	if !ok {
+		t.Fatal("no read buffer")
+	}
+	defer readPool.Put(pb)
+	if s.enqueue(inPacket{buf: pb.Bytes()[:handOverMin], pb: pb, pool: readPool}) {
+		t.Fatal("an ended session's inbox took a packet")
+	}
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if s.inbox != nil {
+		t.Fatal("an ended session keeps an inbox")
+	}
+}

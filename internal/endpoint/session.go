@@ -43,6 +43,7 @@ type Session struct {
 	inMu    sync.Mutex
 	inbox   *inBatch // nil while empty: batches come from inPool
 	inBytes int      // bytes in inbox
+	inShut  bool     // the session ended: the inbox takes no more packets
 	hsIn    [][]byte // handshake replies for a rekey in progress
 
 	// mu guards everything below. The worker running the session holds it
@@ -214,6 +215,10 @@ const maxInboxBytes = 8 << 20
 // takeInbox returns it to p.pool.
 func (s *Session) enqueue(p inPacket) bool {
 	s.inMu.Lock()
+	if s.inShut {
+		s.inMu.Unlock()
+		return false // ended: no run would ever give the buffer back
+	}
 	if s.inbox == nil {
 		s.inbox = inPool.get()
 	}
@@ -497,6 +502,21 @@ func (s *Session) release() {
 	s.closeDatagrams()
 	close(s.doneCh)
 	s.tr.Close()
+	s.shutInbox()
+}
+
+// shutInbox gives back the buffers of packets queued for an ended session
+// (no run will apply them) and refuses further packets, so that an ended
+// session keeps no pool buffer: a read buffer handed over with a large
+// packet would otherwise never go back to readPool.
+func (s *Session) shutInbox() {
+	s.inMu.Lock()
+	batch := s.inbox
+	s.inbox, s.inBytes, s.inShut = nil, 0, true
+	s.inMu.Unlock()
+	if batch != nil {
+		batch.recycle()
+	}
 }
 
 // forget removes s from the endpoint's reuse table (so new dials make a
