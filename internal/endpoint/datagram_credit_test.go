@@ -65,17 +65,20 @@ func TestRxRing(t *testing.T) {
 	}
 }
 
-// TestDatagramSlowReader: a sender much faster than its receiving
-// application, over loopback, loses (next to) nothing: the receiver's
-// credit blocks the sender instead of its queues overflowing. The engine
-// must drop nothing; only the kernel may, rarely.
-func TestDatagramSlowReader(t *testing.T) {
+// datagramPair makes a server and a client endpoint, each with datagram
+// service "d", and a datagram channel from the client to the server's
+// service; it returns the server, its service and the channel.
+func datagramPair(t *testing.T) (*Endpoint, *DatagramService, *DatagramChannel) {
+	t.Helper()
 	server, client := newPair(t)
 	rsvc, err := server.ListenDatagrams("d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	csvc, _ := client.ListenDatagrams("d")
+	csvc, err := client.ListenDatagrams("d")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +87,15 @@ func TestDatagramSlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return server, rsvc, dc
+}
+
+// TestDatagramSlowReader: a sender much faster than its receiving
+// application, over loopback, loses (next to) nothing: the receiver's
+// credit blocks the sender instead of its queues overflowing. The engine
+// must drop nothing; only the kernel may, rarely.
+func TestDatagramSlowReader(t *testing.T) {
+	server, rsvc, dc := datagramPair(t)
 	const total = 20_000
 	sent := make(chan error, 1)
 	c := ctx(t)
@@ -171,17 +183,7 @@ func TestDatagramReadAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector; the non-race pass runs this")
 	}
-	server, client := newPair(t)
-	rsvc, _ := server.ListenDatagrams("d")
-	csvc, _ := client.ListenDatagrams("d")
-	s, err := client.Session(ctx(t), server.PublicKey(), server.LocalAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := s.OpenDatagram(csvc, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rsvc, dc := datagramPair(t)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
