@@ -63,6 +63,12 @@ type Config struct {
 	// delayed copies are dropped and counted in DirStats.Dropped. Zero
 	// means DefaultMaxQueue.
 	MaxQueue int
+	// Tap, if set, is shown every datagram the proxy reads, before any
+	// impairment, with its direction (toTarget: client → target). It
+	// runs on the reading goroutines, so it must be quick and safe for
+	// concurrent use, and it must neither modify nor keep pkt. Tests use
+	// it to count packets of a kind, such as handshake initiations.
+	Tap func(toTarget bool, pkt []byte)
 }
 
 // validate reports a configuration that cannot be applied.
@@ -112,7 +118,8 @@ func (c Config) withDefaults() Config {
 type DirStats struct {
 	Received   uint64 // datagrams read from the socket
 	Forwarded  uint64 // copies written successfully
-	Lost       uint64 // datagrams dropped by the Loss decision
+	Lost       uint64 // datagrams dropped by the Loss decision or a blackout
+	BlackedOut uint64 // of Lost, those dropped by a blackout (Proxy.Blackout)
 	Duplicated uint64 // datagrams sent twice
 	Reordered  uint64 // copies held back by ReorderDelay
 	Corrupted  uint64 // copies with flipped bits
@@ -130,7 +137,7 @@ type Stats struct {
 
 // counters is the live, concurrently updated form of DirStats.
 type counters struct {
-	received, forwarded, lost, duplicated, reordered, corrupted, dropped, failed atomic.Uint64
+	received, forwarded, lost, blackedOut, duplicated, reordered, corrupted, dropped, failed atomic.Uint64
 }
 
 // snapshot reads the counters (each atomically, not all at one instant).
@@ -139,6 +146,7 @@ func (c *counters) snapshot() DirStats {
 		Received:   c.received.Load(),
 		Forwarded:  c.forwarded.Load(),
 		Lost:       c.lost.Load(),
+		BlackedOut: c.blackedOut.Load(),
 		Duplicated: c.duplicated.Load(),
 		Reordered:  c.reordered.Load(),
 		Corrupted:  c.corrupted.Load(),

@@ -34,6 +34,14 @@
 // eight old sockets are kept per session, so with a very short
 // RotatePort the grace period is shorter.
 //
+// Blackout. [Proxy.Blackout] makes the path go dark in both directions for
+// a while, as a failing link or a moving radio would: every datagram read
+// meanwhile is dropped (counted as Lost and BlackedOut) without drawing a
+// decision, and the path comes back by itself.
+//
+// Tap. [Config.Tap] is shown every datagram read, before any impairment,
+// so a test can count packets of a kind (handshake initiations, say).
+//
 // Resources are bounded: one goroutine reads the client-facing socket, one
 // reads each upstream socket, and one scheduler goroutine sends delayed
 // datagrams, rotates ports and closes retired sockets — never a goroutine

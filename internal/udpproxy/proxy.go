@@ -28,7 +28,10 @@ type Proxy struct {
 	// nextRotate is when the scheduler next rotates ports; zero when
 	// rotation is off.
 	nextRotate time.Time
-	closed     bool
+	// blackoutUntil is the end of the current blackout (Blackout); zero
+	// or past when there is none.
+	blackoutUntil time.Time
+	closed        bool
 
 	stats     [2]counters
 	rotations atomic.Uint64
@@ -128,6 +131,47 @@ func (p *Proxy) SetConfig(cfg Config) {
 	}
 	p.mu.Unlock()
 	p.poke()
+}
+
+// Blackout drops every datagram read in either direction from now until d
+// has passed, as a link that goes dark and comes back would: the
+// datagrams are counted as Received, Lost and BlackedOut, draw no
+// impairment decision, and copies already queued are still delivered. A
+// new call replaces the current blackout; d <= 0 ends it.
+func (p *Proxy) Blackout(d time.Duration) {
+	p.mu.Lock()
+	p.blackoutUntil = time.Time{}
+	if d > 0 {
+		p.blackoutUntil = time.Now().Add(d)
+	}
+	p.mu.Unlock()
+}
+
+// blackedOut reports whether a datagram read now in direction dir falls
+// in a blackout, and counts it if so. The caller holds p.mu.
+func (p *Proxy) blackedOut(dir int) bool {
+	if p.blackoutUntil.IsZero() {
+		return false
+	}
+	if !time.Now().Before(p.blackoutUntil) {
+		p.blackoutUntil = time.Time{}
+		return false
+	}
+	st := &p.stats[dir]
+	st.received.Add(1)
+	st.lost.Add(1)
+	st.blackedOut.Add(1)
+	return true
+}
+
+// tap shows a datagram read in direction dir to Config.Tap, if set.
+func (p *Proxy) tap(dir int, pkt []byte) {
+	p.mu.Lock()
+	f := p.cfg.Tap
+	p.mu.Unlock()
+	if f != nil {
+		f(dir == toTarget, pkt)
+	}
 }
 
 // Close closes every socket, discards queued datagrams and returns once
@@ -263,10 +307,15 @@ func (p *Proxy) readUpstream(s *session, c *net.UDPConn) {
 		if src.Addr().Unmap() != p.target.Addr() || src.Port() != p.target.Port() {
 			continue
 		}
+		p.tap(toClient, buf[:n])
 		p.mu.Lock()
 		if p.closed || s.gone {
 			p.mu.Unlock()
 			return
+		}
+		if p.blackedOut(toClient) {
+			p.mu.Unlock()
+			continue
 		}
 		pl := p.decide(toClient, n)
 		p.mu.Unlock()
@@ -277,6 +326,7 @@ func (p *Proxy) readUpstream(s *session, c *net.UDPConn) {
 // fromClient relays one datagram from client src, creating its session
 // on first contact.
 func (p *Proxy) fromClient(src netip.AddrPort, pkt []byte) {
+	p.tap(toTarget, pkt)
 	p.mu.Lock()
 	s := p.sessions[src]
 	if s == nil {
@@ -298,6 +348,10 @@ func (p *Proxy) fromClient(src netip.AddrPort, pkt []byte) {
 	}
 	p.useClock++
 	s.lastUse = p.useClock
+	if p.blackedOut(toTarget) {
+		p.mu.Unlock()
+		return
+	}
 	up := s.up
 	pl := p.decide(toTarget, len(pkt))
 	p.mu.Unlock()
