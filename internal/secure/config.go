@@ -36,6 +36,13 @@ type HandshakeConfig struct {
 	// CookieLifetime is how long after its arrival a cookie is used for
 	// mac2 (the protocol fixes 120 s).
 	CookieLifetime time.Duration
+
+	// Authorize, when not nil, is asked about the responder's static
+	// public key before anything is built or sent: false makes
+	// NewInitiator fail with ErrUnauthorized (a dial fails; a rekey is not
+	// started). Noise IK already pins the responder's key, so this is
+	// defence in depth: one policy for both roles of an endpoint.
+	Authorize func(peer wire.PublicKey) bool
 }
 
 func (c HandshakeConfig) withDefaults() HandshakeConfig {
@@ -128,6 +135,27 @@ type ResponderConfig struct {
 	// CookieRotation is how often the cookie secret is replaced (the
 	// protocol fixes 120 s); cookies under the previous secret stay valid.
 	CookieRotation time.Duration
+
+	// Authorize, when not nil, decides which initiator static keys may
+	// have a session; nil admits every key. It is called once the
+	// initiation has authenticated (the Noise read decrypted the static
+	// key and payload, and the source tag matches the key), before the
+	// timestamp table, any session state or any reply: false drops the
+	// initiation silently (ErrUnauthorized), as a forged one is dropped.
+	// Rekey initiations are asked too. It runs outside the Responder's
+	// lock, possibly on several goroutines at once, and must be fast.
+	//
+	// What a refused key observes (docs/PROTOCOL.md §7.4): silence,
+	// except that while the responder is overloaded or the source's rate
+	// limit is spent an initiation with a valid mac1 and no valid mac2
+	// gets a COOKIE_REPLY, which is sent before authentication is
+	// possible; the retry carrying the cookie then gets silence. Only a
+	// sender that knows the responder's public key can make a valid mac1.
+	// A refused initiation costs its source one rate-limit token, as every
+	// initiation with a valid mac1 does (authenticating it took the
+	// Diffie-Hellman work the token pays for), and is recorded nowhere
+	// else.
+	Authorize func(peer wire.PublicKey) bool
 }
 
 // DefaultParams returns the session parameters of a side with no special

@@ -34,6 +34,11 @@ var (
 	// one already accepted from the same static key.
 	ErrReplayedInitiation = errors.New("secure: replayed or stale handshake initiation")
 
+	// ErrUnauthorized: the peer's static key was refused by the
+	// Authorize function of the ResponderConfig (the initiation is
+	// dropped silently) or of the HandshakeConfig (NewInitiator fails).
+	ErrUnauthorized = errors.New("secure: peer not authorized")
+
 	// ErrBadCookie: a cookie reply that does not authenticate against the
 	// last initiation sent.
 	ErrBadCookie = errors.New("secure: cookie reply does not authenticate")

@@ -78,7 +78,7 @@ type Initiator struct {
 // peer's ephemeral value of the session being rekeyed. params are this
 // side's session parameters; AlignLog2 and FEC are the proposal the
 // responder decides on. rand supplies ephemeral keys and jitter; nil means
-// crypto/rand.
+// crypto/rand. If cfg.Authorize refuses peer, it returns ErrUnauthorized.
 func NewInitiator(id *Identity, peer wire.PublicKey, localEph, remoteEph uint32, params wire.SessionParams,
 	cfg HandshakeConfig, now time.Time, rand io.Reader) (*Initiator, error) {
 	return NewInitiatorAhead(id, peer, localEph, remoteEph, params, cfg, now, rand, EphemeralAhead{})
@@ -109,6 +109,10 @@ func NewInitiatorAhead(id *Identity, peer wire.PublicKey, localEph, remoteEph ui
 	if id == nil || peer.IsZero() || localEph == 0 {
 		ahead.Discard()
 		return nil, fmt.Errorf("%w: missing identity, peer key or local ephemeral value", ErrConfig)
+	}
+	if cfg.Authorize != nil && !cfg.Authorize(peer) {
+		ahead.Discard()
+		return nil, ErrUnauthorized
 	}
 	if !validParams(params) {
 		ahead.Discard()

@@ -109,7 +109,8 @@ type respWork struct {
 // error is for logging. The checks run cheapest first, and mac1 is checked
 // before any Diffie-Hellman work; under load (load.Overloaded, or the
 // source's token bucket is empty) an initiation without a valid mac2 gets a
-// cookie reply and nothing else.
+// cookie reply and nothing else. An authenticated initiator whose key
+// ResponderConfig.Authorize refuses gets ErrUnauthorized: no reply.
 func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now time.Time, load LoadState,
 	localEph uint32) (Reply, error) {
 	h, err := parseHandshakeHeader(pkt, wire.InitPacketLen)
@@ -191,6 +192,11 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 	peer, _ := hs.PeerStatic()
 	if wire.AuthTagOf(peer) != h.Source.Auth() {
 		return Reply{}, ErrHandshakeAuth
+	}
+	// Authorization comes before the timestamp table, so that a refused
+	// key leaves no entry there (ResponderConfig.Authorize).
+	if r.cfg.Authorize != nil && !r.cfg.Authorize(peer) {
+		return Reply{}, ErrUnauthorized
 	}
 	r.mu.Lock()
 	fresh := r.stamps.accept(peer, ip.Time, now)
