@@ -134,6 +134,9 @@ func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip
 func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
 	ahead secure.EphemeralAhead) (*Session, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if ep.cfg.Authorize != nil && !ep.cfg.Authorize(peer) {
+		return nil, secure.ErrUnauthorized // not even a session made before the policy changed
+	}
 	for {
 		ep.mu.Lock()
 		if ep.closed {

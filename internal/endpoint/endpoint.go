@@ -54,6 +54,12 @@ type Config struct {
 	// workers, started on demand and bounded by a multiple of GOMAXPROCS
 	// (runq.go).
 	Workers int
+	// Authorize, when not nil, decides which peer keys may have a session
+	// with this endpoint, in both roles: an initiation from a refused key
+	// is dropped silently (secure.ResponderConfig.Authorize), and a dial
+	// to one fails with secure.ErrUnauthorized. It is asked again at every
+	// rekey; CloseSessions ends the sessions of keys it stops admitting.
+	Authorize func(peer wire.PublicKey) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -105,6 +111,12 @@ type Endpoint struct {
 	closed     bool
 	noAccept   atomic.Bool   // StopAccepting called: new handshakes go unanswered
 	draining   chan struct{} // Drain called; closed when no session is left
+
+	// admitMu orders new sessions against CloseSessions (admit.go): the
+	// reader holds it shared from Authorize to the session's entry in the
+	// table, so a session admitted under an old policy is in the table by
+	// the time CloseSessions (which holds it exclusively) looks.
+	admitMu sync.RWMutex
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -175,8 +187,11 @@ func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
 		done:     make(chan struct{}),
 		pool:     packetPool,
 	}
+	if cfg.Authorize != nil {
+		cfg.Handshake.Authorize = cfg.Authorize // dials and rekeys ask it too
+	}
 	if cfg.Accept {
-		rc := secure.ResponderConfig{Params: cfg.Session.Params()}
+		rc := secure.ResponderConfig{Params: cfg.Session.Params(), Authorize: cfg.Authorize}
 		if ep.resp, err = secure.NewResponder(id, rc, nil); err != nil {
 			return nil, err
 		}
@@ -390,6 +405,10 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 	case wire.MsgHandshakeInit:
 		if ep.resp == nil || ep.noAccept.Load() && eph == 0 {
 			return
+		}
+		if eph == 0 && ep.cfg.Authorize != nil {
+			ep.admitMu.RLock()
+			defer ep.admitMu.RUnlock()
 		}
 		var rekeyed *Session
 		if eph != 0 {
