@@ -45,6 +45,28 @@ type Config struct {
 	MaxSessions int
 	// Backlog bounds the channels waiting for Accept (default 128).
 	Backlog int
+	// Authorize decides which peers may have a session; nil admits every
+	// key. A listener asks it about each initiator's public key once the
+	// handshake initiation has authenticated (the peer proved it holds
+	// the private key), before any state is kept or any reply is sent. A
+	// refused peer gets silence, the same as from a closed port or an
+	// unknown protocol, so a scanner cannot tell an unlisted key from no
+	// server; its Dial times out. One exception, which reveals no more
+	// than the sender already knew: a sender that knows the server's
+	// public key, while the server is under load or that sender's address
+	// is over its handshake rate, is sent a cookie reply (docs/PROTOCOL.md
+	// §7.4), because cookies are sent before authentication is possible;
+	// its next initiation, with the cookie, gets silence. A sender that
+	// does not know the server's public key always gets silence.
+	//
+	// A dialer asks it about the server's key before it sends anything
+	// (and before reusing a session): a refused server fails the Dial with
+	// an *AuthorizeError. Both sides ask again at every rekey (about every
+	// two minutes), so a session whose peer is no longer admitted ends
+	// within three minutes; Host.CloseSessions ends such sessions at once.
+	// Authorize may be called from several goroutines at once and should
+	// be fast: it runs on the socket's reader.
+	Authorize func(peer PublicKey) bool
 }
 
 func (c *Config) endpoint(accept bool) endpoint.Config {
@@ -72,5 +94,6 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		},
 		MaxSessions: c.MaxSessions,
 		Backlog:     c.Backlog,
+		Authorize:   c.Authorize,
 	}
 }

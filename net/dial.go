@@ -80,7 +80,7 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	udp, _ := udpNetwork(network)
 	s, ep, err := d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr))
 	if err != nil {
-		return nil, err
+		return nil, authorizeError(err, raddr.Key)
 	}
 	prio := d.Priority
 	if prio == 0 {
