@@ -33,6 +33,14 @@ type Established struct {
 	// Created is when the keys were derived: the time passed to
 	// HandleInitiation or HandleResponse. Key lifetimes count from it.
 	Created time.Time
+	// RTT is, on the initiator's side, the time from sending the newest
+	// initiation (when Poll returned it) to its response: a round-trip
+	// sample the session engine starts from instead of RFC 9002's
+	// default 333 ms. It is unambiguous after retransmissions, because
+	// only a response to the newest initiation completes the handshake
+	// (Karn's problem, RFC 6298 §5, does not arise). Zero on the
+	// responder's side.
+	RTT time.Duration
 
 	// The transport keys, held by value (no allocation); take moves them
 	// out.

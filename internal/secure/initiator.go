@@ -50,7 +50,8 @@ type Initiator struct {
 	unsent   bool      // pkt is built but Poll has not returned it yet
 	start    time.Time // NewInitiator's now: the timeout counts from it
 	nextSend time.Time
-	attempt  int // retransmissions scheduled so far
+	sentAt   time.Time // when Poll returned the newest initiation
+	attempt  int       // retransmissions scheduled so far
 
 	cookie      [wire.MACLen]byte
 	cookieAt    time.Time
@@ -175,6 +176,7 @@ func (i *Initiator) Poll(now time.Time) (pkt []byte, deadline time.Time, err err
 		return nil, time.Time{}, err
 	}
 	i.unsent = false
+	i.sentAt = now
 	i.nextSend = now.Add(d)
 	return i.pkt[:], earliest(i.nextSend, end), nil
 }
@@ -323,6 +325,7 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		LocalParams: local,
 		PeerParams:  peerParams,
 		Created:     now,
+		RTT:         max(now.Sub(i.sentAt), 0),
 	}
 	if err := i.hs.SplitInto(&e.send, &e.recv); err != nil {
 		i.fail(ErrHandshakeAuth)
