@@ -158,6 +158,20 @@ type recovery struct {
 	eventStart, eventEnd uint64 // packet numbers the event's losses span
 }
 
+// SetInitialRTT replaces the RTT the session assumes before its first
+// sample (333 ms, RFC 9002 §6.2.2) with one measured by the handshake
+// (secure.Established.RTT on the initiator's side). The first probe
+// timeout then fits the path: a lost first packet is sent again after
+// about three round trips, not after about 1 s and then 2, 4 and 8 s,
+// which is what made a dial on a lossy path slow once its handshake was
+// done. The first acknowledgement replaces it, as it would the default.
+// Call it before the first Poll; rtt <= 0 keeps the default.
+func (s *Session) SetInitialRTT(rtt time.Duration) {
+	if rtt > 0 && !s.rec.rtt.HasSample() {
+		s.rec.rtt.SetInitialRTT(rtt)
+	}
+}
+
 func (r *recovery) init(cc congestion.Controller, mtu int) {
 	r.cc = cc
 	r.rtt = congestion.NewRTTStats(0)

@@ -44,11 +44,13 @@ type benchOpts struct {
 	size      int
 	service   string
 	timeout   time.Duration
+	cfg       hnet.Config // the client's identity (-key)
 	out, errw io.Writer
 }
 
 func cmdBench(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("bench", "bench [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] [-size BYTES] ADDR", benchAbout)
+	c := newCommand("bench", "bench [-key FILE] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] [-size BYTES] ADDR", benchAbout)
+	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
 	var n, size sizeFlag = 0, 1200
 	c.Var(&n, "n", "stop after sending `BYTES` in all (e.g. 1GiB; default: no limit)")
 	channels := c.Int("c", 4, "parallel stream `CHANNELS`")
@@ -76,6 +78,11 @@ func cmdBench(ctx context.Context, args []string, std stdio) error {
 	if _, err := resolve(o.addr); err != nil {
 		return err
 	}
+	cfg, err := clientConfig(*keyPath)
+	if err != nil {
+		return err
+	}
+	o.cfg = cfg
 	if *datagrams {
 		return benchDatagrams(ctx, o)
 	}
@@ -133,7 +140,7 @@ type channelResult struct {
 }
 
 func benchStreams(ctx context.Context, o benchOpts) error {
-	d := &hnet.Dialer{Timeout: o.timeout, Service: o.service}
+	d := &hnet.Dialer{Config: o.cfg, Timeout: o.timeout, Service: o.service}
 	defer d.Close()
 	t0 := time.Now()
 	probe, err := dial(ctx, d, o.addr, o.timeout)
@@ -367,7 +374,7 @@ func benchDatagrams(ctx context.Context, o benchOpts) error {
 	if raddr.Addr.Addr().Is6() {
 		network, local = "haven6", "[::]:0"
 	}
-	lc := hnet.ListenConfig{Service: o.service}
+	lc := hnet.ListenConfig{Config: o.cfg, Service: o.service}
 	pc, err := lc.ListenPacket(ctx, network, local)
 	if err != nil {
 		return err

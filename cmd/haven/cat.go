@@ -22,14 +22,19 @@ side too: status 0 on a clean end, 1 with a one-line error otherwise.
 const dialTimeoutDefault = 10 * time.Second
 
 func cmdCat(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("cat", "cat [-service NAME] [-timeout DURATION] ADDR", catAbout)
+	c := newCommand("cat", "cat [-key FILE] [-service NAME] [-timeout DURATION] ADDR", catAbout)
+	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
 	service := c.String("service", "", "the service `NAME` to open the channel to (default: the default service)")
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and channel open")
 	if err := c.parse(args, 1, std.out); err != nil {
 		return err
 	}
 	addr := c.Arg(0)
-	d := &hnet.Dialer{Timeout: *timeout, Service: *service}
+	cfg, err := clientConfig(*keyPath)
+	if err != nil {
+		return err
+	}
+	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service}
 	defer d.Close()
 	conn, err := dial(ctx, d, addr, *timeout)
 	if err != nil {
@@ -76,7 +81,7 @@ func dial(ctx context.Context, d *hnet.Dialer, addr string, timeout time.Duratio
 	c, err := d.DialContext(ctx, "haven", addr)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("dial %s: no answer within %v (is the server running, and is the key the server's?)", addr, timeout)
+			return nil, fmt.Errorf("dial %s: no answer within %v (is the server running, is the key the server's, and does it admit this client's key?)", addr, timeout)
 		}
 		return nil, err
 	}

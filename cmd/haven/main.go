@@ -4,10 +4,10 @@
 //
 //	haven genkey                     # a new private key, as text, to stdout
 //	haven pubkey < key               # the public key of the private key on stdin
-//	haven serve -key FILE [-listen ADDR] (-echo | -discard | -forward HOST:PORT)
-//	haven cat [-service NAME] ADDR   # stdin -> a new channel -> stdout
-//	haven forward -L [BINDHOST:]PORT ADDR
-//	haven bench [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] ADDR
+//	haven serve -key FILE [-listen ADDR] [-authorized-keys FILE] (-echo | -discard | -forward HOST:PORT)
+//	haven cat [-key FILE] [-service NAME] ADDR   # stdin -> a new channel -> stdout
+//	haven forward -L [BINDHOST:]PORT [-key FILE] ADDR
+//	haven bench [-key FILE] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] ADDR
 //	haven demo                       # an in-process server and client, and a table
 //
 // ADDR is "<public key>@<host>:<port>", as a server logs it. Errors are one

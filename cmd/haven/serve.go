@@ -28,7 +28,19 @@ reports READY=1 to systemd (and WATCHDOG=1 when WatchdogSec= is set). On
 SIGTERM or SIGINT it reports STOPPING=1 and closes every session with the code
 "server restarting", so that clients reconnect when it is back.
 
-The key file must not be readable or writable by group or others (chmod 600).
+With -authorized-keys FILE only the clients whose public keys FILE lists get a
+session: one key per line, as haven pubkey prints it, with blank lines and
+# comments allowed (like ssh's authorized_keys). Any other key gets no session
+and no reply to its handshakes, except the cookie replies that a sender who
+knows the server's public key can provoke (docs/PROTOCOL.md §7.7). On SIGHUP
+haven reads FILE again: keys added are admitted, and sessions of keys removed
+are closed ("server shutting down: key no longer authorized"); other sessions
+go on. If FILE cannot be read or has a malformed line, the old list stays in
+force and the error is logged. Clients choose their key with haven cat -key
+(and forward -key, bench -key).
+
+The key file must not be readable or writable by group or others (chmod 600),
+and the authorized keys file must not be writable by them.
 `
 
 // shutdownWait bounds how long serve waits for its channel handlers after
@@ -42,9 +54,10 @@ type serveMode struct {
 }
 
 func cmdServe(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("serve", "serve -key FILE [-listen ADDR] (-echo | -discard | -forward HOST:PORT)", serveAbout)
+	c := newCommand("serve", "serve -key FILE [-listen ADDR] [-authorized-keys FILE] (-echo | -discard | -forward HOST:PORT)", serveAbout)
 	keyPath := c.String("key", "", "the server's private key `FILE` (from haven genkey; mode 0600)")
 	listen := c.String("listen", ":"+defaultPort, "UDP `ADDR` to listen on, [host]:port, when not socket-activated")
+	authKeys := c.String("authorized-keys", "", "admit only the client keys listed in `FILE` (re-read on SIGHUP)")
 	var mode serveMode
 	c.BoolVar(&mode.echo, "echo", false, "echo each stream channel, and each datagram, back to its sender")
 	c.BoolVar(&mode.discard, "discard", false, "read each stream channel and drop what arrives")
@@ -74,12 +87,24 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	cfg := hnet.Config{PrivateKey: key}
+	var auth *authorizer
+	if *authKeys != "" {
+		if auth, err = newAuthorizer(*authKeys); err != nil {
+			return err
+		}
+		cfg.Authorize = auth.allows
+	}
 
 	// Catch the signals before announcing anything, so that a SIGTERM right
-	// after READY=1 is a clean shutdown too.
+	// after READY=1 is a clean shutdown too. SIGHUP (systemctl reload) is
+	// caught even without -authorized-keys, so that a reload never kills
+	// the server.
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigc)
+	hupc := make(chan os.Signal, 1)
+	signal.Notify(hupc, syscall.SIGHUP)
+	defer signal.Stop(hupc)
 
 	hosts, err := openHosts(ctx, cfg, *listen, c.isSet("listen"), std.err)
 	if err != nil {
@@ -97,6 +122,9 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 	for _, h := range hosts {
 		fmt.Fprintf(std.err, "listening on %s\n", h.Addr())
 	}
+	if auth != nil {
+		fmt.Fprintf(std.err, "authorized keys: %d from %s\n", auth.count(), auth.path)
+	}
 	if _, err := listener.Ready(); err != nil {
 		fmt.Fprintf(std.err, "haven: sd_notify READY=1: %v\n", oneLine(err.Error()))
 	}
@@ -108,11 +136,18 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 		}
 	}()
 
-	select {
-	case sig := <-sigc:
-		fmt.Fprintf(std.err, "received %v; closing sessions (clients are told: server restarting)\n", sig)
-	case <-ctx.Done():
-		fmt.Fprintf(std.err, "stopping; closing sessions (clients are told: server restarting)\n")
+wait:
+	for {
+		select {
+		case sig := <-sigc:
+			fmt.Fprintf(std.err, "received %v; closing sessions (clients are told: server restarting)\n", sig)
+			break wait
+		case <-ctx.Done():
+			fmt.Fprintf(std.err, "stopping; closing sessions (clients are told: server restarting)\n")
+			break wait
+		case <-hupc:
+			reloadKeys(auth, hosts, std.err)
+		}
 	}
 	stopWatchdog()
 	if _, err := listener.Stopping(); err != nil {
@@ -128,6 +163,29 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 	}
 	fmt.Fprintln(std.err, "stopped")
 	return nil
+}
+
+// reloadKeys applies SIGHUP: it reads the authorized keys file again and
+// closes the sessions of keys no longer listed, or, if the file cannot be
+// used, logs why and keeps the keys in force.
+func reloadKeys(auth *authorizer, hosts []*hnet.Host, log io.Writer) {
+	if auth == nil {
+		fmt.Fprintln(log, "received hangup; no -authorized-keys file to reload")
+		return
+	}
+	n, err := auth.reload()
+	if err != nil {
+		fmt.Fprintf(log, "haven: reloading authorized keys: %v; keeping the %d keys in force\n", oneLine(err.Error()), auth.count())
+		return
+	}
+	// The new keys are in force for every handshake from now on; what was
+	// admitted under the old ones and is no longer listed is closed.
+	closed := 0
+	for _, h := range hosts {
+		closed += h.CloseSessions(func(k hnet.PublicKey) bool { return !auth.allows(k) },
+			hnet.CloseShuttingDown, "key no longer authorized")
+	}
+	fmt.Fprintf(log, "reloaded authorized keys: %d from %s; closed %d sessions of removed keys\n", n, auth.path, closed)
 }
 
 // openHosts returns a Host for every socket systemd passed, or else one
