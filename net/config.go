@@ -51,13 +51,14 @@ type Config struct {
 	// the private key), before any state is kept or any reply is sent. A
 	// refused peer gets silence, the same as from a closed port or an
 	// unknown protocol, so a scanner cannot tell an unlisted key from no
-	// server; its Dial times out. One exception, which reveals no more
-	// than the sender already knew: a sender that knows the server's
-	// public key, while the server is under load or that sender's address
-	// is over its handshake rate, is sent a cookie reply (docs/PROTOCOL.md
-	// §7.4), because cookies are sent before authentication is possible;
-	// its next initiation, with the cookie, gets silence. A sender that
-	// does not know the server's public key always gets silence.
+	// server; its Dial times out. The exception: a sender that knows the
+	// server's public key, while the server is under load or that
+	// sender's address is over its handshake rate (which it can bring
+	// about itself), is sent a cookie reply, because cookies are sent
+	// before authentication is possible; its next initiation, with the
+	// cookie, gets silence. So such a sender can learn that the server is
+	// there, though never get a session (docs/PROTOCOL.md §7.7). A sender
+	// that does not know the server's public key always gets silence.
 	//
 	// A dialer asks it about the server's key before it sends anything
 	// (and before reusing a session): a refused server fails the Dial with

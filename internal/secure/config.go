@@ -160,12 +160,13 @@ type ResponderConfig struct {
 	// Rekey initiations are asked too. It runs outside the Responder's
 	// lock, possibly on several goroutines at once, and must be fast.
 	//
-	// What a refused key observes (docs/PROTOCOL.md §7.4): silence,
+	// What a refused key observes (docs/PROTOCOL.md §7.7): silence,
 	// except that while the responder is overloaded or the source's rate
-	// limit is spent an initiation with a valid mac1 and no valid mac2
-	// gets a COOKIE_REPLY, which is sent before authentication is
-	// possible; the retry carrying the cookie then gets silence. Only a
-	// sender that knows the responder's public key can make a valid mac1.
+	// limit is spent (which a sender can bring about by itself) an
+	// initiation with a valid mac1 and no valid mac2 gets a COOKIE_REPLY,
+	// which is sent before authentication is possible; the retry carrying
+	// the cookie then gets silence. Only a sender that knows the
+	// responder's public key can make a valid mac1.
 	// A refused initiation costs its source one rate-limit token, as every
 	// initiation with a valid mac1 does (authenticating it took the
 	// Diffie-Hellman work the token pays for), and is recorded nowhere
