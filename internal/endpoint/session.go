@@ -143,6 +143,10 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 		return false
 	}
 	if est.Initiator {
+		// The handshake's round trip is the session's first RTT estimate,
+		// so a lost first packet (the key confirmation, a dial's OPEN) is
+		// sent again after a few round trips, not after 1 s, 2 s, 4 s ...
+		m.SetInitialRTT(est.RTT)
 		m.Ping() // key confirmation: the initiator speaks first
 	}
 	ep.mu.Lock()
