@@ -14,11 +14,18 @@ type Config struct {
 	// PrivateKey is the static identity; zero makes a fresh one per
 	// Dialer or listener.
 	PrivateKey PrivateKey
-	// HandshakeTimeout bounds a dial's handshake (default 10 s).
+	// HandshakeTimeout bounds a dial's handshake (default 60 s). The
+	// initiation is sent again after 1 s, 2 s, then every 4 s (each ±⅓),
+	// so on a lossy path a dial keeps trying until this limit, its
+	// context or Dialer.Timeout ends it, whichever comes first
+	// (docs/PROTOCOL.md §7.6 explains the choice).
 	HandshakeTimeout time.Duration
 	// HandshakeRetransmit is the wait before the first retransmission of
-	// an initiation (default 1 s); each further wait doubles, up to eight
-	// times this. Shorten it on known lossy, low-latency paths.
+	// an initiation (default 1 s, the first retransmission timeout of TCP
+	// and QUIC: RFC 6298, RFC 9002 §6.2.2); each further wait doubles, up
+	// to four times this. Shorten it only on paths known to be short: a
+	// response completes the handshake only if it arrives before the next
+	// initiation is sent.
 	HandshakeRetransmit time.Duration
 	// IdleTimeout closes a session after so long without a packet
 	// (default 30 s); KeepAlive pings after so long without one (default a
@@ -91,7 +98,7 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		Handshake: secure.HandshakeConfig{
 			Timeout:        c.HandshakeTimeout,
 			RetransmitBase: c.HandshakeRetransmit,
-			RetransmitMax:  8 * c.HandshakeRetransmit,
+			RetransmitMax:  4 * c.HandshakeRetransmit,
 		},
 		MaxSessions: c.MaxSessions,
 		Backlog:     c.Backlog,

@@ -17,7 +17,12 @@ import (
 type Dialer struct {
 	// Config tunes the sessions; its PrivateKey is the Dialer's identity.
 	Config Config
-	// Timeout bounds each Dial, handshake and channel open included.
+	// Timeout bounds each Dial, handshake and channel open included. Zero
+	// sets no limit of the Dialer's own: the handshake then gives up after
+	// Config.HandshakeTimeout (default 60 s, retrying every few seconds
+	// meanwhile), and the wait for the peer to accept the channel lasts as
+	// long as the session (which ends after Config.IdleTimeout without a
+	// packet). A context passed to DialContext bounds a dial as well.
 	Timeout time.Duration
 	// LocalAddr is the UDP address to bind ("ip:port"); zero picks one.
 	LocalAddr netip.AddrPort
