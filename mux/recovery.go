@@ -164,8 +164,10 @@ type recovery struct {
 // timeout then fits the path: a lost first packet is sent again after
 // about three round trips, not after about 1 s and then 2, 4 and 8 s,
 // which is what made a dial on a lossy path slow once its handshake was
-// done. The first acknowledgement replaces it, as it would the default.
-// Call it before the first Poll; rtt <= 0 keeps the default.
+// done; the endpoint gives a responder's session the time from its
+// response to the initiator's first packet. The first acknowledgement
+// replaces the estimate, as it would the default; after one, and for
+// rtt <= 0, the call does nothing.
 func (s *Session) SetInitialRTT(rtt time.Duration) {
 	if rtt > 0 && !s.rec.rtt.HasSample() {
 		s.rec.rtt.SetInitialRTT(rtt)

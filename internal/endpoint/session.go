@@ -64,6 +64,10 @@ type Session struct {
 	chans     idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
 	dgChans   map[uint32]*DatagramChannel // nil until the first datagram channel
 	rekey     *secure.Initiator
+	// answeredAt is when a responder's session answered the handshake,
+	// until the first packet under its keys arrives: the time between is
+	// its first round-trip estimate (mux.Session.SetInitialRTT).
+	answeredAt time.Time
 	// due and hidx are the session's place in sessionTimers (timers.go),
 	// guarded by its mu, not by this one.
 	due  time.Time
@@ -148,6 +152,8 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 		// sent again after a few round trips, not after 1 s, 2 s, 4 s ...
 		m.SetInitialRTT(est.RTT)
 		m.Ping() // key confirmation: the initiator speaks first
+	} else {
+		s.answeredAt = now // the response leaves now; see takeInbox
 	}
 	ep.mu.Lock()
 	if ep.closed {
@@ -308,6 +314,12 @@ func (s *Session) takeInbox(now time.Time) {
 		}
 		if s.candidate.IsValid() && p.addr == s.candidate {
 			s.amp.Received(n)
+		}
+		if !s.answeredAt.IsZero() {
+			// The initiator's first packet answers our response: a round
+			// trip, or a few when its first packets were lost.
+			s.m.SetInitialRTT(now.Sub(s.answeredAt))
+			s.answeredAt = time.Time{}
 		}
 		s.m.Receive(plain, now)
 		if s.candidate.IsValid() && p.addr == s.candidate && s.m.PathResponse() == s.challenge {
