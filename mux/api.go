@@ -287,6 +287,7 @@ func (s *Session) CloseChannel(id uint32, code uint32) error {
 		c.closeCode = code
 		c.pending |= pendClose
 		c.dgOut.free()
+		s.dgWaiting -= c.dgIn.used
 		c.dgIn.free()
 		s.sched.wake(c)
 		return nil
@@ -354,6 +355,27 @@ func (s *Session) SendDatagram(id uint32, p []byte) error {
 	return nil
 }
 
+// DatagramCreditBlocked reports whether datagram channel id's send queue
+// waits for the peer's credit: the peer's application holds a full window
+// of datagrams unread (PROTOCOL.md §5.10). An owner with UDP semantics
+// drops what it cannot queue then (DatagramUnsent) instead of waiting for
+// the remote reader; a queue that is full for any other reason (the
+// congestion window, pacing) drains at the network's pace.
+func (s *Session) DatagramCreditBlocked(id uint32) bool {
+	c := s.channels.Lookup(id)
+	return c != nil && !c.isStream() && c.dgOut.len() > 0 && !c.dgCanSend()
+}
+
+// DatagramBacklog reports whether received datagrams waiting for the owner
+// (NextDatagramLen, TakeDatagram) fill half a channel's queue or more: an
+// owner applying a long batch of packets should take them before the
+// queue overflows and drops what arrives next.
+func (s *Session) DatagramBacklog() bool { return 2*s.dgWaiting >= s.cfg.DatagramQueue }
+
+// DatagramUnsent counts one datagram the owner dropped instead of queueing
+// it on channel id (Stats.DatagramsUnsent).
+func (s *Session) DatagramUnsent(id uint32) { s.stats.DatagramsUnsent++ }
+
 // RecvDatagram copies the next received datagram of channel id into p and
 // returns its length; 0, nil when none is waiting. A datagram longer than p
 // is truncated and reported with its full length n > len(p). The
@@ -407,6 +429,7 @@ func (s *Session) TakeDatagram(id uint32, p []byte) (int, error) {
 	n := c.dgIn.headLen()
 	c.dgIn.copyHead(p[:min(n, len(p))], 0)
 	c.dgIn.pop()
+	s.dgWaiting -= n
 	return n, nil
 }
 
@@ -439,6 +462,7 @@ func (s *Session) releaseBuffers(c *channel) {
 		s.stopReading(c)
 	}
 	c.dgOut.free()
+	s.dgWaiting -= c.dgIn.used
 	c.dgIn.free()
 }
 

@@ -73,7 +73,7 @@ type channel struct {
 	dgIn          dgRing  // whole datagrams received, waiting for the owner
 	dgNext        uint64  // highest sequence number received + 1, or the peer's BLOCKED limit
 	dgHeld        int     // datagrams received and not yet released by the owner
-	dgMaxLen      int     // largest datagram received: sizes the window
+	dgAvgLen      int     // moving average of the received datagrams' sizes: sizes the window
 	dgPeerBlocked bool    // the peer reported BLOCKED at our limit: announce any growth
 	reasm         *buf.Reassembler
 

@@ -50,6 +50,13 @@ type Config struct {
 	DatagramQueue      int
 	DatagramReassembly int
 	DatagramTimeout    time.Duration
+	// DatagramWindow is how many bytes of received datagrams the owner may
+	// hold unread per channel, like a UDP socket's receive buffer: it sizes
+	// the datagram credit granted to the peer (PROTOCOL.md §5.10). It
+	// defaults to DatagramQueue, the engine's own receive queue, for an
+	// owner that reads with RecvDatagram; an owner that moves datagrams to
+	// a larger buffer of its own (TakeDatagram) sets that buffer's size.
+	DatagramWindow int
 	// IdleTimeout closes the session after so long without an
 	// authenticated packet; KeepAlive sends a PING after so long without
 	// sending anything ack-eliciting (default: a third of IdleTimeout).
@@ -108,6 +115,7 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.SendBuffer, d.SendBuffer)
 	setInt(&c.DatagramQueue, d.DatagramQueue)
 	setInt(&c.DatagramReassembly, d.DatagramReassembly)
+	setInt(&c.DatagramWindow, c.DatagramQueue)
 	setInt(&c.AckEvery, d.AckEvery)
 	setInt(&c.MaxEvents, d.MaxEvents)
 	if c.DatagramTimeout == 0 {
@@ -128,7 +136,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxChannels < 1,
 		c.ChannelWindow < 1 || c.MaxChannelWindow > wire.MaxStreamWindow || c.ChannelWindow > c.MaxChannelWindow,
 		c.SessionWindow < 1 || c.SessionWindow > c.MaxSessionWindow,
-		c.SendBuffer < 1, c.DatagramQueue < 1, c.DatagramReassembly < wire.MaxDatagramSize,
+		c.SendBuffer < 1, c.DatagramQueue < 1, c.DatagramWindow < 1, c.DatagramReassembly < wire.MaxDatagramSize,
 		c.AckEvery < 1, c.MaxEvents < 16,
 		c.IdleTimeout < 0, c.KeepAlive < 0, c.MaxAckDelay < 0:
 		return c, ErrConfig

@@ -95,26 +95,40 @@ func (c *channel) dgBlockDue() bool {
 // fills a packet on a 1,500-byte path.
 const dgMinSize = 1500
 
-// dgWindow is how many datagrams the receiver lets the peer have
-// outstanding beyond what the owner holds: the receive queue's bytes over
-// the largest datagram seen (at least dgMinSize), so that a full window
-// fits in the queue.
-func (s *Session) dgWindow(c *channel) int {
-	w := s.cfg.DatagramQueue / max(c.dgMaxLen, dgMinSize)
+// dgWindow is how many datagrams the receiver lets the peer have in
+// flight (sent, not yet received): the engine's receive queue
+// (Config.DatagramQueue) over the average size of the datagrams received
+// so far (at least dgMinSize). It keeps a sender from overrunning the
+// receiving host while its application keeps up. The average, not the
+// largest, keeps a flow of mixed sizes from being held to a few datagrams
+// by one large one; what a burst of large ones overflows is dropped and
+// counted (Stats.DatagramsDropped), as a full UDP receive buffer drops.
+func (s *Session) dgWindow(c *channel) int { return s.dgDatagrams(c, s.cfg.DatagramQueue) }
+
+// dgBufWindow is how many datagrams the owner may hold unread: its receive
+// buffer (Config.DatagramWindow) over the same average size.
+func (s *Session) dgBufWindow(c *channel) int { return s.dgDatagrams(c, s.cfg.DatagramWindow) }
+
+func (s *Session) dgDatagrams(c *channel, bytes int) int {
+	w := bytes / max(c.dgAvgLen, dgMinSize)
 	return min(max(w, 1), 1<<20)
 }
 
 // dgRegrant recomputes the limit granted to the peer: the next sequence
-// number expected plus the window, less what the owner still holds. The
-// limit only grows; a MAX_DATA is queued when it grew by a quarter window,
-// or at all when the peer reported being blocked. It reports whether one
-// was queued.
+// number expected plus the in-flight window, or less when the owner holds
+// so much unread that a full window would overflow its buffer. So while
+// the application reads, the peer runs at most a window ahead of the
+// receiving host; while it does not, the peer may still fill the owner's
+// buffer (a UDP socket's receive buffer), and only then waits for credit.
+// The limit only grows; a MAX_DATA is queued when it grew by a quarter
+// window, or at all when the peer reported being blocked. It reports
+// whether one was queued.
 func (s *Session) dgRegrant(c *channel) bool {
 	if c.state == chDone {
 		return false
 	}
 	w := s.dgWindow(c)
-	lim := c.dgNext + uint64(max(w-c.dgHeld, 0))
+	lim := c.dgNext + uint64(max(min(w, s.dgBufWindow(c)-c.dgHeld), 0))
 	if lim <= c.recvLimit {
 		return false
 	}

@@ -410,7 +410,12 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error 
 		return nil
 	}
 	c.dgHeld++
-	c.dgMaxLen = max(c.dgMaxLen, len(data))
+	s.dgWaiting += len(data)
+	if c.dgAvgLen == 0 {
+		c.dgAvgLen = len(data)
+	} else {
+		c.dgAvgLen += (len(data) - c.dgAvgLen) / 8 // EWMA, gain 1/8
+	}
 	s.stats.DatagramsReceived++
 	s.emit(c, EventReadable)
 	s.dgRegrant(c)

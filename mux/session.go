@@ -106,6 +106,9 @@ type Session struct {
 	store *sessionStore // scratch messages and first entries (store.go)
 
 	stats Stats
+	// dgWaiting is the bytes of received datagrams in the channels'
+	// queues, waiting for the owner (DatagramBacklog).
+	dgWaiting int
 }
 
 // msgScratch holds one value of each message type, reused for every
@@ -136,6 +139,7 @@ type Stats struct {
 	DatagramsSent                uint64
 	DatagramsReceived            uint64
 	DatagramsDropped             uint64 // received datagrams dropped: the receive queue was full
+	DatagramsUnsent              uint64 // datagrams the sender dropped: the peer's credit was exhausted (its reader is behind)
 	ChannelsOpened               uint64 // both directions
 	SmoothedRTT, MinRTT          time.Duration
 	CongestionWindow             int

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
@@ -14,8 +15,15 @@ import (
 )
 
 // pendingPerPeer bounds the datagrams queued for a peer while its session
-// is being set up; more are dropped, as a full UDP socket buffer drops.
-const pendingPerPeer = 64
+// is being set up. A writer finding the queue full waits for the session
+// at most pendingWait; then its datagram is dropped and counted
+// (PacketStats.Unsent), as a kernel drops what it queued for a neighbour
+// that does not answer address resolution: WriteTo never waits long for a
+// peer.
+const (
+	pendingPerPeer = 64
+	pendingWait    = time.Second
+)
 
 // ListenPacket listens on network and address ("[host]:port") for
 // datagrams from any peer, with a fresh identity. It is a secure UDP
@@ -72,6 +80,7 @@ type PacketConn struct {
 	pending map[PublicKey]*pendingPeer
 	closed  bool
 	wg      sync.WaitGroup
+	unsent  atomic.Uint64 // datagrams dropped before any session took them
 }
 
 // pendingPeer is a peer whose session is being set up: up to
@@ -171,16 +180,23 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 			break
 		}
 		// The queue for the session being set up is full: wait for the
-		// session, as a full send queue makes WriteTo wait, rather than
-		// drop what the application wrote.
+		// session a little, as a full send queue makes WriteTo wait.
+		t := time.NewTimer(pendingWait) // rare: only while a session is set up
 		select {
 		case <-pp.ready:
+			t.Stop()
+		case <-t.C:
+			pc.unsent.Add(1)
+			return len(p), nil
 		case <-pc.wd.Wait():
+			t.Stop()
 			return 0, errDeadline()
 		case <-pc.ctx.Done():
+			t.Stop()
 			return 0, net.ErrClosed
 		}
 	}
+	pc.unsent.Add(1)
 	return len(p), nil // still no session: lost, as on an unreachable UDP path
 }
 
@@ -205,13 +221,43 @@ func (pc *PacketConn) connect(a *Addr, pp *pendingPeer) {
 	pp.queue = nil
 	pc.mu.Unlock()
 	if err != nil {
+		pc.unsent.Add(uint64(len(queue)))
 		return // the datagrams are lost, as on an unreachable UDP path
 	}
-	for _, q := range queue {
+	for i, q := range queue {
 		if dc.Send(q, pc.ctx.Done()) != nil {
+			pc.unsent.Add(uint64(len(queue) - i))
 			return
 		}
 	}
+}
+
+// PacketStats counts the datagrams of a PacketConn, over the sessions its
+// channels belong to (a session's other datagram channels included).
+type PacketStats struct {
+	Sent, Received uint64
+	// Unsent counts datagrams WriteTo accepted and dropped before the
+	// network, as UDP drops them: the peer's application held a full
+	// receive buffer unread (no datagram credit), or no session to the
+	// peer could be made (in time).
+	Unsent uint64
+	// Dropped counts datagrams received and dropped: the receive buffer
+	// was full.
+	Dropped uint64
+}
+
+// Stats returns the PacketConn's datagram counters, summed over its live
+// sessions.
+func (pc *PacketConn) Stats() PacketStats {
+	st := PacketStats{Unsent: pc.unsent.Load()}
+	pc.svc.EachChannel(func(dc *endpoint.DatagramChannel) {
+		s := dc.Session().Stats()
+		st.Sent += s.DatagramsSent
+		st.Received += s.DatagramsReceived
+		st.Unsent += s.DatagramsUnsent
+		st.Dropped += s.DatagramsDropped
+	})
+	return st
 }
 
 // Close closes the socket and every session on it; blocked calls return.

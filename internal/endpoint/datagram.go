@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
@@ -41,9 +42,10 @@ type DatagramService struct {
 	// rx rings, from, queued, taken, backlog). It is taken after a session's
 	// mu (fill runs under it), never before: a reader drops mu before it
 	// takes a session's lock.
-	mu    sync.Mutex
-	ready chanRing // channels with datagrams to read, in arrival order
-	rxCap int      // bytes of each channel's receive ring
+	mu      sync.Mutex
+	ready   chanRing // channels with datagrams to read, in arrival order
+	rxBase  int      // bytes of each channel's receive ring to begin with
+	rxSpare int      // bytes the rings may still grow by beyond rxBase, all together
 }
 
 // ListenDatagrams registers a datagram service name on the endpoint.
@@ -56,20 +58,27 @@ func (ep *Endpoint) ListenDatagrams(name string) (*DatagramService, error) {
 	if ep.dgServices[name] != nil {
 		return nil, ErrServiceTaken
 	}
-	// A channel's ring holds what the peer's credit allows: the session's
-	// datagram queue (mux sizes the window to fit it), and at least one
-	// datagram of the largest size.
-	q := ep.cfg.Session.DatagramQueue
-	if q == 0 {
-		q = mux.DefaultConfig().DatagramQueue
-	}
-	svc := &DatagramService{ep: ep, name: name, closed: make(chan struct{}), notify: make(chan struct{}, 1),
-		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxCap: max(q, 2*(wire.MaxDatagramSize+rxHeader))}
+	svc := ep.newDatagramService(name)
 	if ep.dgServices == nil {
 		ep.dgServices = make(map[string]*DatagramService)
 	}
 	ep.dgServices[name] = svc
 	return svc, nil
+}
+
+// newDatagramService makes a datagram service for name, registered or not.
+// A channel's ring starts at the session's datagram queue size (and holds
+// at least two datagrams of the largest size); while its reader is behind
+// it grows, up to the endpoint's DatagramBuffer for the whole service,
+// which is also what the sessions' credit allows (Config.DatagramBuffer).
+func (ep *Endpoint) newDatagramService(name string) *DatagramService {
+	q := ep.cfg.Session.DatagramQueue
+	if q == 0 {
+		q = mux.DefaultConfig().DatagramQueue
+	}
+	base := max(q, 2*(wire.MaxDatagramSize+rxHeader))
+	return &DatagramService{ep: ep, name: name, closed: make(chan struct{}), notify: make(chan struct{}, 1),
+		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxBase: base, rxSpare: max(ep.cfg.DatagramBuffer-base, 0)}
 }
 
 // Read copies the next datagram into p, waiting until one arrives, the
@@ -103,6 +112,12 @@ func (svc *DatagramService) tryRead(p []byte) (int, *DatagramChannel, netip.Addr
 		return 0, nil, netip.AddrPort{}, false
 	}
 	n := dc.rx.pop(p)
+	if dc.rx.n == 0 && len(dc.rx.buf) > svc.rxBase {
+		// A ring grown while the reader was behind goes back to the
+		// service's budget once the reader has caught up.
+		svc.rxSpare += len(dc.rx.buf) - svc.rxBase
+		dc.rx.buf = nil
+	}
 	from := dc.from
 	dc.taken++
 	release := 0
@@ -145,6 +160,23 @@ func (svc *DatagramService) Channel(peer wire.PublicKey) *DatagramChannel {
 	return dc
 }
 
+// EachChannel calls f for each open datagram channel of the service, one
+// per peer. f runs without the service's locks (a session's lock is taken
+// before peersMu, never after: adopt runs under it).
+func (svc *DatagramService) EachChannel(f func(*DatagramChannel)) {
+	svc.peersMu.Lock()
+	dcs := make([]*DatagramChannel, 0, len(svc.byPeer))
+	for _, dc := range svc.byPeer {
+		if !dc.isDone() {
+			dcs = append(dcs, dc)
+		}
+	}
+	svc.peersMu.Unlock()
+	for _, dc := range dcs {
+		f(dc)
+	}
+}
+
 func (svc *DatagramService) adopt(dc *DatagramChannel) {
 	svc.peersMu.Lock()
 	if old := svc.byPeer[dc.s.peer]; old == nil || old.isDone() {
@@ -175,6 +207,10 @@ type DatagramChannel struct {
 	writable chan struct{}
 	done     chan struct{}
 	doneOnce sync.Once
+
+	// creditSince (guarded by s.mu) is when a writer first found the queue
+	// full for want of the peer's credit; zero while credit flows.
+	creditSince time.Time
 
 	// Guarded by svc.mu.
 	rx      rxRing         // received datagrams the application has not read
@@ -229,29 +265,72 @@ func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramC
 	return dc, nil
 }
 
-// Send queues one datagram (up to 65,507 bytes), waiting while the
-// channel's queue is full until deadline passes. The queue is full when
-// the peer's receiver is behind (it grants no more credit) or the path
-// is congested; p is copied and is the caller's again on return.
+// minCreditWait is the least a writer waits for the peer's datagram credit
+// before it drops what it cannot queue (see Send).
+const minCreditWait = 20 * time.Millisecond
+
+// Send queues one datagram (up to 65,507 bytes), as a UDP socket does: it
+// never waits for the peer's application. While the channel's queue is
+// full because the path is congested (the congestion window, pacing) it
+// waits for room until deadline passes, as a full socket send buffer
+// does. When the queue is full because the peer's application holds a full
+// window of datagrams unread (no credit, PROTOCOL.md §5.10), it waits at
+// most minCreditWait (or two round trips, if longer) for credit to return;
+// after that, and until the peer grants credit again, the datagram is
+// dropped at once and counted (mux.Stats.DatagramsUnsent), and Send
+// returns nil, as UDP drops what a receiver has no room for. p is copied
+// and is the caller's again on return.
 func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
+	var timer *time.Timer // only while waiting for credit: the rare case
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		dc.s.mu.Lock()
-		err := dc.s.m.SendDatagram(dc.id, p)
-		dc.s.mu.Unlock()
+		s := dc.s
+		s.mu.Lock()
+		err := s.m.SendDatagram(dc.id, p)
+		var creditWait time.Duration
+		if err == mux.ErrQueueFull && s.m.DatagramCreditBlocked(dc.id) {
+			now := time.Now()
+			if dc.creditSince.IsZero() {
+				dc.creditSince = now
+			}
+			creditWait = max(minCreditWait, 2*s.m.Stats().SmoothedRTT) - now.Sub(dc.creditSince)
+			if creditWait <= 0 {
+				s.m.DatagramUnsent(dc.id)
+				s.mu.Unlock()
+				return nil
+			}
+		} else {
+			dc.creditSince = time.Time{}
+		}
+		s.mu.Unlock()
 		if err != mux.ErrQueueFull {
 			if err == nil {
-				dc.s.kick()
+				s.kick()
 			}
 			return err
 		}
+		var expired <-chan time.Time
+		if creditWait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(creditWait)
+			} else {
+				timer.Reset(creditWait)
+			}
+			expired = timer.C
+		}
 		select {
 		case <-dc.writable:
+		case <-expired:
 		case <-deadline:
 			return os.ErrDeadlineExceeded
 		case <-dc.done:
 			return ErrClosed
-		case <-dc.s.doneCh:
-			return dc.s.err
+		case <-s.doneCh:
+			return s.err
 		}
 	}
 }
@@ -288,7 +367,10 @@ func (dc *DatagramChannel) fill() bool {
 			dc.backlog = false
 			break
 		}
-		dst := dc.rx.reserve(n, svc.rxCap)
+		dst := dc.rx.reserve(n, svc.rxBase)
+		if dst == nil && svc.growRing(dc, n) {
+			dst = dc.rx.reserve(n, svc.rxBase)
+		}
 		if dst == nil {
 			dc.backlog = true // taken from the engine once the reader makes room
 			break
@@ -306,6 +388,28 @@ func (dc *DatagramChannel) fill() bool {
 		svc.signal()
 	}
 	return taken > 0 && s.m.ReleaseDatagrams(dc.id, taken)
+}
+
+// growRing grows dc's ring, within the service's budget, so that it takes
+// a datagram of n more bytes (called with svc.mu held). It reports false
+// when the budget has no room: the datagram then waits in the engine,
+// whose own queue drops what overflows it, counted.
+func (svc *DatagramService) growRing(dc *DatagramChannel, n int) bool {
+	cur := len(dc.rx.buf)
+	need := dc.rx.used() + rxHeader + n
+	size := max(2*cur, svc.rxBase)
+	for size < need {
+		size *= 2
+	}
+	if size-cur > svc.rxSpare {
+		size = cur + svc.rxSpare
+		if size < need {
+			return false
+		}
+	}
+	svc.rxSpare -= size - cur
+	dc.rx.grow(size)
+	return true
 }
 
 // incomingDatagram accepts a datagram channel the peer opened, if a
@@ -344,74 +448,6 @@ func (s *Session) closeDatagrams() {
 	for _, dc := range s.dgChans {
 		dc.doneOnce.Do(func() { close(dc.done) })
 	}
-}
-
-// rxHeader is the length prefix of a datagram in an rxRing.
-const rxHeader = 4
-
-// rxRing is a channel's queue of received datagrams: each is stored whole
-// and contiguous (a 4-byte length, then the bytes) in one byte ring, so
-// queueing and reading allocate nothing once the ring exists. It is
-// allocated on first use. A datagram that does not fit before the end of
-// the buffer starts again at offset 0, and the tail it skipped is marked
-// by end. Guarded by its service's mu.
-type rxRing struct {
-	buf        []byte
-	head, tail int  // offsets of the first datagram and of the free space
-	end        int  // while wrapped: where the datagrams before offset 0 end
-	wrapped    bool // tail has restarted at 0, below head
-	n          int  // datagrams stored
-}
-
-// reserve stores a datagram of n bytes and returns the space for its
-// bytes, which the caller fills before it releases the lock; nil when
-// there is no room.
-func (r *rxRing) reserve(n, capacity int) []byte {
-	if r.buf == nil {
-		r.buf = make([]byte, capacity)
-	}
-	need := rxHeader + n
-	at := -1
-	switch {
-	case r.wrapped:
-		if r.tail+need <= r.head {
-			at = r.tail
-		}
-	case r.tail+need <= len(r.buf):
-		at = r.tail
-	case r.n > 0 && need <= r.head:
-		r.end, r.wrapped, at = r.tail, true, 0
-	}
-	if at < 0 {
-		return nil
-	}
-	le32put(r.buf[at:], uint32(n))
-	r.tail = at + need
-	r.n++
-	return r.buf[at+rxHeader : r.tail]
-}
-
-// pop copies the first datagram into p (truncating it) and drops it; it
-// returns the datagram's full length. The ring must not be empty.
-func (r *rxRing) pop(p []byte) int {
-	n := int(le32(r.buf[r.head:]))
-	copy(p, r.buf[r.head+rxHeader:r.head+rxHeader+n])
-	r.head += rxHeader + n
-	r.n--
-	switch {
-	case r.n == 0:
-		r.head, r.tail, r.end, r.wrapped = 0, 0, 0, false
-	case r.wrapped && r.head == r.end:
-		r.head, r.end, r.wrapped = 0, 0, false
-	}
-	return n
-}
-
-func le32put(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-}
-func le32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
 // chanRing is a FIFO of channels, grown by doubling; it holds each

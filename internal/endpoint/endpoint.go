@@ -50,6 +50,12 @@ type Config struct {
 	// Backlog bounds the channels waiting in each service's accept queue
 	// (default 128); more are refused.
 	Backlog int
+	// DatagramBuffer bounds the bytes of received datagrams each datagram
+	// service holds unread, all its channels together, like a UDP socket's
+	// receive buffer (default DefaultDatagramBuffer). Each channel's ring
+	// starts small and grows into it only while its reader is behind.
+	// Sessions grant datagram credit for that much (Session.DatagramWindow).
+	DatagramBuffer int
 	// Workers is ignored: sessions are run by one process-wide pool of
 	// workers, started on demand and bounded by a multiple of GOMAXPROCS
 	// (runq.go).
@@ -72,8 +78,20 @@ func (c Config) withDefaults() Config {
 	if c.Backlog == 0 {
 		c.Backlog = 128
 	}
+	if c.DatagramBuffer == 0 {
+		c.DatagramBuffer = DefaultDatagramBuffer
+	}
+	if c.Session.DatagramWindow == 0 {
+		c.Session.DatagramWindow = c.DatagramBuffer
+	}
 	return c
 }
+
+// DefaultDatagramBuffer is the default Config.DatagramBuffer: 16 MiB, which
+// holds a burst of a few hundred of the largest datagrams (or thousands of
+// small ones) while the application is not reading, as a generously sized
+// UDP socket buffer would.
+const DefaultDatagramBuffer = 16 << 20
 
 // Errors.
 var (

@@ -322,6 +322,11 @@ func (s *Session) takeInbox(now time.Time) {
 			s.answeredAt = time.Time{}
 		}
 		s.m.Receive(plain, now)
+		if s.m.DatagramBacklog() {
+			// Move received datagrams to their channels' rings before the
+			// engine's queues overflow: a batch can hold a thousand packets.
+			s.dispatch()
+		}
 		if s.candidate.IsValid() && p.addr == s.candidate && s.m.PathResponse() == s.challenge {
 			s.addr, s.candidate = s.candidate, netip.AddrPort{} // validated: move
 			s.moves++
