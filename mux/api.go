@@ -366,6 +366,15 @@ func (s *Session) DatagramCreditBlocked(id uint32) bool {
 	return c != nil && !c.isStream() && c.dgOut.len() > 0 && !c.dgCanSend()
 }
 
+// ChannelErr returns the peer's refusal, reset or close of channel id, if
+// it sent one and the channel is still known.
+func (s *Session) ChannelErr(id uint32) error {
+	if c := s.channels.Lookup(id); c != nil && c.peerErr != nil {
+		return c.peerErr
+	}
+	return nil
+}
+
 // DatagramBacklog reports whether received datagrams waiting for the owner
 // (NextDatagramLen, TakeDatagram) fill half a channel's queue or more: an
 // owner applying a long batch of packets should take them before the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
@@ -22,6 +23,9 @@ type Conn struct {
 	// every channel opened or accepted.
 	peer Addr
 	sess Session
+	// local is LocalAddr's answer once found (sourceAddr): laddr with
+	// the source IP toward the peer when the socket's is unspecified.
+	local atomic.Pointer[Addr]
 }
 
 // newConn makes the Conn of stream st, with the remote address made from
@@ -72,7 +76,19 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-func (c *Conn) LocalAddr() net.Addr  { return c.laddr }
+// LocalAddr returns the channel's local address: the socket's port and
+// key, with the source IP the system uses toward the peer when the socket
+// is bound to the unspecified address (0.0.0.0 or ::), as a TCP
+// connection's LocalAddr shows.
+func (c *Conn) LocalAddr() net.Addr {
+	if a := c.local.Load(); a != nil {
+		return a
+	}
+	a := sourceAddr(c.laddr, c.raddr.Addr)
+	c.local.Store(a)
+	return a
+}
+
 func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 func (c *Conn) SetDeadline(t time.Time) error      { return c.st.SetDeadline(t) }

@@ -208,6 +208,10 @@ type DatagramChannel struct {
 	done     chan struct{}
 	doneOnce sync.Once
 
+	// err (written under s.mu before done is closed) is why the channel
+	// ended: the peer's refusal or close, ErrClosed, or the session's error.
+	err error
+
 	// creditSince (guarded by s.mu) is when a writer first found the queue
 	// full for want of the peer's credit; zero while credit flows.
 	creditSince time.Time
@@ -288,6 +292,9 @@ func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
 		}
 	}()
 	for {
+		if dc.isDone() {
+			return dc.Err()
+		}
 		s := dc.s
 		s.mu.Lock()
 		err := s.m.SendDatagram(dc.id, p)
@@ -438,7 +445,15 @@ func (s *Session) datagramEvents(dc *DatagramChannel, k mux.EventKind) {
 	if k&(mux.EventWritable|mux.EventClosed) != 0 {
 		wake(dc.writable, true)
 	}
+	if err := s.m.ChannelErr(dc.id); err != nil && dc.err == nil {
+		dc.err = err // refused: the channel stays in the engine until closed
+		k |= mux.EventClosed
+		dc.svc.signal()
+	}
 	if k&mux.EventClosed != 0 {
+		if dc.err == nil {
+			dc.err = ErrClosed
+		}
 		dc.doneOnce.Do(func() { close(dc.done) })
 	}
 }
@@ -446,7 +461,80 @@ func (s *Session) datagramEvents(dc *DatagramChannel, k mux.EventKind) {
 // closeDatagrams ends every datagram channel of an ended session.
 func (s *Session) closeDatagrams() {
 	for _, dc := range s.dgChans {
+		if dc.err == nil {
+			dc.err = s.err
+		}
 		dc.doneOnce.Do(func() { close(dc.done) })
+		dc.svc.signal()
+	}
+}
+
+// OpenDatagramChannel opens a datagram channel to service on the session,
+// with a service of its own that is not registered on the endpoint: it
+// receives only what comes back on this channel, as a connected UDP
+// socket does (read it with ReadChannel). Closing the channel and the
+// service is the caller's.
+func (s *Session) OpenDatagramChannel(service string, priority uint8) (*DatagramChannel, *DatagramService, error) {
+	svc := s.ep.newDatagramService(service)
+	dc, err := s.OpenDatagram(svc, priority)
+	if err != nil {
+		svc.shut()
+		return nil, nil, err
+	}
+	return dc, svc, nil
+}
+
+// Close ends the channel: the engine forgets it, the peer is told, and
+// blocked calls return.
+func (dc *DatagramChannel) Close() {
+	s := dc.s
+	s.mu.Lock()
+	s.m.CloseChannel(dc.id, 0)
+	delete(s.dgChans, dc.id)
+	if dc.err == nil {
+		dc.err = ErrClosed
+	}
+	dc.doneOnce.Do(func() { close(dc.done) })
+	s.mu.Unlock()
+	s.kick()
+	dc.svc.signal()
+}
+
+// Err returns why the channel ended, once it has (Done is closed).
+func (dc *DatagramChannel) Err() error {
+	select {
+	case <-dc.done:
+		return dc.err
+	case <-dc.s.doneCh:
+		if dc.s.err != nil {
+			return dc.s.err
+		}
+		return ErrClosed
+	}
+}
+
+// ReadChannel is Read for a service with the one channel dc (see
+// NewDatagramChannelService): once dc has ended and nothing it received is
+// left unread, it returns dc's error.
+func (svc *DatagramService) ReadChannel(ctx context.Context, deadline <-chan struct{}, p []byte, dc *DatagramChannel) (int, error) {
+	for {
+		if n, _, _, ok := svc.tryRead(p); ok {
+			return n, nil
+		}
+		if dc.isDone() {
+			return 0, dc.Err()
+		}
+		select {
+		case <-svc.notify:
+		case <-dc.done:
+		case <-dc.s.doneCh:
+		case <-deadline:
+			return 0, os.ErrDeadlineExceeded
+		case <-svc.closed:
+			return 0, ErrClosed
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 }
 
