@@ -14,7 +14,6 @@ package net
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -69,10 +68,13 @@ func udpNetwork(network string) (string, error) {
 }
 
 // ResolveAddr parses "<public key>@<host>:<port>" and resolves the host.
+// Its errors are *net.OpError (Op "resolve") wrapping the cause: a
+// net.UnknownNetworkError, a *wire.AddressError, a *net.DNSError or a
+// *net.AddrError.
 func ResolveAddr(network, address string) (*Addr, error) {
 	a, err := resolveAddr(context.Background(), time.Time{}, network, address)
 	if err != nil {
-		return nil, err
+		return nil, &net.OpError{Op: "resolve", Net: network, Addr: opAddr(address), Err: err}
 	}
 	return &a, nil
 }
@@ -163,7 +165,7 @@ func dialable(ap netip.AddrPort) netip.AddrPort {
 	return ap
 }
 
-var errMissingAddress = errors.New("missing address")
+var errMissingAddress = &net.AddrError{Err: "missing address"}
 
 // errDeadline is the error of a call whose deadline has passed.
 func errDeadline() error { return os.ErrDeadlineExceeded }

@@ -88,10 +88,11 @@ func (c *DatagramConn) Write(p []byte) (int, error) {
 func (c *DatagramConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	a, ok := addr.(*Addr)
 	if !ok && addr != nil {
-		var err error
-		if a, err = ResolveAddr("haven", addr.String()); err != nil {
+		ra, err := resolveAddr(context.Background(), time.Time{}, "haven", addr.String())
+		if err != nil {
 			return 0, &net.OpError{Op: "write", Net: "haven", Source: c.laddr, Addr: addr, Err: err}
 		}
+		a = &ra
 	}
 	if a == nil || a.Key != c.raddr.Key {
 		return 0, &net.OpError{Op: "write", Net: "haven", Source: c.laddr, Addr: addr, Err: errNotPeer}
@@ -129,8 +130,15 @@ func (c *DatagramConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "haven", Source: c.laddr, Addr: c.raddr, Err: mapErr(err)}
 }
 
+// errNotPeer is the cause of a DatagramConn.WriteTo to another peer.
+var errNotPeer = &net.AddrError{Err: "address is not the session's peer"}
+
+// Errors a Host or listener may wrap in a *net.OpError.
 var (
-	errNotPeer = errors.New("address is not the session's peer")
+	// ErrServiceTaken: the service already has a listener on the socket.
+	ErrServiceTaken = endpoint.ErrServiceTaken
+	// ErrTooManySessions: the socket holds Config.MaxSessions sessions.
+	ErrTooManySessions = endpoint.ErrTooMany
 )
 
 // mapErr turns the layers' errors into what net code expects: closed

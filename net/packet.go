@@ -141,13 +141,14 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 	}
 	a, ok := addr.(*Addr)
 	if !ok {
-		var err error
 		if addr == nil {
 			return 0, errMissingAddress
 		}
-		if a, err = ResolveAddr("haven", addr.String()); err != nil {
+		ra, err := resolveAddr(context.Background(), time.Time{}, "haven", addr.String())
+		if err != nil {
 			return 0, err
 		}
+		a = &ra
 	}
 	if pc.wd.Passed() {
 		return 0, errDeadline()

@@ -1,6 +1,8 @@
 package net
 
 import (
+	"net"
+
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/mux"
 )
@@ -25,9 +27,9 @@ func (s *Session) Stats() mux.Stats { return s.s.Stats() }
 func (s *Session) OpenStream(service string, priority uint8) (*Conn, error) {
 	st, err := s.s.OpenStream(service, priority)
 	if err != nil {
-		return nil, err
+		return nil, &net.OpError{Op: "dial", Net: "haven", Source: s.local, Addr: s.RemoteAddr(), Err: mapErr(err)}
 	}
-	return &Conn{st: st, laddr: s.local, raddr: s.RemoteAddr()}, nil
+	return newConn(st, s.local), nil
 }
 
 // Close closes the session, and every channel on it, with an application
