@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -179,4 +180,53 @@ func TestHostCloseSessions(t *testing.T) {
 		t.Fatalf("removed key's connection: %v, want the server's close", err)
 	}
 	roundTrip(t, conns[1], "still here")
+}
+
+// TestAuthorizeNoGoroutineLeak: refused handshakes on both sides, and
+// sessions closed by CloseSessions, leave no goroutine behind once
+// everything is closed.
+func TestAuthorizeNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		listed := newKey(t)
+		list := newAllowList(listed.PublicKey())
+		lc := ListenConfig{Config: Config{Authorize: list.allows}}
+		h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		ln, _ := h.Listen("")
+		go echoServer(ln)
+		stranger := &Dialer{Timeout: time.Second}
+		defer stranger.Close()
+		if _, err := stranger.Dial("haven4", h.Addr().String()); err == nil {
+			t.Fatal("an unlisted key connected")
+		}
+		picky := &Dialer{Config: Config{Authorize: func(PublicKey) bool { return false }}}
+		defer picky.Close()
+		if _, err := picky.Dial("haven4", h.Addr().String()); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("refused server: %v", err)
+		}
+		d := &Dialer{Config: Config{PrivateKey: listed}, Timeout: 10 * time.Second}
+		defer d.Close()
+		c, err := d.Dial("haven4", h.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		roundTrip(t, c, "x")
+		list.remove(listed.PublicKey())
+		if n := h.CloseSessions(func(k PublicKey) bool { return !list.allows(k) }, CloseShuttingDown, ""); n != 1 {
+			t.Fatalf("CloseSessions closed %d", n)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
