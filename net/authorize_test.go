@@ -230,3 +230,29 @@ func TestAuthorizeNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestAuthorizePacketConnRefusesPeer: WriteTo a peer this side's own
+// Authorize refuses fails at once with a *net.OpError wrapping an
+// *AuthorizeError, and sends nothing (it used to succeed and drop).
+func TestAuthorizePacketConnRefusesPeer(t *testing.T) {
+	addr, px := authorizedEcho(t, newAllowList())
+	to, err := ResolveAddr("haven4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := ListenConfig{Config: Config{Authorize: func(PublicKey) bool { return false }}}
+	pc, err := lc.ListenPacket(context.Background(), "haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_, err = pc.WriteTo([]byte("hello"), to)
+	var op *net.OpError
+	var ae *AuthorizeError
+	if !errors.As(err, &op) || !errors.As(err, &ae) || ae.Peer != to.Key {
+		t.Fatalf("WriteTo a refused peer: %v, want a *net.OpError wrapping an *AuthorizeError", err)
+	}
+	if n := px.Stats().ToTarget.Received; n != 0 {
+		t.Fatalf("WriteTo a refused peer sent %d datagrams", n)
+	}
+}

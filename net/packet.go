@@ -153,6 +153,9 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 	if pc.wd.Passed() {
 		return 0, errDeadline()
 	}
+	if !pc.ep.Admits(a.Key) {
+		return 0, &AuthorizeError{Peer: a.Key} // this side's own policy: say so, send nothing
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if dc := pc.svc.Channel(a.Key); dc != nil {
 			if err := dc.Send(p, pc.wd.Wait()); err != nil {

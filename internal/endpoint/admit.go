@@ -36,3 +36,9 @@ func (ep *Endpoint) CloseSessions(match func(peer wire.PublicKey) bool, code uin
 	}
 	return n
 }
+
+// Admits reports whether Config.Authorize admits peer (true when it is
+// nil): what a dial to peer would be refused for before anything is sent.
+func (ep *Endpoint) Admits(peer wire.PublicKey) bool {
+	return ep.cfg.Authorize == nil || ep.cfg.Authorize(peer)
+}
