@@ -1,7 +1,6 @@
 package net
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -18,20 +17,7 @@ import (
 // server does not serve fails on Read with the refusal. Errors are
 // *net.OpError.
 func TestSessionOpenDatagram(t *testing.T) {
-	h, err := (&ListenConfig{}).ListenHost(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	web, err := h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go echoServer(web)
-	telemetry, err := h.ListenPacket("telemetry")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _, telemetry := hostWithServices(t, "")
 	go func() { // echo every datagram back, upper-cased
 		buf := make([]byte, 2048)
 		for {

@@ -12,23 +12,31 @@ import (
 	"github.com/havenproto/haven/mux"
 )
 
-// TestHostServices: one port serves a stream service and a datagram
-// service; a channel to an unknown service is refused with its name.
-func TestHostServices(t *testing.T) {
+// hostWithServices opens a Host on loopback with an echo server on stream
+// service web (returned) and a datagram service "telemetry", closed at the test's end.
+func hostWithServices(t *testing.T, web string) (*Host, net.Listener, net.PacketConn) {
+	t.Helper()
 	h, err := (&ListenConfig{}).ListenHost(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	web, err := h.Listen("web")
+	t.Cleanup(func() { h.Close() })
+	ln, err := h.Listen(web)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go echoServer(web)
+	go echoServer(ln)
 	telemetry, err := h.ListenPacket("telemetry")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, ln, telemetry
+}
+
+// TestHostServices: one port serves a stream service and a datagram
+// service; a channel to an unknown service is refused with its name.
+func TestHostServices(t *testing.T) {
+	h, web, telemetry := hostWithServices(t, "web")
 	if _, err := h.Listen("web"); err == nil {
 		t.Fatal("a second listener for one service")
 	}
