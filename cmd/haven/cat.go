@@ -18,8 +18,10 @@ half-closed (like nc -N), and haven cat exits once the server has ended its
 side too: status 0 on a clean end, 1 with a one-line error otherwise.
 `
 
-// dialTimeoutDefault bounds a client's handshake and channel open.
-const dialTimeoutDefault = 10 * time.Second
+// dialTimeoutDefault bounds a client's handshake and channel open: the
+// library's own default, a minute of retries on a bad path (issue #11;
+// docs/PROTOCOL.md §7.6), so the command line gives up no sooner.
+const dialTimeoutDefault = 60 * time.Second
 
 func cmdCat(ctx context.Context, args []string, std stdio) error {
 	c := newCommand("cat", "cat [-key FILE] [-service NAME] [-timeout DURATION] ADDR", catAbout)
