@@ -382,8 +382,8 @@ func (s *Session) ChannelErr(id uint32) error {
 func (s *Session) DatagramBacklog() bool { return 2*s.dgWaiting >= s.cfg.DatagramQueue }
 
 // DatagramUnsent counts one datagram the owner dropped instead of queueing
-// it on channel id (Stats.DatagramsUnsent).
-func (s *Session) DatagramUnsent(id uint32) { s.stats.DatagramsUnsent++ }
+// it (Stats.DatagramsUnsent).
+func (s *Session) DatagramUnsent() { s.stats.DatagramsUnsent++ }
 
 // RecvDatagram copies the next received datagram of channel id into p and
 // returns its length; 0, nil when none is waiting. A datagram longer than p

@@ -153,9 +153,6 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 	if pc.wd.Passed() {
 		return 0, errDeadline()
 	}
-	if !pc.ep.Admits(a.Key) {
-		return 0, &AuthorizeError{Peer: a.Key} // this side's own policy: say so, send nothing
-	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if dc := pc.svc.Channel(a.Key); dc != nil {
 			if err := dc.Send(p, pc.wd.Wait()); err != nil {
@@ -165,6 +162,11 @@ func (pc *PacketConn) writeTo(p []byte, addr net.Addr) (int, error) {
 				return 0, err
 			}
 			return len(p), nil
+		}
+		// No session yet: this side's own policy is asked here, once per
+		// setup and not on every datagram, and a refusal said at once.
+		if !pc.ep.Admits(a.Key) {
+			return 0, &AuthorizeError{Peer: a.Key}
 		}
 		pc.mu.Lock()
 		pp := pc.pending[a.Key]

@@ -306,7 +306,7 @@ func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
 			}
 			creditWait = max(minCreditWait, 2*s.m.Stats().SmoothedRTT) - now.Sub(dc.creditSince)
 			if creditWait <= 0 {
-				s.m.DatagramUnsent(dc.id)
+				s.m.DatagramUnsent()
 				s.mu.Unlock()
 				return nil
 			}
@@ -514,7 +514,7 @@ func (dc *DatagramChannel) Err() error {
 }
 
 // ReadChannel is Read for a service with the one channel dc (see
-// NewDatagramChannelService): once dc has ended and nothing it received is
+// Session.OpenDatagramChannel): once dc has ended and nothing it received is
 // left unread, it returns dc's error.
 func (svc *DatagramService) ReadChannel(ctx context.Context, deadline <-chan struct{}, p []byte, dc *DatagramChannel) (int, error) {
 	for {
