@@ -221,14 +221,7 @@ func TestAuthorizeNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("CloseSessions closed %d", n)
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	checkGoroutines(t, before)
 }
 
 // TestAuthorizePacketConnRefusesPeer: WriteTo a peer this side's own

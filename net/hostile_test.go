@@ -153,6 +153,14 @@ func TestNoGoroutineLeak(t *testing.T) {
 		d.Close()
 		ln.Close()
 	}()
+	checkGoroutines(t, before)
+}
+
+// checkGoroutines fails the test when, within 5 s, the process does not
+// come back to at most before goroutines (goroutines end asynchronously
+// after Close).
+func checkGoroutines(t *testing.T, before int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
