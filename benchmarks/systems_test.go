@@ -61,6 +61,10 @@ type options struct {
 	// basePackets turns Haven's path MTU discovery off (1,452-byte
 	// packets, as quic-go sends); no effect on the other systems.
 	basePackets bool
+	// dialOpen: Haven clients open channels with Dialer.Dial on their live
+	// session (what net code calls: it waits for the peer's ACCEPT),
+	// instead of Session.OpenStream; no effect on the other systems.
+	dialOpen bool
 }
 
 // server is one system's listening side, running serve on every stream.
@@ -185,14 +189,15 @@ type havenServer struct {
 	sharedMu sync.Mutex
 	shared   *havennet.Dialer
 
-	host *havennet.Host
-	ln   net.Listener
-	px   *lossproxy.Proxy
-	addr string // what clients dial: the server's key at the (proxy's) address
-	keys []havennet.PrivateKey
-	next atomic.Int64
-	loss bool
-	base bool // options.basePackets
+	host     *havennet.Host
+	ln       net.Listener
+	px       *lossproxy.Proxy
+	addr     string // what clients dial: the server's key at the (proxy's) address
+	keys     []havennet.PrivateKey
+	next     atomic.Int64
+	loss     bool
+	base     bool // options.basePackets
+	dialOpen bool // options.dialOpen
 }
 
 func listenHaven(o options) (server, error) {
@@ -219,7 +224,7 @@ func listenHaven(o options) (server, error) {
 			return nil, err
 		}
 	}
-	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets,
+	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets, dialOpen: o.dialOpen,
 		addr: (&havennet.Addr{Key: ha.Key, Addr: at}).String()}
 	go func() {
 		for {
@@ -236,6 +241,7 @@ func listenHaven(o options) (server, error) {
 type havenClient struct {
 	d    *havennet.Dialer
 	sess *havennet.Session
+	addr string // set: open with d.Dial (options.dialOpen)
 }
 
 // connect makes a new Dialer (its own socket) with a client identity made
@@ -245,9 +251,6 @@ func (s *havenServer) connect(ctx context.Context) (client, stream, error) {
 	i := int(s.next.Add(1) - 1)
 	d := &havennet.Dialer{Timeout: setupTimeout, Config: havennet.Config{PrivateKey: s.keys[i%len(s.keys)]},
 		LocalAddr: clientSource(i)}
-	if s.loss {
-		d.Config.HandshakeRetransmit = 200 * time.Millisecond
-	}
 	if s.base {
 		d.Config.MaxPacketSize = 1452 // the smaller of both sides' limits rules
 	}
@@ -257,7 +260,11 @@ func (s *havenServer) connect(ctx context.Context) (client, stream, error) {
 		return nil, nil, err
 	}
 	hc := c.(*havennet.Conn)
-	return &havenClient{d: d, sess: hc.Session()}, hc, nil
+	hcl := &havenClient{d: d, sess: hc.Session()}
+	if s.dialOpen {
+		hcl.addr = s.addr
+	}
+	return hcl, hc, nil
 }
 
 // clientSource is the local address of Haven's i-th fresh client: each
@@ -279,9 +286,6 @@ func (s *havenServer) dial(ctx context.Context) (client, stream, error) {
 	s.sharedMu.Lock()
 	if s.shared == nil {
 		s.shared = &havennet.Dialer{Timeout: setupTimeout, Config: havennet.Config{PrivateKey: s.keys[0]}}
-		if s.loss {
-			s.shared.Config.HandshakeRetransmit = 200 * time.Millisecond
-		}
 	}
 	d := s.shared
 	s.sharedMu.Unlock()
@@ -311,9 +315,18 @@ func (s *havenServer) close() {
 	}
 }
 
-// open opens a channel on the established session; it does not wait for
-// the server's ACCEPT (data may follow at once).
-func (c *havenClient) open(context.Context) (stream, error) {
+// open opens a channel on the established session: with Session.OpenStream,
+// which does not wait for the server's ACCEPT (data may follow at once),
+// or, with options.dialOpen, with Dialer.Dial, which finds the session and
+// waits for the ACCEPT, as net code does.
+func (c *havenClient) open(ctx context.Context) (stream, error) {
+	if c.addr != "" {
+		conn, err := c.d.DialContext(ctx, "haven4", c.addr)
+		if err != nil {
+			return nil, err
+		}
+		return conn.(*havennet.Conn), nil
+	}
 	return c.sess.OpenStream("", 3)
 }
 

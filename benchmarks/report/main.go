@@ -38,6 +38,7 @@ func main() {
 	bench := flag.String("bench", ".", "go test -bench pattern")
 	input := flag.String("input", "", "parse this saved go test output instead of running the benchmarks")
 	outDir := flag.String("out", ".", "directory for results.md, results.svg and results.txt")
+	conds := flag.String("conditions", "mtu1500,loopback", "comma-separated conditions to run each pass under: mtu1500 (a network namespace whose loopback MTU is 1,500; needs root and ip) and loopback (the host's loopback, 65,536 MTU)")
 	flag.Parse()
 
 	var raw []byte
@@ -48,7 +49,7 @@ func main() {
 		}
 		raw = b
 	} else {
-		b, err := runSuite(*count, *bench, *benchtime)
+		b, err := runSuite(*count, *bench, *benchtime, strings.Split(*conds, ","))
 		if err != nil {
 			fatal(err)
 		}
@@ -67,7 +68,8 @@ func main() {
 	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md), 0o644); err != nil {
 		fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(*outDir, "results.svg"), []byte(chart(res)), 0o644); err != nil {
+	head := res.conds[0]
+	if err := os.WriteFile(filepath.Join(*outDir, "results.svg"), []byte(chart(res.in(head), conditions[head].short)), 0o644); err != nil {
 		fatal(err)
 	}
 	fmt.Print(md)
@@ -79,10 +81,18 @@ func fatal(err error) {
 }
 
 // runSuite builds the test binary of the package in the current directory
-// and runs every benchmark count times, echoing the output to stderr.
-func runSuite(count int, bench, benchtime string) ([]byte, error) {
+// and runs every benchmark count times under each condition, the
+// conditions alternating within each run, echoing the output to stderr.
+// Each condition's output starts with a line "condition: NAME", which
+// parse reads.
+func runSuite(count int, bench, benchtime string, conds []string) ([]byte, error) {
 	if _, err := os.Stat("go.mod"); err != nil {
 		return nil, fmt.Errorf("run from the benchmarks directory (go run ./report): %w", err)
+	}
+	for _, c := range conds {
+		if _, ok := conditions[c]; !ok {
+			return nil, fmt.Errorf("unknown condition %q (want mtu1500 or loopback)", c)
+		}
 	}
 	dir, err := os.MkdirTemp("", "haven-report")
 	if err != nil {
@@ -95,34 +105,105 @@ func runSuite(count int, bench, benchtime string) ([]byte, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("building the benchmarks: %w", err)
 	}
+	if slices.Contains(conds, "mtu1500") {
+		ns, err := setUpNamespace()
+		if err != nil {
+			return nil, err
+		}
+		defer tearDownNamespace(ns)
+	}
 	var all bytes.Buffer
 	for i := 1; i <= count; i++ {
-		fmt.Fprintf(os.Stderr, "== run %d of %d\n", i, count)
-		cmd := exec.Command(bin, "-test.run", "NONE", "-test.bench", bench, "-test.benchmem",
-			"-test.benchtime", benchtime, "-test.count", "1", "-test.timeout", "60m")
-		cmd.Stdout = io.MultiWriter(&all, os.Stderr)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("run %d: %w", i, err)
+		for _, c := range conds {
+			fmt.Fprintf(os.Stderr, "== run %d of %d, %s\n", i, count, conditions[c].title)
+			fmt.Fprintf(&all, "condition: %s\n", c)
+			args := []string{bin, "-test.run", "NONE", "-test.bench", bench, "-test.benchmem",
+				"-test.benchtime", benchtime, "-test.count", "1", "-test.timeout", "60m"}
+			if c == "mtu1500" {
+				args = append([]string{"ip", "netns", "exec", namespace}, args...)
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Stdout = io.MultiWriter(&all, os.Stderr)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				return nil, fmt.Errorf("run %d (%s): %w", i, c, err)
+			}
 		}
 	}
 	return all.Bytes(), nil
 }
 
-// results holds every value, by workload, system and unit.
-type results struct {
-	values map[key][]float64
-	runs   int // the most values of any one key: how many runs were parsed
+// condition is where a pass of the benchmarks runs.
+type condition struct {
+	title string // as the report shows it
+	short string // in the chart
+	order int    // the report's section order: the headline first
 }
 
-type key struct{ workload, system, unit string }
+var conditions = map[string]condition{
+	"mtu1500":  {"MTU 1,500 (loopback in a network namespace whose MTU is 1,500, as on Ethernet)", "MTU 1,500", 0},
+	"loopback": {"plain loopback (65,536 MTU; figures that hold only here are loopback-only)", "plain loopback (64 KiB MTU)", 1},
+}
+
+// namespace is the network namespace of the mtu1500 condition.
+const namespace = "haven-report"
+
+// setUpNamespace makes the mtu1500 condition's namespace: its own loopback
+// at MTU 1,500 and nothing else (no route out). It needs root and ip
+// (iproute2). It says what it did on stderr.
+func setUpNamespace() (string, error) {
+	run := func(args ...string) error {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	exec.Command("ip", "netns", "del", namespace).Run() // left over from an interrupted report
+	if err := run("netns", "add", namespace); err != nil {
+		return "", fmt.Errorf("the mtu1500 condition needs a network namespace (root and iproute2; or run -conditions loopback): %w", err)
+	}
+	if err := run("netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"); err != nil {
+		tearDownNamespace(namespace)
+		return "", err
+	}
+	out, err := exec.Command("ip", "netns", "exec", namespace, "cat", "/sys/class/net/lo/mtu").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "1500" {
+		tearDownNamespace(namespace)
+		return "", fmt.Errorf("namespace %s: loopback MTU is %q, want 1500 (%v)", namespace, bytes.TrimSpace(out), err)
+	}
+	fmt.Fprintf(os.Stderr, "== network namespace %s set up: loopback MTU 1500 (removed at the end)\n", namespace)
+	return namespace, nil
+}
+
+func tearDownNamespace(ns string) {
+	if err := exec.Command("ip", "netns", "del", ns).Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "report: removing network namespace %s: %v\n", ns, err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "== network namespace %s removed\n", ns)
+}
+
+// results holds every value, by condition, workload, system and unit.
+type results struct {
+	values map[key][]float64
+	runs   int      // the most values of any one key: how many runs were parsed
+	conds  []string // the conditions seen, headline first
+}
+
+type key struct{ cond, workload, system, unit string }
 
 // parse reads go test benchmark lines: "BenchmarkBulk/Haven-2  N  v unit  v unit ...".
 func parse(r io.Reader) results {
 	res := results{values: map[key][]float64{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	cond := "loopback" // output saved before conditions existed
 	for sc.Scan() {
+		if c, ok := strings.CutPrefix(sc.Text(), "condition: "); ok {
+			cond = strings.TrimSpace(c)
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
 			continue
@@ -145,17 +226,33 @@ func parse(r io.Reader) results {
 			if err != nil {
 				continue
 			}
-			k := key{workload, system, f[i+1]}
+			k := key{cond, workload, system, f[i+1]}
+			if !slices.Contains(res.conds, cond) {
+				res.conds = append(res.conds, cond)
+			}
 			res.values[k] = append(res.values[k], v)
 			res.runs = max(res.runs, len(res.values[k]))
 		}
 	}
+	slices.SortStableFunc(res.conds, func(a, b string) int { return conditions[a].order - conditions[b].order })
 	return res
+}
+
+// in returns the results of one condition, under the empty condition name.
+func (r results) in(cond string) results {
+	out := results{values: map[key][]float64{}, runs: r.runs}
+	for k, v := range r.values {
+		if k.cond == cond {
+			k.cond = ""
+			out.values[k] = v
+		}
+	}
+	return out
 }
 
 // median of the values for k; ok is false when there are none.
 func (r results) median(workload, system, unit string) (float64, bool) {
-	v := slices.Clone(r.values[key{workload, system, unit}])
+	v := slices.Clone(r.values[key{"", workload, system, unit}])
 	if len(v) == 0 {
 		return 0, false
 	}
@@ -186,7 +283,8 @@ var rows = []row{
 	{"HandshakeNewClient", "ns/op", "the same with a new client socket each time", false, 1e-3, "µs"},
 	{"HandshakeNewClient", "allocs/op", "allocations with a new client socket (both ends)", false, 1, "allocs"},
 	{"HandshakeNewPeers", "ns/op", "new client socket, 1,024 Haven client keys (nothing cached)", false, 1e-3, "µs"},
-	{"OpenEcho", "ns/op", "stream open + 1-byte echo + close", false, 1e-3, "µs"},
+	{"OpenEcho", "ns/op", "stream open (Session.OpenStream) + 1-byte echo + close", false, 1e-3, "µs"},
+	{"OpenDialEcho", "ns/op", "stream open with net.Dial on a live session + 1-byte echo + close", false, 1e-3, "µs"},
 	{"ReqResp", "p50-µs", "request/response 64 B, p50", false, 1, "µs"},
 	{"ReqResp", "p99-µs", "request/response 64 B, p99", false, 1, "µs"},
 	{"IdleMemory", "B/session", "idle memory per session (both ends)", false, 1.0 / 1024, "KiB"},
@@ -221,11 +319,11 @@ func describeMachine(raw []byte) machine {
 	return m
 }
 
-// ratio is Haven/QUIC for r; ok is false when either is missing or the
+// ratio is Haven/other for r; ok is false when either is missing or the
 // ratio is undefined.
-func ratio(res results, r row) (float64, bool) {
+func ratio(res results, r row, other string) (float64, bool) {
 	h, ok1 := res.median(r.workload, "Haven", r.unit)
-	q, ok2 := res.median(r.workload, "QUIC", r.unit)
+	q, ok2 := res.median(r.workload, other, r.unit)
 	if !ok1 || !ok2 || q == 0 {
 		return 0, false
 	}
@@ -281,46 +379,60 @@ func cell(res results, r row, system string) string {
 	return s
 }
 
-func markdown(res results, m machine) string {
+func markdown(all results, m machine) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Haven vs quic-go vs TLS 1.3/TCP\n\n")
 	fmt.Fprintf(&b, "Generated by `go run ./report` on %s. Medians of %d runs; every run goes through\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), m.runs)
-	fmt.Fprintf(&b, "each benchmark once, the systems one after the other. Machine: %s, %s cores, %s/%s,\n", orUnknown(m.cpu), m.cores, m.goos, m.goarch)
-	fmt.Fprintf(&b, "kernel %s, %s. Loopback only; both ends in one process.\n\n", orUnknown(m.kernel), m.goVersion)
-	fmt.Fprintf(&b, "| workload | Haven | quic-go | TLS 1.3/TCP | Haven/quic-go | better | Haven ahead? |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---|---|\n")
-	for _, r := range rows {
-		if _, ok := res.median(r.workload, "Haven", r.unit); !ok {
-			if _, ok := res.median(r.workload, "QUIC", r.unit); !ok {
-				continue
+	fmt.Fprintf(&b, "each benchmark once under each condition, the systems one after the other. Machine: %s, %s cores, %s/%s,\n", orUnknown(m.cpu), m.cores, m.goos, m.goarch)
+	fmt.Fprintf(&b, "kernel %s, %s. Both ends in one process; each system at its defaults.\n", orUnknown(m.kernel), m.goVersion)
+	for i, cond := range all.conds {
+		res := all.in(cond)
+		title := conditions[cond].title
+		if title == "" {
+			title = cond
+		}
+		if i == 0 && len(all.conds) > 1 {
+			title += " — the headline"
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n", title)
+		fmt.Fprintf(&b, "| workload | Haven | quic-go | TLS 1.3/TCP | Haven/quic-go | Haven/TLS | better | Haven ahead of quic-go? |\n")
+		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---|---|\n")
+		for _, r := range rows {
+			if _, ok := res.median(r.workload, "Haven", r.unit); !ok {
+				if _, ok := res.median(r.workload, "QUIC", r.unit); !ok {
+					continue
+				}
 			}
-		}
-		rs, verdict := "—", "—"
-		if x, ok := ratio(res, r); ok {
-			rs = format(x) + "×"
-		}
-		if a, ok := advantage(res, r); ok {
-			switch {
-			case math.IsInf(a, 1):
-				verdict = "yes (Haven at 0)"
-			case a == 0:
-				verdict = "no (quic-go at 0)"
-			case a >= 1.05:
-				verdict = "yes, " + format(a) + "×"
-			case a > 1/1.05:
-				verdict = "even"
-			default:
-				verdict = "no, " + format(1/a) + "× behind"
+			rs, rt, verdict := "—", "—", "—"
+			if x, ok := ratio(res, r, "QUIC"); ok {
+				rs = format(x) + "×"
 			}
+			if x, ok := ratio(res, r, "TLS"); ok {
+				rt = format(x) + "×"
+			}
+			if a, ok := advantage(res, r); ok {
+				switch {
+				case math.IsInf(a, 1):
+					verdict = "yes (Haven at 0)"
+				case a == 0:
+					verdict = "no (quic-go at 0)"
+				case a >= 1.05:
+					verdict = "yes, " + format(a) + "×"
+				case a > 1/1.05:
+					verdict = "even"
+				default:
+					verdict = "no, " + format(1/a) + "× behind"
+				}
+			}
+			dir := "lower"
+			if r.higherBetter {
+				dir = "higher"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label,
+				cell(res, r, "Haven"), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, rt, dir, verdict)
 		}
-		dir := "lower"
-		if r.higherBetter {
-			dir = "higher"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.label,
-			cell(res, r, "Haven"), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, dir, verdict)
 	}
-	b.WriteString("\n`—`: the workload does not apply (TLS over TCP has no datagrams and cannot go through the\nUDP loss proxy) or the ratio is undefined. The chart is results.svg.\n")
+	b.WriteString("\n`—`: the workload does not apply (TLS over TCP has no datagrams and cannot go through the\nUDP loss proxy) or the ratio is undefined. The chart, results.svg, shows the first condition.\n")
 	return b.String()
 }
 
@@ -333,7 +445,7 @@ func orUnknown(s string) string {
 
 // chart draws Haven's advantage over quic-go per figure as horizontal bars
 // on a log2 scale around 1: right of the axis Haven is better, left worse.
-func chart(res results) string {
+func chart(res results, cond string) string {
 	type bar struct {
 		label string
 		adv   float64
@@ -360,7 +472,7 @@ func chart(res results) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="22" font-size="16" font-weight="bold">Haven vs quic-go: how many times better Haven is (log scale)</text>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="42" fill="#555">right of 1×: Haven better; left: quic-go better. Medians, loopback, same runs.</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="42" fill="#555">right of 1×: Haven better; left: quic-go better. Medians of the same runs, %s.</text>`+"\n", escape(cond))
 	for _, t := range []float64{1.0 / 16, 1.0 / 4, 1, 4, 16} {
 		x := axis + math.Log2(t)*unit
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`+"\n", x, top-6, x, top+rowH*len(bars), map[bool]string{true: "#000", false: "#ddd"}[t == 1])
