@@ -10,6 +10,9 @@
 //	haven bench [-key FILE] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] ADDR
 //	haven demo                       # an in-process server and client, and a table
 //
+// With HAVEN_CPUPROFILE=FILE in the environment, a command writes a CPU
+// profile of its whole run to FILE (for go tool pprof), as when profiling
+// haven forward and haven serve -forward under iperf3.
 // ADDR is "<public key>@<host>:<port>", as a server logs it. Errors are one
 // line on stderr starting "haven:". The exit status is 0 on success, 1 on
 // an error and 2 on a command line haven does not understand.
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/havenproto/haven/wire"
@@ -76,7 +80,9 @@ type stdio struct {
 }
 
 func main() {
+	stop := startProfile(os.Getenv("HAVEN_CPUPROFILE"), os.Stderr)
 	err := runWith(context.Background(), os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
+	stop()
 	os.Exit(report(err, os.Stderr))
 }
 
@@ -200,4 +206,28 @@ func addressEndsFlags(args []string) []string {
 		}
 	}
 	return args
+}
+
+// startProfile starts a CPU profile into path (none when path is empty) and
+// returns what stops it; a profile that cannot start is reported and
+// skipped, not fatal.
+func startProfile(path string, log io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "haven: HAVEN_CPUPROFILE: %v\n", err)
+		if f != nil {
+			f.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
