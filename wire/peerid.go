@@ -51,13 +51,17 @@ type AuthTag [AuthTagLen]byte
 // ProtocolID is in the hash so that a peer's identity is tied to the
 // protocol it speaks: the same key gives unrelated tags in another protocol
 // version or construction.
-func AuthTagOf(pub PublicKey) AuthTag {
+func AuthTagOf(pub PublicKey) AuthTag { return AuthTagIn(ProtocolID, pub) }
+
+// AuthTagIn is AuthTagOf under the protocol id id (ProtocolID or
+// ProtocolIDAESGCM): the same key has unrelated tags under each.
+func AuthTagIn(id [8]byte, pub PublicKey) AuthTag {
 	// One fixed-size buffer: no allocation.
-	var buf [len(authTagLabel) + 1 + len(ProtocolID) + KeyLen]byte
+	var buf [len(authTagLabel) + 1 + len(id) + KeyLen]byte
 	n := copy(buf[:], authTagLabel)
 	buf[n] = 0
 	n++
-	n += copy(buf[n:], ProtocolID[:])
+	n += copy(buf[n:], id[:])
 	copy(buf[n:], pub[:])
 	sum := sha256.Sum256(buf[:])
 	var t AuthTag

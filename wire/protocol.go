@@ -32,6 +32,19 @@ var ProtocolID = computeProtocolID(ProtocolVersion, Construction)
 // so the hot-path check is one 64-bit compare.
 var protocolIDWord = binary.LittleEndian.Uint64(ProtocolID[:])
 
+// ConstructionAESGCM is the second construction of haven/1, specified in
+// docs/PROTOCOL.md §2.1: the same header, messages and handshake, with
+// AES-256-GCM as the AEAD (Noise's AESGCM cipher functions) for hardware
+// where AES is about twice as fast as ChaCha20-Poly1305. It has its own
+// protocol id, ProtocolIDAESGCM, and is never negotiated. The endpoint
+// does not speak it yet (issue #12); the id, the peer-id tags
+// (AuthTagIn) and the document's known-answer example are fixed here first.
+const ConstructionAESGCM = "Noise_IK_25519_AESGCM_BLAKE2s"
+
+// ProtocolIDAESGCM is the protocol id of ConstructionAESGCM:
+// SHA-256(ProtocolVersion || 0x00 || ConstructionAESGCM)[0:8].
+var ProtocolIDAESGCM = computeProtocolID(ProtocolVersion, ConstructionAESGCM)
+
 func computeProtocolID(version, construction string) [8]byte {
 	h := sha256.New()
 	h.Write([]byte(version))
