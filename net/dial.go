@@ -59,8 +59,13 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext connects to address on network: it finds or makes the
-// session to the peer, opens a stream channel, and returns once the peer
-// has accepted it (so an unserved service fails here, with its name).
+// session to the peer and opens a stream channel. The first channel to a
+// service on a session returns once the peer has accepted it, so an
+// unserved service fails here, with its name. Later ones to a service the
+// peer has accepted on that session return at once, without the round
+// trip (as quic-go's OpenStreamSync does); if the peer refuses one after
+// all (the service closed meanwhile, its accept backlog full), the refusal
+// shows on the first Read or Write, and the next Dial waits again.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	conn, err := d.dial(ctx, network, address)
 	if err != nil {
@@ -95,9 +100,15 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := st.WaitAcceptedUntil(ctx, deadline); err != nil {
-		st.Close()
-		return nil, err
+	// The first channel to a service on a session waits for its ACCEPT, so
+	// that a service nobody serves fails here, with its name; once the
+	// peer has accepted one, later dials to that service return at once
+	// (a refusal after all shows on the first Read or Write).
+	if !st.ServiceAccepted() {
+		if err := st.WaitAcceptedUntil(ctx, deadline); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	return newConn(st, d.localAddr(ep)), nil
 }

@@ -81,10 +81,22 @@ func TestHostServices(t *testing.T) {
 	if !errors.As(err, &ce) || !ce.Refused || !strings.Contains(err.Error(), `no service "ssh"`) {
 		t.Fatalf("unknown service: %v", err)
 	}
-	// A closed service is refused too, and the other keeps working.
+	// A closed service is refused too. The session saw "web" accept a
+	// channel before, so this Dial need not wait for the ACCEPT: the
+	// refusal, naming the service, shows on the first Read instead; and
+	// the next Dial, which knows of the refusal, fails at once.
 	web.Close()
-	if _, err := d.Dial("haven4", h.Addr().String()); err == nil || !strings.Contains(err.Error(), `"web"`) {
-		t.Fatalf("closed service: %v", err)
+	c, err = d.Dial("haven4", h.Addr().String())
+	if err == nil {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if !errors.As(err, &ce) || !ce.Refused || !strings.Contains(err.Error(), `"web"`) {
+		t.Fatalf("closed service: %v, want its refusal, naming it", err)
+	}
+	if _, err := d.Dial("haven4", h.Addr().String()); !errors.As(err, &ce) || !ce.Refused || !strings.Contains(err.Error(), `"web"`) {
+		t.Fatalf("dial after the refusal: %v, want the refusal at Dial", err)
 	}
 }
 

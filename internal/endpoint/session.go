@@ -63,6 +63,10 @@ type Session struct {
 	moves     int                         // validated path changes
 	chans     idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
 	dgChans   map[uint32]*DatagramChannel // nil until the first datagram channel
+	// served remembers the last few services the peer accepted a stream
+	// channel to on this session (servedNames, stream.go), so a dial to
+	// one of them need not wait a round trip for the next ACCEPT.
+	served servedNames
 	rekey     *secure.Initiator
 	// answeredAt is when a responder's session answered the handshake,
 	// until the first packet under its keys arrives: the time between is
@@ -427,6 +431,8 @@ func (s *Session) dispatch() {
 		if st := s.chans.Lookup(ev.Channel); st != nil {
 			if ev.Kind&mux.EventAccepted != 0 {
 				st.accepted()
+			} else if !st.wasAccepted && refused(s.m.ChannelErr(ev.Channel)) {
+				s.served.remove(st.service) // the next dial waits and sees it
 			}
 			st.notify(ev.Kind&(mux.EventReadable|mux.EventClosed) != 0,
 				ev.Kind&(mux.EventWritable|mux.EventClosed) != 0)

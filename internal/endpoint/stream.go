@@ -208,6 +208,7 @@ func (st *Stream) accepted() {
 		return
 	}
 	st.wasAccepted = true
+	st.s.served.add(st.service)
 	if st.acceptCh != nil {
 		close(st.acceptCh)
 	}
@@ -220,6 +221,51 @@ func wake(ch chan struct{}, on bool) {
 		default:
 		}
 	}
+}
+
+// servedNames is a session's few most recent services that accepted a
+// stream channel, without a map: most sessions use one or two services.
+// A refusal removes its service. Guarded by the session's mu.
+type servedNames struct {
+	names [4]string
+	valid [4]bool
+	next  int // the slot the next new name replaces, round-robin
+}
+
+func (sn *servedNames) find(name string) int {
+	for i := range sn.names {
+		if sn.valid[i] && sn.names[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (sn *servedNames) has(name string) bool { return sn.find(name) >= 0 }
+
+func (sn *servedNames) add(name string) {
+	if sn.has(name) {
+		return
+	}
+	sn.names[sn.next], sn.valid[sn.next] = name, true
+	sn.next = (sn.next + 1) % len(sn.names)
+}
+
+func (sn *servedNames) remove(name string) {
+	if i := sn.find(name); i >= 0 {
+		sn.names[i], sn.valid[i] = "", false
+	}
+}
+
+// ServiceAccepted reports whether the peer accepted an earlier stream
+// channel to st's service on this session and has refused none since: a
+// dial may then return without waiting for this channel's ACCEPT, and a
+// refusal after all (the service closed meanwhile, its backlog full)
+// shows on the first Read or Write.
+func (st *Stream) ServiceAccepted() bool {
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	return st.s.served.has(st.service)
 }
 
 // WaitAccepted waits until the peer accepted the channel, or returns the

@@ -92,3 +92,29 @@ func TestDeadlineWakesBlockedRead(t *testing.T) {
 		t.Fatalf("read after clearing the deadline: %d %v", n, err)
 	}
 }
+
+// TestServedNames: the few services a session saw accept are remembered,
+// the default service "" included, the oldest replaced first, and a
+// refusal forgets its service.
+func TestServedNames(t *testing.T) {
+	var sn servedNames
+	if sn.has("") || sn.has("web") {
+		t.Fatal("an empty set has names")
+	}
+	sn.add("")
+	sn.add("web")
+	sn.add("web")
+	if !sn.has("") || !sn.has("web") || sn.has("ssh") {
+		t.Fatalf("after adding \"\" and web: %+v", sn)
+	}
+	sn.remove("")
+	if sn.has("") || !sn.has("web") {
+		t.Fatalf("after removing \"\": %+v", sn)
+	}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		sn.add(n)
+	}
+	if sn.has("web") || !sn.has("a") || !sn.has("d") {
+		t.Fatalf("after four more: %+v (web, the oldest, should be gone)", sn)
+	}
+}
