@@ -67,7 +67,7 @@ type Session struct {
 	// channel to on this session (servedNames, stream.go), so a dial to
 	// one of them need not wait a round trip for the next ACCEPT.
 	served servedNames
-	rekey     *secure.Initiator
+	rekey  *secure.Initiator
 	// answeredAt is when a responder's session answered the handshake,
 	// until the first packet under its keys arrives: the time between is
 	// its first round-trip estimate (mux.Session.SetInitialRTT).
