@@ -179,7 +179,7 @@ func TestHostileDatagramBeyondLimit(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	a, _ := pair(t, Config{}, Config{}, now)
 	open := &wire.Open{Type: wire.ChannelDatagram, Service: []byte("x")}
-	limit := uint32(max(wire.InitialDatagramLimit, a.cfg.DatagramQueue/dgMinSize))
+	limit := uint32(max(wire.InitialDatagramLimit, a.cfg.DatagramQueue/wire.MaxDatagramSize)) // nothing received yet: the largest size assumed
 	err := a.Receive(hostilePacket(a, 2, 0, open, &wire.Datagram{Seq: limit, Data: []byte("x")}), now)
 	closedWith(t, a, err, wire.CloseFlowControl)
 }

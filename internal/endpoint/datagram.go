@@ -77,8 +77,14 @@ func (ep *Endpoint) newDatagramService(name string) *DatagramService {
 		q = mux.DefaultConfig().DatagramQueue
 	}
 	base := max(q, 2*(wire.MaxDatagramSize+rxHeader))
+	// The rings may hold a little more than the credit granted for
+	// (DatagramBuffer): what a sender may have in flight when the reader's
+	// buffer fills, and what a wrapping ring leaves unused at its end. So
+	// a peer that keeps to its credit is never dropped by the engine, and
+	// a reader that stopped makes the sender drop (and count) instead.
+	slack := mux.DatagramFlightQueues*q + 2*(wire.MaxDatagramSize+rxHeader)
 	return &DatagramService{ep: ep, name: name, closed: make(chan struct{}), notify: make(chan struct{}, 1),
-		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxBase: base, rxSpare: max(ep.cfg.DatagramBuffer-base, 0)}
+		byPeer: make(map[wire.PublicKey]*DatagramChannel), rxBase: base, rxSpare: max(ep.cfg.DatagramBuffer+slack-base, 0)}
 }
 
 // Read copies the next datagram into p, waiting until one arrives, the
@@ -270,8 +276,10 @@ func (s *Session) OpenDatagram(svc *DatagramService, priority uint8) (*DatagramC
 }
 
 // minCreditWait is the least a writer waits for the peer's datagram credit
-// before it drops what it cannot queue (see Send).
-const minCreditWait = 20 * time.Millisecond
+// before it drops what it cannot queue (see Send): long enough that a
+// receiving worker descheduled on a busy machine does not turn into loss,
+// short enough that a writer whose peer stopped reading is not held up.
+const minCreditWait = 100 * time.Millisecond
 
 // Send queues one datagram (up to 65,507 bytes), as a UDP socket does: it
 // never waits for the peer's application. While the channel's queue is
@@ -279,7 +287,7 @@ const minCreditWait = 20 * time.Millisecond
 // waits for room until deadline passes, as a full socket send buffer
 // does. When the queue is full because the peer's application holds a full
 // window of datagrams unread (no credit, PROTOCOL.md §5.10), it waits at
-// most minCreditWait (or two round trips, if longer) for credit to return;
+// most minCreditWait (or four round trips, if longer) for credit to return;
 // after that, and until the peer grants credit again, the datagram is
 // dropped at once and counted (mux.Stats.DatagramsUnsent), and Send
 // returns nil, as UDP drops what a receiver has no room for. p is copied
@@ -304,7 +312,7 @@ func (dc *DatagramChannel) Send(p []byte, deadline <-chan struct{}) error {
 			if dc.creditSince.IsZero() {
 				dc.creditSince = now
 			}
-			creditWait = max(minCreditWait, 2*s.m.Stats().SmoothedRTT) - now.Sub(dc.creditSince)
+			creditWait = max(minCreditWait, 4*s.m.Stats().SmoothedRTT) - now.Sub(dc.creditSince)
 			if creditWait <= 0 {
 				s.m.DatagramUnsent()
 				s.mu.Unlock()
