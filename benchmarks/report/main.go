@@ -126,7 +126,11 @@ func runSuite(count int, bench, benchtime string, conds []string) ([]byte, error
 			cmd.Stdout = io.MultiWriter(&all, os.Stderr)
 			cmd.Stderr = os.Stderr
 			if err := cmd.Run(); err != nil {
-				return nil, fmt.Errorf("run %d (%s): %w", i, c, err)
+				// A benchmark that fails (b.Fatal) leaves no line, and the
+				// others of the run still count: keep going, and say so
+				// in the report instead of losing every run.
+				fmt.Fprintf(os.Stderr, "report: run %d (%s): %v; its other benchmarks are kept\n", i, c, err)
+				fmt.Fprintf(&all, "failed: run %d (%s): %v\n", i, c, err)
 			}
 		}
 	}
@@ -189,6 +193,7 @@ type results struct {
 	values map[key][]float64
 	runs   int      // the most values of any one key: how many runs were parsed
 	conds  []string // the conditions seen, headline first
+	failed []string // runs that failed, and the benchmarks that did
 }
 
 type key struct{ cond, workload, system, unit string }
@@ -202,6 +207,14 @@ func parse(r io.Reader) results {
 	for sc.Scan() {
 		if c, ok := strings.CutPrefix(sc.Text(), "condition: "); ok {
 			cond = strings.TrimSpace(c)
+			continue
+		}
+		if f, ok := strings.CutPrefix(sc.Text(), "failed: "); ok {
+			res.failed = append(res.failed, f)
+			continue
+		}
+		if f, ok := strings.CutPrefix(sc.Text(), "--- FAIL: "); ok {
+			res.failed = append(res.failed, cond+": "+strings.TrimSpace(f))
 			continue
 		}
 		f := strings.Fields(sc.Text())
@@ -430,6 +443,12 @@ func markdown(all results, m machine) string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label,
 				cell(res, r, "Haven"), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, rt, dir, verdict)
+		}
+	}
+	if len(all.failed) > 0 {
+		b.WriteString("\n**Failures** (their figures have fewer runs than the others):\n\n")
+		for _, f := range all.failed {
+			fmt.Fprintf(&b, "- %s\n", f)
 		}
 	}
 	b.WriteString("\n`—`: the workload does not apply (TLS over TCP has no datagrams and cannot go through the\nUDP loss proxy) or the ratio is undefined. The chart, results.svg, shows the first condition.\n")
