@@ -135,43 +135,8 @@ func TestMigration(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(90 * time.Second))
 	stop := time.Now().Add(60 * time.Second)
-	werr := make(chan error, 1)
-	var sent int
-	go func() {
-		chunk := make([]byte, 64<<10)
-		for sent < 1<<30 && px.Stats().Rotations < 4 && time.Now().Before(stop) {
-			for i := range chunk {
-				chunk[i] = byte((sent+i)*31 + (sent+i)>>9)
-			}
-			n, err := c.Write(chunk)
-			sent += n
-			if err != nil {
-				werr <- err
-				return
-			}
-		}
-		werr <- c.(*Conn).CloseWrite()
-	}()
-	buf := make([]byte, 64<<10)
-	got := 0
-	for {
-		n, err := c.Read(buf)
-		for i := 0; i < n; i++ {
-			if buf[i] != byte((got+i)*31+(got+i)>>9) {
-				t.Fatalf("byte %d differs after %d rotations", got+i, px.Stats().Rotations)
-			}
-		}
-		got += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read after %d bytes: %v", got, err)
-		}
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
+	sent, got := echoPattern(t, c, 64<<10, func(int) bool { return px.Stats().Rotations < 4 && time.Now().Before(stop) },
+		func() string { return fmt.Sprintf("%d rotations", px.Stats().Rotations) })
 	if got != sent {
 		t.Fatalf("echoed %d of %d bytes", got, sent)
 	}
@@ -186,4 +151,49 @@ func TestMigration(t *testing.T) {
 		t.Fatalf("server moved to a validated new path %d times over 4 rotations", moves)
 	}
 	t.Logf("%d MiB echoed across %d source-port changes, %d validated moves", got>>20, px.Stats().Rotations, srv.Session().PathChanges())
+}
+
+// echoPattern writes a known byte pattern on c in chunks of chunk bytes
+// while more(sent) holds (and below 1 GiB), then half-closes, while it
+// reads the echo back and checks every byte; it returns the bytes sent and
+// echoed. where describes the path's state for a failure message.
+func echoPattern(t *testing.T, c net.Conn, chunk int, more func(sent int) bool, where func() string) (sent, got int) {
+	t.Helper()
+	pattern := func(off int) byte { return byte(off*31 + off>>9) }
+	werr := make(chan error, 1)
+	go func() {
+		b := make([]byte, chunk)
+		for sent < 1<<30 && more(sent) {
+			for i := range b {
+				b[i] = pattern(sent + i)
+			}
+			n, err := c.Write(b)
+			sent += n
+			if err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- c.(*Conn).CloseWrite()
+	}()
+	buf := make([]byte, 64<<10)
+	for got <= 1<<30 { // bounded: at most what the writer may send
+		n, err := c.Read(buf)
+		for i := range n {
+			if buf[i] != pattern(got+i) {
+				t.Fatalf("byte %d differs (%s)", got+i, where())
+			}
+		}
+		got += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes (%s): %v", got, where(), err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	return sent, got
 }

@@ -291,44 +291,9 @@ func rebindTransfer(t *testing.T, p *scenarioPath) {
 	c.SetDeadline(time.Now().Add(3 * time.Minute))
 	rot0 := p.px.Stats().Rotations
 	start := time.Now()
-	werr := make(chan error, 1)
-	var sent int
-	go func() {
-		chunk := make([]byte, 16<<10)
-		for sent < 1<<30 && time.Since(start) < span {
-			for i := range chunk {
-				chunk[i] = byte((sent+i)*31 + (sent+i)>>9)
-			}
-			n, err := c.Write(chunk)
-			sent += n
-			if err != nil {
-				werr <- err
-				return
-			}
-		}
-		werr <- c.CloseWrite()
-	}()
-	buf := make([]byte, 64<<10)
-	got := 0
-	for got <= 1<<30 { // bounded: at most what the writer may send
-		n, err := c.Read(buf)
-		for i := range n {
-			if buf[i] != byte((got+i)*31+(got+i)>>9) {
-				t.Fatalf("byte %d differs after %d port changes", got+i, p.px.Stats().Rotations-rot0)
-			}
-		}
-		got += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read after %d bytes and %d port changes: %v", got, p.px.Stats().Rotations-rot0, err)
-		}
-	}
+	sent, got := echoPattern(t, c, 16<<10, func(int) bool { return time.Since(start) < span },
+		func() string { return fmt.Sprintf("%d port changes", p.px.Stats().Rotations-rot0) })
 	el := time.Since(start)
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
 	if got != sent {
 		t.Fatalf("echoed %d of %d bytes", got, sent)
 	}
