@@ -16,13 +16,15 @@ import (
 // aesOpenStream is the plaintext of docs/PROTOCOL.md §9.7: the packet of
 // §9.2 under the AES-256-GCM construction, whose protocol id and peer-id
 // tags differ (§2.1, §3.2); the messages are the same.
-func aesOpenStream() []byte {
+func aesOpenStream(t *testing.T) []byte {
 	ini := PrivateKey(bytes.Repeat([]byte{0x49}, 32)).PublicKey()
 	rsp := PrivateKey(bytes.Repeat([]byte{0x52}, 32)).PublicKey()
-	h := Header{Channel: 1, Destination: MakePeerID(AuthTagIn(ProtocolIDAESGCM, rsp), 0x0badcafe),
-		Source: MakePeerID(AuthTagIn(ProtocolIDAESGCM, ini), 0x1b2c3d4e), PacketNumber: 1}
+	h := Header{Suite: SuiteAESGCM, Channel: 1, Destination: MakePeerID(SuiteAESGCM.AuthTag(rsp), 0x0badcafe),
+		Source: MakePeerID(SuiteAESGCM.AuthTag(ini), 0x1b2c3d4e), PacketNumber: 1}
 	b := h.Append(make([]byte, 0, 128))
-	copy(b[OffProtocolID:], ProtocolIDAESGCM[:])
+	if !bytes.Equal(b[OffProtocolID:OffProtocolID+8], ProtocolIDAESGCM[:]) {
+		t.Fatalf("a SuiteAESGCM header starts with % x", b[:8])
+	}
 	b = AppendAlign(b, 8)
 	o := Open{Type: ChannelStream, Priority: 3, Window: 262144, Service: []byte("echo")}
 	b = o.Append(b)
@@ -44,7 +46,7 @@ func TestProtocolDocAESGCM(t *testing.T) {
 	if ProtocolIDAESGCM == ProtocolID || AuthTagIn(ProtocolIDAESGCM, PublicKey{9}) == AuthTagOf(PublicKey{9}) {
 		t.Fatal("the AES-GCM construction shares an id or a tag with the ChaCha20-Poly1305 one")
 	}
-	plain := aesOpenStream()
+	plain := aesOpenStream(t)
 	block, err := aes.NewCipher(bytes.Repeat([]byte{0x4b}, 32))
 	if err != nil {
 		t.Fatal(err)

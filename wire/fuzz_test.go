@@ -13,6 +13,9 @@ func FuzzHeader(f *testing.F) {
 	hs := Header{Flags: FlagHandshake, Source: h.Source}
 	f.Add(hs.Append(nil))
 	f.Add(ProtocolID[:])
+	ha := h
+	ha.Suite = SuiteAESGCM
+	f.Add(ha.Append(nil))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var h Header

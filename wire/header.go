@@ -56,9 +56,12 @@ var (
 	ErrHandshakeForm = errors.New("wire: handshake packet with channel, packet number or transport flags")
 )
 
-// Header is the fixed 40-byte packet header. The ProtocolID is implied: Append
-// writes it and Parse checks it.
+// Header is the fixed 40-byte packet header. The protocol id is implied by
+// Suite: Append writes the suite's id, Parse accepts either suite's and
+// records which.
 type Header struct {
+	// Suite is the construction whose protocol id starts the packet.
+	Suite Suite
 	Flags Flags
 	// Length is the number of bytes after the header (messages and tag). It is
 	// carried only on stream transports, where it delimits packets; on
@@ -75,7 +78,7 @@ func (h *Header) Len() int { return HeaderLen }
 
 // Append appends the header's 40 bytes to b.
 func (h *Header) Append(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, protocolIDWord)
+	b = binary.LittleEndian.AppendUint64(b, h.Suite.word())
 	b = append(b, byte(h.Flags), 0)
 	b = binary.LittleEndian.AppendUint16(b, h.Length)
 	b = binary.LittleEndian.AppendUint32(b, h.Channel)
@@ -91,13 +94,19 @@ func (h *Header) Parse(b []byte) error {
 	if len(b) < HeaderLen {
 		return ErrShortPacket
 	}
-	if binary.LittleEndian.Uint64(b[OffProtocolID:]) != protocolIDWord {
+	var suite Suite
+	switch binary.LittleEndian.Uint64(b[OffProtocolID:]) {
+	case protocolIDWord:
+	case protocolIDWordAESGCM:
+		suite = SuiteAESGCM
+	default:
 		return ErrProtocolID
 	}
 	f := Flags(b[OffFlags])
 	if f&^flagsDefined != 0 || b[OffReserved] != 0 {
 		return ErrHeaderInvalid
 	}
+	h.Suite = suite
 	h.Flags = f
 	h.Length = binary.LittleEndian.Uint16(b[OffLength:])
 	h.Channel = binary.LittleEndian.Uint32(b[OffChannel:])
@@ -113,10 +122,12 @@ func (h *Header) Parse(b []byte) error {
 // IsHandshake reports whether the packet is a handshake packet.
 func (h *Header) IsHandshake() bool { return h.Flags&FlagHandshake != 0 }
 
-// HasProtocolID reports whether b starts with this protocol's id: the one
-// check a socket reader makes before anything else.
+// HasProtocolID reports whether b starts with the protocol id of one of
+// haven/1's suites: the one check a socket reader makes before anything
+// else.
 func HasProtocolID(b []byte) bool {
-	return len(b) >= 8 && binary.LittleEndian.Uint64(b) == protocolIDWord
+	_, ok := SuiteOf(b)
+	return ok
 }
 
 // PutPacketNumber overwrites the packet number of the header at the start of

@@ -60,6 +60,40 @@ func TestHeaderRoundTrip(t *testing.T) {
 	}
 }
 
+// TestHeaderSuites: each suite's header starts with its own protocol id,
+// and Parse tells them apart; SuiteOf and HasProtocolID agree with it.
+func TestHeaderSuites(t *testing.T) {
+	for s := Suite(0); s < NumSuites; s++ {
+		h := sampleHeader()
+		h.Suite = s
+		b := h.Append(nil)
+		id := s.ProtocolID()
+		if !bytes.Equal(b[:8], id[:]) {
+			t.Errorf("%v: header starts % x, want % x", s, b[:8], id)
+		}
+		var got Header
+		if err := got.Parse(b); err != nil || got != h {
+			t.Errorf("%v: parsed %+v, %v; want %+v", s, got, err, h)
+		}
+		if gs, ok := SuiteOf(b); !ok || gs != s || !HasProtocolID(b) {
+			t.Errorf("%v: SuiteOf = %v, %v", s, gs, ok)
+		}
+		if s.Construction() == "" || s.String() == "unknown suite" || !s.Valid() {
+			t.Errorf("suite %d unnamed", s)
+		}
+	}
+	if SuiteChaChaPoly.ProtocolID() == SuiteAESGCM.ProtocolID() ||
+		SuiteChaChaPoly.AuthTag(PublicKey{1}) == SuiteAESGCM.AuthTag(PublicKey{1}) {
+		t.Fatal("suites share an id or a tag")
+	}
+	if SuiteChaChaPoly.AuthTag(PublicKey{1}) != AuthTagOf(PublicKey{1}) {
+		t.Fatal("AuthTagOf is not the first suite's tag")
+	}
+	if _, ok := SuiteOf(ProtocolIDAESGCM[:7]); ok || Suite(NumSuites).Valid() {
+		t.Fatal("SuiteOf accepts a short id, or an unknown suite is valid")
+	}
+}
+
 func TestHeaderRejects(t *testing.T) {
 	good := sampleHeader()
 	hs := Header{Flags: FlagHandshake, Destination: good.Destination, Source: good.Source}

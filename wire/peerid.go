@@ -55,6 +55,7 @@ func AuthTagOf(pub PublicKey) AuthTag { return AuthTagIn(ProtocolID, pub) }
 
 // AuthTagIn is AuthTagOf under the protocol id id (ProtocolID or
 // ProtocolIDAESGCM): the same key has unrelated tags under each.
+// Suite.AuthTag is the same for a Suite.
 func AuthTagIn(id [8]byte, pub PublicKey) AuthTag {
 	// One fixed-size buffer: no allocation.
 	var buf [len(authTagLabel) + 1 + len(id) + KeyLen]byte
@@ -68,6 +69,9 @@ func AuthTagIn(id [8]byte, pub PublicKey) AuthTag {
 	copy(t[:], sum[:AuthTagLen])
 	return t
 }
+
+// AuthTag returns the auth tag of pub under the suite's protocol id.
+func (s Suite) AuthTag(pub PublicKey) AuthTag { return AuthTagIn(s.ProtocolID(), pub) }
 
 // String returns the tag as 8 lowercase hex digits, in byte order.
 func (t AuthTag) String() string { return hex.EncodeToString(t[:]) }

@@ -36,14 +36,86 @@ var protocolIDWord = binary.LittleEndian.Uint64(ProtocolID[:])
 // docs/PROTOCOL.md §2.1: the same header, messages and handshake, with
 // AES-256-GCM as the AEAD (Noise's AESGCM cipher functions) for hardware
 // where AES is about twice as fast as ChaCha20-Poly1305. It has its own
-// protocol id, ProtocolIDAESGCM, and is never negotiated. The endpoint
-// does not speak it yet (issue #12); the id, the peer-id tags
-// (AuthTagIn) and the document's known-answer example are fixed here first.
+// protocol id, ProtocolIDAESGCM, and is never negotiated: a dialer picks
+// one for a session (Suite), a listener answers in the one it is spoken to.
 const ConstructionAESGCM = "Noise_IK_25519_AESGCM_BLAKE2s"
 
 // ProtocolIDAESGCM is the protocol id of ConstructionAESGCM:
 // SHA-256(ProtocolVersion || 0x00 || ConstructionAESGCM)[0:8].
 var ProtocolIDAESGCM = computeProtocolID(ProtocolVersion, ConstructionAESGCM)
+
+// protocolIDWordAESGCM is ProtocolIDAESGCM as a little-endian word.
+var protocolIDWordAESGCM = binary.LittleEndian.Uint64(ProtocolIDAESGCM[:])
+
+// Suite names one of the constructions of haven/1 (PROTOCOL.md §2, §2.1):
+// which protocol id a packet starts with, and so which AEAD seals it. The
+// zero value is SuiteChaChaPoly, the first construction. A session speaks
+// one suite from its first packet to its last.
+type Suite uint8
+
+const (
+	// SuiteChaChaPoly is Noise_IK_25519_ChaChaPoly_BLAKE2s (ProtocolID).
+	SuiteChaChaPoly Suite = iota
+	// SuiteAESGCM is Noise_IK_25519_AESGCM_BLAKE2s (ProtocolIDAESGCM).
+	SuiteAESGCM
+
+	// NumSuites is the number of suites; valid suites are below it.
+	NumSuites = 2
+)
+
+// Valid reports whether s is a known suite.
+func (s Suite) Valid() bool { return s < NumSuites }
+
+// ProtocolID returns the suite's protocol id, the first 8 bytes of each of
+// its packets. An unknown suite has the first one's.
+func (s Suite) ProtocolID() [8]byte {
+	if s == SuiteAESGCM {
+		return ProtocolIDAESGCM
+	}
+	return ProtocolID
+}
+
+// Construction returns the suite's Noise protocol name.
+func (s Suite) Construction() string {
+	if s == SuiteAESGCM {
+		return ConstructionAESGCM
+	}
+	return Construction
+}
+
+// String returns the suite's AEAD, as users name it.
+func (s Suite) String() string {
+	switch s {
+	case SuiteChaChaPoly:
+		return "ChaCha20-Poly1305"
+	case SuiteAESGCM:
+		return "AES-256-GCM"
+	}
+	return "unknown suite"
+}
+
+// word returns the suite's protocol id as the header's little-endian word.
+func (s Suite) word() uint64 {
+	if s == SuiteAESGCM {
+		return protocolIDWordAESGCM
+	}
+	return protocolIDWord
+}
+
+// SuiteOf returns the suite whose protocol id starts b, and false if b
+// starts with neither (or is shorter than 8 bytes).
+func SuiteOf(b []byte) (Suite, bool) {
+	if len(b) < 8 {
+		return 0, false
+	}
+	switch binary.LittleEndian.Uint64(b) {
+	case protocolIDWord:
+		return SuiteChaChaPoly, true
+	case protocolIDWordAESGCM:
+		return SuiteAESGCM, true
+	}
+	return 0, false
+}
 
 func computeProtocolID(version, construction string) [8]byte {
 	h := sha256.New()

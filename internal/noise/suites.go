@@ -119,6 +119,10 @@ var suites = func() []*Suite {
 // Noise_IK_25519_ChaChaPoly_BLAKE2s (wire.Construction).
 var DefaultSuite = suites[0]
 
+// NewCipherState returns an empty CipherState of the suite's cipher, for
+// InitializeKey.
+func (s *Suite) NewCipherState() CipherState { return newCipherState(s.cipher) }
+
 // Name returns the suite's part of a protocol name, e.g.
 // "25519_ChaChaPoly_BLAKE2s".
 func (s *Suite) Name() string { return s.name }

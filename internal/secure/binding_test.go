@@ -89,7 +89,7 @@ func TestInitiationHeaderInTranscript(t *testing.T) {
 				if off >= offDstEph && off < offSrcEph+4 && err != ErrHandshakeAuth {
 					t.Fatalf("byte %d ^ %#x (ephemeral value or source tag): %v, want ErrHandshakeAuth", off, d, err)
 				}
-				if _, _, err := p.r.readInitiation(c, nil, new(respWork)); err != ErrHandshakeAuth {
+				if _, _, err := p.r.readInitiation(c, wire.SuiteChaChaPoly, nil, new(respWork)); err != ErrHandshakeAuth {
 					t.Fatalf("byte %d ^ %#x: Noise read %v, want ErrHandshakeAuth", off, d, err)
 				}
 				checked++

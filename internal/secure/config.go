@@ -58,6 +58,11 @@ type HandshakeConfig struct {
 	// started). Noise IK already pins the responder's key, so this is
 	// defence in depth: one policy for both roles of an endpoint.
 	Authorize func(peer wire.PublicKey) bool
+
+	// Suite is the construction the handshake, and the session it makes,
+	// speaks (PROTOCOL.md §2.1). The zero value is ChaCha20-Poly1305. A
+	// rekey must use its session's suite.
+	Suite wire.Suite
 }
 
 func (c HandshakeConfig) withDefaults() HandshakeConfig {

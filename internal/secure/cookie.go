@@ -108,7 +108,7 @@ func (j *cookieJar) validMAC2(pkt []byte, src netip.AddrPort) bool {
 // sealed with the initiation's mac1 as associated data.
 func (j *cookieJar) appendReply(out, pkt []byte, h *wire.Header, self wire.AuthTag, src netip.AddrPort,
 	rand io.Reader) ([]byte, error) {
-	rh := wire.Header{Flags: wire.FlagHandshake, Destination: h.Source, Source: wire.MakePeerID(self, 0)}
+	rh := wire.Header{Suite: h.Suite, Flags: wire.FlagHandshake, Destination: h.Source, Source: wire.MakePeerID(self, 0)}
 	b := rh.Append(out)
 	mh := wire.MessageHeader{ID: wire.MsgCookieReply, Length: wire.CookieBodyLen}
 	b = mh.Append(b)

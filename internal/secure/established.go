@@ -15,6 +15,9 @@ import (
 type Established struct {
 	// Initiator reports whether this side sent the initiation.
 	Initiator bool
+	// Suite is the construction the session speaks: its protocol id, peer-id
+	// tags and AEAD (PROTOCOL.md §2.1).
+	Suite wire.Suite
 	// Rekey reports whether the handshake named an existing session: the
 	// initiation's destination ephemeral value was not zero.
 	Rekey bool

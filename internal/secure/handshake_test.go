@@ -131,7 +131,7 @@ func TestAlignmentDecision(t *testing.T) {
 // in the response payload (a broken responder).
 func forgeResponse(tb testing.TB, p *pair, init []byte, params wire.SessionParams) []byte {
 	tb.Helper()
-	hs, _, err := p.r.readInitiation(init, nil, new(respWork))
+	hs, _, err := p.r.readInitiation(init, wire.SuiteChaChaPoly, nil, new(respWork))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -30,7 +30,7 @@ const (
 type Identity struct {
 	static    noise.KeyPair
 	pub       wire.PublicKey
-	tag       wire.AuthTag
+	tags      [wire.NumSuites]wire.AuthTag // the peer-id tag under each suite
 	mac1Key   [blake2s.Size]byte
 	cookieKey [blake2s.Size]byte
 
@@ -61,7 +61,9 @@ func NewIdentity(priv wire.PrivateKey) (*Identity, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	id.pub = id.static.PublicKey()
-	id.tag = wire.AuthTagOf(id.pub)
+	for s := range id.tags {
+		id.tags[s] = wire.Suite(s).AuthTag(id.pub)
+	}
 	id.mac1Key = deriveKey(labelMAC1, id.pub)
 	id.cookieKey = deriveKey(labelCookie, id.pub)
 	return id, nil
@@ -93,8 +95,25 @@ func (id *Identity) verifyMAC1(covered, mac []byte) bool {
 // PublicKey returns the identity's static public key.
 func (id *Identity) PublicKey() wire.PublicKey { return id.pub }
 
-// AuthTag returns the authentication tag of the identity's peer ids.
-func (id *Identity) AuthTag() wire.AuthTag { return id.tag }
+// AuthTag returns the authentication tag of the identity's peer ids under
+// the first suite (wire.SuiteChaChaPoly).
+func (id *Identity) AuthTag() wire.AuthTag { return id.tags[wire.SuiteChaChaPoly] }
+
+// AuthTagFor returns the authentication tag of the identity's peer ids
+// under suite s, which must be valid.
+func (id *Identity) AuthTagFor(s wire.Suite) wire.AuthTag { return id.tags[s] }
+
+// noiseSuites maps each wire suite to the Noise suite that implements it:
+// the construction's cipher with X25519 and BLAKE2s (PROTOCOL.md §2.1).
+var noiseSuites = func() (out [wire.NumSuites]*noise.Suite) {
+	out[wire.SuiteChaChaPoly] = noise.DefaultSuite
+	s, err := noise.LookupSuite("AESGCM", "BLAKE2s")
+	if err != nil {
+		panic("secure: " + err.Error())
+	}
+	out[wire.SuiteAESGCM] = s
+	return out
+}()
 
 // timestamp returns the initiation timestamp for now: now in nanoseconds
 // since 1970, or one nanosecond after the previous timestamp if now is not

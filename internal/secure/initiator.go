@@ -119,17 +119,21 @@ func NewInitiatorAhead(id *Identity, peer wire.PublicKey, localEph, remoteEph ui
 		ahead.Discard()
 		return nil, fmt.Errorf("%w: session parameters out of range", ErrConfig)
 	}
+	if !cfg.Suite.Valid() {
+		ahead.Discard()
+		return nil, fmt.Errorf("%w: unknown suite %d", ErrConfig, cfg.Suite)
+	}
 	i := &Initiator{
 		id:       id,
 		peer:     peer,
-		peerTag:  wire.AuthTagOf(peer),
+		peerTag:  cfg.Suite.AuthTag(peer),
 		params:   params,
 		cfg:      cfg.withDefaults(),
 		rand:     randReader(rand),
 		start:    now,
 		nextSend: now,
 	}
-	i.localID = wire.MakePeerID(id.tag, localEph)
+	i.localID = wire.MakePeerID(id.tags[cfg.Suite], localEph)
 	i.remoteID = wire.MakePeerID(i.peerTag, remoteEph)
 	peerMAC1Key := deriveKey(labelMAC1, peer)
 	i.peerMAC1.init(peerMAC1Key[:])
@@ -223,7 +227,8 @@ func (i *Initiator) build(now time.Time) error {
 	err = hs.InitInitiator(noise.Config{
 		Static:       &i.id.static,
 		RemoteStatic: i.peer,
-		Prologue:     wire.ProtocolID[:],
+		Prologue:     prologue(i.cfg.Suite),
+		Suite:        noiseSuites[i.cfg.Suite],
 		Ephemeral:    eph,
 		Ahead:        ahead,
 	})
@@ -233,7 +238,7 @@ func (i *Initiator) build(now time.Time) error {
 	ip := wire.InitPayload{Time: i.id.timestamp(now), Params: i.params}
 	payload := ip.Append(i.payload[:0])
 
-	h := wire.Header{Flags: wire.FlagHandshake, Destination: i.remoteID, Source: i.localID}
+	h := wire.Header{Suite: i.cfg.Suite, Flags: wire.FlagHandshake, Destination: i.remoteID, Source: i.localID}
 	b := h.Append(i.pkt[:0])
 	mh := wire.MessageHeader{ID: wire.MsgHandshakeInit, Length: wire.InitBodyLen}
 	b = mh.Append(b)
@@ -287,7 +292,7 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		return nil, ErrMalformed
 	}
 	srcEph := h.Source.Ephemeral()
-	if h.Destination != i.localID || h.Source.Auth() != i.peerTag || srcEph == 0 ||
+	if h.Suite != i.cfg.Suite || h.Destination != i.localID || h.Source.Auth() != i.peerTag || srcEph == 0 ||
 		(i.remoteID.Ephemeral() != 0 && srcEph != i.remoteID.Ephemeral()) {
 		return nil, ErrAddressing
 	}
@@ -318,6 +323,7 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 	e := &i.est
 	*e = Established{
 		Initiator:   true,
+		Suite:       i.cfg.Suite,
 		Rekey:       i.remoteID.Ephemeral() != 0,
 		Peer:        i.peer,
 		LocalID:     i.localID,
@@ -413,7 +419,7 @@ func (i *Initiator) HandleCookieReply(pkt []byte, now time.Time) error {
 	if m.Parse(pkt[wire.HeaderLen:]) != nil {
 		return ErrMalformed
 	}
-	if h.Destination != i.localID || h.Source != wire.MakePeerID(i.peerTag, 0) {
+	if h.Suite != i.cfg.Suite || h.Destination != i.localID || h.Source != wire.MakePeerID(i.peerTag, 0) {
 		return ErrAddressing
 	}
 	if i.cookieTaken {

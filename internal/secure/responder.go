@@ -122,7 +122,7 @@ func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now ti
 		mh.Length != wire.InitBodyLen || mh.Arg != 0 {
 		return Reply{}, ErrMalformed
 	}
-	if h.Destination.Auth() != r.id.tag || h.Source.Ephemeral() == 0 {
+	if h.Destination.Auth() != r.id.tags[h.Suite] || h.Source.Ephemeral() == 0 {
 		return Reply{}, ErrAddressing
 	}
 	rekey := h.Destination.Ephemeral() != 0
@@ -137,7 +137,7 @@ func (r *Responder) HandleInitiation(out, pkt []byte, src netip.AddrPort, now ti
 	}
 	limited := !r.rate.allow(src.Addr(), now)
 	if (load.Overloaded || limited) && !r.jar.validMAC2(pkt, src) {
-		b, err := r.jar.appendReply(out, pkt, &h, r.id.tag, src, r.rand)
+		b, err := r.jar.appendReply(out, pkt, &h, r.id.tags[h.Suite], src, r.rand)
 		r.mu.Unlock()
 		if err != nil {
 			return Reply{}, err
@@ -181,7 +181,7 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 			w.hs.Erase() // a completed handshake has erased its keys itself
 		}
 	}()
-	hs, plain, err := r.readInitiation(pkt, eph, w)
+	hs, plain, err := r.readInitiation(pkt, h.Suite, eph, w)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -190,7 +190,7 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 		return Reply{}, ErrMalformed
 	}
 	peer, _ := hs.PeerStatic()
-	if wire.AuthTagOf(peer) != h.Source.Auth() {
+	if h.Suite.AuthTag(peer) != h.Source.Auth() {
 		return Reply{}, ErrHandshakeAuth
 	}
 	// Authorization comes before the timestamp table, so that a refused
@@ -210,13 +210,15 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 	peerParams := ip.Params
 	peerParams.AlignLog2 = local.AlignLog2
 
-	rh := wire.Header{Flags: wire.FlagHandshake, Destination: h.Source, Source: wire.MakePeerID(r.id.tag, localEph)}
+	rh := wire.Header{Suite: h.Suite, Flags: wire.FlagHandshake, Destination: h.Source,
+		Source: wire.MakePeerID(r.id.tags[h.Suite], localEph)}
 	b, err := appendResponse(out, hs, &rh, local, peer, w)
 	if err != nil {
 		return Reply{}, err
 	}
 	e := &w.est
 	*e = Established{
+		Suite:       h.Suite,
 		Rekey:       rekey,
 		Peer:        peer,
 		LocalID:     rh.Source,
@@ -235,9 +237,10 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 // as its ephemeral key; nil draws one) and reads the initiation pkt into
 // w.payload, with the initiation's header (length field zeroed) mixed into
 // the transcript first.
-func (r *Responder) readInitiation(pkt []byte, eph *noise.KeyPair, w *respWork) (*noise.HandshakeState, []byte, error) {
+func (r *Responder) readInitiation(pkt []byte, suite wire.Suite, eph *noise.KeyPair, w *respWork) (*noise.HandshakeState, []byte, error) {
 	hs := &w.hs
-	err := hs.InitResponder(noise.Config{Static: &r.id.static, Prologue: wire.ProtocolID[:], Ephemeral: eph})
+	err := hs.InitResponder(noise.Config{Static: &r.id.static, Prologue: prologue(suite), Suite: noiseSuites[suite],
+		Ephemeral: eph})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

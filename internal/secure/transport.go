@@ -15,6 +15,7 @@ import (
 // use: the goroutine that owns the session owns it.
 type Transport struct {
 	limits   Limits
+	suite    wire.Suite // the session's construction: every packet carries its id
 	peer     wire.PublicKey
 	localID  wire.PeerID
 	remoteID wire.PeerID
@@ -65,7 +66,7 @@ func (t *Transport) Init(e *Established, limits Limits, now time.Time) error {
 		return ErrUsed
 	}
 	*t = Transport{limits: limits.withDefaults(), cur: none, prev: none, next: none}
-	t.peer, t.localID, t.remoteID = e.Peer, e.LocalID, e.RemoteID
+	t.peer, t.localID, t.remoteID, t.suite = e.Peer, e.LocalID, e.RemoteID, e.Suite
 	return t.Install(e, now)
 }
 
@@ -78,7 +79,7 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 	if e == nil {
 		return ErrUsed
 	}
-	if e.Peer != t.peer || e.LocalID != t.localID || e.RemoteID != t.remoteID {
+	if e.Peer != t.peer || e.LocalID != t.localID || e.RemoteID != t.remoteID || e.Suite != t.suite {
 		return ErrSessionMismatch
 	}
 	if !e.usable() {
@@ -112,11 +113,12 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 // session engine numbers packets for loss recovery, and Seal only checks
 // that each number is above the last one sealed (at least
 // NextPacketNumber), which keeps every nonce unique. Seal writes the
-// key-phase flag and appends the tag. It returns the sealed packet (pkt
+// session suite's protocol id and the key-phase flag, and appends the tag. It returns the sealed packet (pkt
 // extended by the tag) and its packet number. The associated data is
 // the header with its payload length field taken as zero, so the result
 // does not depend on that field (a stream transport may set it before or
-// after sealing); the nonce is 0x00000000 || u64le(packet number).
+// after sealing); the nonce is 0x00000000 || u64le(packet number) under
+// ChaCha20-Poly1305, 0x00000000 || u64be(packet number) under AES-256-GCM.
 func (t *Transport) Seal(pkt []byte, now time.Time) (sealed []byte, pn uint64, err error) {
 	job := &t.job // a job per Transport: a local one would escape to the heap
 	if err := t.Prepare(pkt, now, job); err != nil {
@@ -141,8 +143,10 @@ type SealJob struct {
 	nb  noise.NonceBuf
 }
 
-// Prepare does everything of Seal but the encryption: the checks, the key
-// phase flag, the counters. It fills job for Seal to finish.
+// Prepare does everything of Seal but the encryption: the checks, the
+// protocol id of the session's suite and the key phase flag (the caller
+// builds headers without knowing either), the counters. It fills job for
+// Seal to finish.
 func (t *Transport) Prepare(pkt []byte, now time.Time, job *SealJob) error {
 	if len(pkt) < wire.HeaderLen {
 		return ErrPacketTooShort
@@ -176,6 +180,7 @@ func (t *Transport) Prepare(pkt []byte, now time.Time, job *SealJob) error {
 		f |= wire.FlagKeyPhase
 	}
 	pkt[wire.OffFlags] = byte(f)
+	binary.LittleEndian.PutUint64(pkt[wire.OffProtocolID:], t.idWord())
 	job.pkt, job.pn, job.cs = pkt, pn, &ks.send
 	cryptoHeader(&job.ad, pkt)
 	ks.sealed++
@@ -217,6 +222,9 @@ func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, er
 	f := wire.Flags(pkt[wire.OffFlags])
 	if f&wire.FlagHandshake != 0 {
 		return nil, 0, ErrNotTransport
+	}
+	if binary.LittleEndian.Uint64(pkt[wire.OffProtocolID:]) != t.idWord() {
+		return nil, 0, ErrAuth // another suite's packet: a session never mixes them (PROTOCOL.md §2.1)
 	}
 	t.expire(now)
 	idx := t.forPhase(f&wire.FlagKeyPhase != 0)
@@ -272,6 +280,19 @@ func (t *Transport) NeedsRekey(now time.Time) bool {
 
 // Confirmed reports whether the transport has current keys to send with.
 func (t *Transport) Confirmed() bool { return t.cur != none }
+
+// Suite returns the session's construction.
+func (t *Transport) Suite() wire.Suite { return t.suite }
+
+// idWord returns the session's protocol id as the header's little-endian
+// word.
+func (t *Transport) idWord() uint64 { return idWords[t.suite] }
+
+// idWords holds each suite's protocol id as a little-endian word.
+var idWords = [wire.NumSuites]uint64{
+	binary.LittleEndian.Uint64(prologueIDs[wire.SuiteChaChaPoly][:]),
+	binary.LittleEndian.Uint64(prologueIDs[wire.SuiteAESGCM][:]),
+}
 
 // Peer returns the session peer's static public key.
 func (t *Transport) Peer() wire.PublicKey { return t.peer }
