@@ -75,6 +75,12 @@ type Config struct {
 	// Authorize may be called from several goroutines at once and should
 	// be fast: it runs on the socket's reader.
 	Authorize func(peer PublicKey) bool
+	// Cipher is the AEAD of the sessions this side starts: CipherAuto (the
+	// default: AES-256-GCM on CPUs with AES instructions, ChaCha20-Poly1305
+	// elsewhere), CipherChaCha20Poly1305 or CipherAES256GCM. Listeners
+	// serve both on one port whatever it says; Session.Cipher reports a
+	// session's.
+	Cipher Cipher
 }
 
 func (c *Config) endpoint(accept bool) endpoint.Config {
@@ -99,6 +105,7 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 			Timeout:        c.HandshakeTimeout,
 			RetransmitBase: c.HandshakeRetransmit,
 			RetransmitMax:  4 * c.HandshakeRetransmit,
+			Suite:          c.Cipher.suite(),
 		},
 		MaxSessions: c.MaxSessions,
 		Backlog:     c.Backlog,

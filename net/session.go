@@ -39,3 +39,7 @@ func (s *Session) Close(code uint32, reason string) { s.s.Close(code, reason) }
 // PathChanges returns how many times the peer moved to a new address (or
 // port) and the new path was validated (PROTOCOL.md §6.4).
 func (s *Session) PathChanges() int { return s.s.PathChanges() }
+
+// Cipher returns the AEAD the session speaks: the dialing side's
+// Config.Cipher (docs/PROTOCOL.md §2.1), never CipherAuto.
+func (s *Session) Cipher() Cipher { return cipherOf(s.s.Suite()) }

@@ -124,16 +124,24 @@ func (a *authorizer) count() int { return len(*a.keys.Load()) }
 
 // clientConfig returns the Config of a client command: with a key file
 // (-key), that identity, which a server's authorized keys can list;
-// without, a fresh identity per run.
-func clientConfig(keyPath string) (hnet.Config, error) {
+// without, a fresh identity per run; and the -cipher flag's choice.
+func clientConfig(keyPath string, cipher hnet.Cipher) (hnet.Config, error) {
 	if keyPath == "" {
-		return hnet.Config{}, nil
+		return hnet.Config{Cipher: cipher}, nil
 	}
 	k, err := readKeyFile(keyPath)
 	if err != nil {
 		return hnet.Config{}, err
 	}
-	return hnet.Config{PrivateKey: k}, nil
+	return hnet.Config{PrivateKey: k, Cipher: cipher}, nil
+}
+
+// cipherFlag defines a client command's -cipher flag.
+func cipherFlag(c *command) *hnet.Cipher {
+	v := new(hnet.Cipher)
+	c.TextVar(v, "cipher", hnet.CipherAuto,
+		"the session's AEAD: auto (AES-256-GCM on CPUs with AES instructions, else ChaCha20-Poly1305), chacha20-poly1305 or aes-256-gcm; servers accept both")
+	return v
 }
 
 // clip shortens s to at most n bytes for an error message.

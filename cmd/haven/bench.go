@@ -49,8 +49,9 @@ type benchOpts struct {
 }
 
 func cmdBench(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("bench", "bench [-key FILE] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] [-size BYTES] ADDR", benchAbout)
+	c := newCommand("bench", "bench [-key FILE] [-cipher NAME] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] [-size BYTES] ADDR", benchAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
+	cipher := cipherFlag(c)
 	var n, size sizeFlag = 0, 1200
 	c.Var(&n, "n", "stop after sending `BYTES` in all (e.g. 1GiB; default: no limit)")
 	channels := c.Int("c", 4, "parallel stream `CHANNELS`")
@@ -78,7 +79,7 @@ func cmdBench(ctx context.Context, args []string, std stdio) error {
 	if _, err := resolve(o.addr); err != nil {
 		return err
 	}
-	cfg, err := clientConfig(*keyPath)
+	cfg, err := clientConfig(*keyPath, *cipher)
 	if err != nil {
 		return err
 	}

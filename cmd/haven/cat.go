@@ -24,15 +24,16 @@ side too: status 0 on a clean end, 1 with a one-line error otherwise.
 const dialTimeoutDefault = 60 * time.Second
 
 func cmdCat(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("cat", "cat [-key FILE] [-service NAME] [-timeout DURATION] ADDR", catAbout)
+	c := newCommand("cat", "cat [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] ADDR", catAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
+	cipher := cipherFlag(c)
 	service := c.String("service", "", "the service `NAME` to open the channel to (default: the default service)")
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and channel open")
 	if err := c.parse(args, 1, std.out); err != nil {
 		return err
 	}
 	addr := c.Arg(0)
-	cfg, err := clientConfig(*keyPath)
+	cfg, err := clientConfig(*keyPath, *cipher)
 	if err != nil {
 		return err
 	}

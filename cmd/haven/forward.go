@@ -27,8 +27,9 @@ interface. Port 0 picks a free port; the address is logged to stderr as
 `
 
 func cmdForward(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("forward", "forward -L [BINDHOST:]PORT [-key FILE] [-service NAME] [-timeout DURATION] ADDR", forwardAbout)
+	c := newCommand("forward", "forward -L [BINDHOST:]PORT [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] ADDR", forwardAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
+	cipher := cipherFlag(c)
 	local := c.String("L", "", "the local TCP address to listen on: [`BINDHOST:]PORT`")
 	service := c.String("service", "", "the service `NAME` to open channels to (default: the default service)")
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and each channel open")
@@ -46,7 +47,7 @@ func cmdForward(ctx context.Context, args []string, std stdio) error {
 	if _, err := resolve(addr); err != nil {
 		return err
 	}
-	cfg, err := clientConfig(*keyPath)
+	cfg, err := clientConfig(*keyPath, *cipher)
 	if err != nil {
 		return err
 	}

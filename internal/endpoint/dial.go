@@ -294,7 +294,9 @@ func (s *Session) runRekey(now time.Time) {
 		}
 	}
 	if s.rekey == nil && s.tr.NeedsRekey(now) {
-		ini, err := secure.NewInitiator(s.ep.id, s.peer, s.localEph, s.remoteID.Ephemeral(), s.ep.cfg.Session.Params(), s.ep.cfg.Handshake, now, nil)
+		hc := s.ep.cfg.Handshake
+		hc.Suite = s.suite // a rekey speaks its session's construction
+		ini, err := secure.NewInitiator(s.ep.id, s.peer, s.localEph, s.remoteID.Ephemeral(), s.ep.cfg.Session.Params(), hc, now, nil)
 		if err != nil {
 			return
 		}

@@ -39,6 +39,9 @@ type Config struct {
 	// Session configures every session's engine.
 	Session mux.Config
 	// Limits and Handshake tune the cryptography (tests shorten them).
+	// Handshake.Suite is the construction this endpoint's dials speak; a
+	// listening endpoint answers each initiation in its own construction
+	// (PROTOCOL.md §2.1), whatever Handshake.Suite says.
 	Limits    secure.Limits
 	Handshake secure.HandshakeConfig
 	// MaxSessions bounds the sessions (default 10,000); initiations beyond
@@ -383,7 +386,7 @@ func (ep *Endpoint) readLoop() {
 // receive reports true, having zeroed *pb (the buffer is the inbox's now).
 func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *alignment.Buffer) bool {
 	var h wire.Header
-	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTag() {
+	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTagFor(h.Suite) {
 		return false
 	}
 	if h.IsHandshake() {
@@ -393,7 +396,7 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *ali
 	ep.mu.Lock()
 	s := ep.sessions[h.Destination.Ephemeral()]
 	ep.mu.Unlock()
-	if s == nil || h.Source != s.remoteID {
+	if s == nil || h.Source != s.remoteID || h.Suite != s.suite {
 		return false
 	}
 	if pb == nil || len(pkt) < handOverMin {

@@ -23,6 +23,7 @@ type Session struct {
 	peer      wire.PublicKey
 	localEph  uint32
 	remoteID  wire.PeerID
+	suite     wire.Suite // the session's construction (PROTOCOL.md §2.1), fixed
 	initiator bool
 
 	// ending is set once the session starts to end (closed by either side,
@@ -144,7 +145,7 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr net
 		return false
 	}
 	s := &Session{
-		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, initiator: est.Initiator,
+		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, suite: est.Suite, initiator: est.Initiator,
 		m: m, addr: addr, doneCh: make(chan struct{}),
 	}
 	if s.tr.Init(est, ep.cfg.Limits, now) != nil {
@@ -560,10 +561,13 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 	}
 }
 
+// Suite returns the session's construction (PROTOCOL.md §2.1).
+func (s *Session) Suite() wire.Suite { return s.suite }
+
 // IDs returns the session's peer ids: ours and the peer's, as they appear
 // in the header of the packets we receive (destination, source).
 func (s *Session) IDs() (local, remote wire.PeerID) {
-	return wire.MakePeerID(s.ep.id.AuthTag(), s.localEph), s.remoteID
+	return wire.MakePeerID(s.ep.id.AuthTagFor(s.suite), s.localEph), s.remoteID
 }
 
 // PathChanges returns how many times the peer's address changed and the

@@ -24,9 +24,10 @@ type Transport struct {
 	cur, prev, next     int8 // indices into sets, or none
 	phase, phaseStarted bool // phase of the newest current, and whether there was one
 
-	ad     [wire.HeaderLen]byte // associated data: cryptoHeader of the packet
-	nextPN uint64               // lowest packet number the next Seal accepts
-	job    SealJob              // Seal's job (Seal is not for concurrent use; SealJobs are)
+	ad        [wire.HeaderLen]byte // associated data: cryptoHeader of the packet
+	nextPN    uint64               // lowest packet number the next Seal accepts
+	installed uint64               // key sets installed (the first handshake's included)
+	job       SealJob              // Seal's job (Seal is not for concurrent use; SealJobs are)
 }
 
 const none int8 = -1
@@ -97,6 +98,7 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 		return err
 	}
 	ks.window.RejectAfter = noise.DefaultRejectAfter // per-set counts are checked by sealed/opened
+	t.installed++
 	if e.Initiator {
 		t.prev, t.cur = t.cur, i
 		t.phase, t.phaseStarted = phase, true
@@ -277,6 +279,10 @@ func (t *Transport) NeedsRekey(now time.Time) bool {
 	}
 	return now.Sub(ks.created) >= after
 }
+
+// KeySets returns how many key sets the transport has installed: 1 for the
+// first handshake, plus one per rekey.
+func (t *Transport) KeySets() uint64 { return t.installed }
 
 // Confirmed reports whether the transport has current keys to send with.
 func (t *Transport) Confirmed() bool { return t.cur != none }
