@@ -44,17 +44,19 @@ func (th *timerHeap) set(s *Session, at time.Time) {
 	th.rearm()
 }
 
-// rearm points the runtime timer at the earliest deadline (mu held).
+// rearm makes the runtime timer fire no later than the earliest deadline
+// (mu held). A timer already set to fire at or before it is left alone:
+// under load the engines push their deadlines later on nearly every run
+// (an ACK moves the loss timer), and resetting the runtime timer each time
+// cost about 4 % of the CPU in bulk transfers; a fire that finds nothing
+// due costs one call of fire, which re-arms for what is due then. For
+// the same reason an emptied heap does not stop the timer.
 func (th *timerHeap) rearm() {
 	if len(th.h) == 0 {
-		if !th.at.IsZero() {
-			th.timer.Stop()
-			th.at = time.Time{}
-		}
 		return
 	}
 	next := th.h[0].due
-	if next.Equal(th.at) {
+	if !th.at.IsZero() && !next.Before(th.at) {
 		return
 	}
 	th.at = next
