@@ -9,10 +9,12 @@ import (
 // sealChunk is how many packets one crypto task encrypts.
 const sealChunk = 16
 
-// cryptoTask is a chunk of one session's packets to encrypt.
+// cryptoTask is a chunk of one session's packets to encrypt (jobs) or
+// to decrypt (opens).
 type cryptoTask struct {
-	jobs []secure.SealJob
-	wg   *sync.WaitGroup
+	jobs  []secure.SealJob
+	opens []secure.OpenJob
+	wg    *sync.WaitGroup
 }
 
 // cryptoQueue feeds the process-wide crypto workers, which let one
@@ -69,6 +71,9 @@ func cryptoWorker() {
 		for i := range t.jobs {
 			t.jobs[i].Seal()
 		}
+		for i := range t.opens {
+			t.opens[i].Decrypt()
+		}
 		t.wg.Done()
 	}
 }
@@ -90,6 +95,29 @@ func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
 	}
 	for i := 0; i < sealChunk; i++ {
 		jobs[i].Seal()
+	}
+	wg.Wait()
+}
+
+// openChunk is how many received packets one crypto task decrypts.
+const openChunk = 4
+
+// decryptJobs decrypts a batch of prepared received packets: a short
+// batch here, a longer one in chunks, all but the first handed to the
+// crypto workers, like sealJobs. It returns when every packet is done.
+func decryptJobs(jobs []secure.OpenJob, wg *sync.WaitGroup) {
+	if len(jobs) < 2*openChunk || maxWorkers == 1 {
+		for i := range jobs {
+			jobs[i].Decrypt()
+		}
+		return
+	}
+	for start := openChunk; start < len(jobs); start += openChunk {
+		wg.Add(1)
+		cryptoq.push(cryptoTask{opens: jobs[start:min(start+openChunk, len(jobs))], wg: wg})
+	}
+	for i := 0; i < openChunk; i++ {
+		jobs[i].Decrypt()
 	}
 	wg.Wait()
 }

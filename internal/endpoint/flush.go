@@ -35,6 +35,7 @@ const (
 type run struct {
 	out    []outPacket
 	jobs   []secure.SealJob
+	opens  []secure.OpenJob // takeInbox's decryption jobs, one per received packet
 	arenas []alignment.Buffer
 	aoff   int          // bytes used in the last arena
 	ws     writeScratch // the batch of messages flush writes
@@ -76,7 +77,8 @@ func (r *run) recycle() {
 	for i := range r.out {
 		r.out[i] = outPacket{}
 	}
-	r.out, r.jobs, r.arenas, r.aoff = r.out[:0], r.jobs[:0], r.arenas[:0], 0
+	clear(r.opens) // they point into packets that are the pool's again
+	r.out, r.jobs, r.opens, r.arenas, r.aoff = r.out[:0], r.jobs[:0], r.opens[:0], r.arenas[:0], 0
 }
 
 // follows reports whether q starts where p ends in the same arena.

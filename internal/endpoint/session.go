@@ -305,9 +305,22 @@ func (s *Session) takeInbox(now time.Time) {
 		return
 	}
 	in := batch.p
+	// Open in three steps so that a long batch is decrypted on several
+	// cores (issue #12): check and prepare every packet, decrypt them all
+	// (decryptJobs), then finish and apply each in order.
+	r := s.cur
+	opens := r.opens[:0]
 	for _, p := range in {
+		opens = append(opens, secure.OpenJob{})
+		if s.tr.PrepareOpen(p.buf, now, &opens[len(opens)-1]) != nil {
+			opens[len(opens)-1] = secure.OpenJob{} // Decrypt of the zero job fails: dropped
+		}
+	}
+	r.opens = opens
+	decryptJobs(opens, &s.cwg)
+	for i, p := range in {
 		n := len(p.buf)
-		plain, pn, err := s.tr.Open(p.buf, now)
+		plain, pn, err := s.tr.FinishOpen(&opens[i], now)
 		if err != nil {
 			continue
 		}

@@ -27,3 +27,29 @@ func (c *CipherState) EncryptAtWith(nb *NonceBuf, dst []byte, n uint64, ad, plai
 	}
 	return c.aead.Seal(dst, nb[:], plaintext, ad), nil
 }
+
+// DecryptAtWith is DecryptAt with a caller-owned nonce buffer: like
+// EncryptAtWith, it changes nothing in the CipherState, so several
+// goroutines may open different messages under one key at once.
+func (c *CipherState) DecryptAtWith(nb *NonceBuf, dst []byte, n uint64, ad, ciphertext []byte) ([]byte, error) {
+	if c.aead == nil {
+		return nil, ErrConfig
+	}
+	if n == math.MaxUint64 {
+		return nil, ErrNonceExhausted
+	}
+	if len(ciphertext) < TagLen {
+		return nil, ErrDecrypt
+	}
+	*nb = NonceBuf{}
+	if c.cf.bigEndianNonce {
+		binary.BigEndian.PutUint64(nb[4:], n)
+	} else {
+		binary.LittleEndian.PutUint64(nb[4:], n)
+	}
+	out, err := c.aead.Open(dst, nb[:], ciphertext, ad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return out, nil
+}

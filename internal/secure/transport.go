@@ -24,10 +24,10 @@ type Transport struct {
 	cur, prev, next     int8 // indices into sets, or none
 	phase, phaseStarted bool // phase of the newest current, and whether there was one
 
-	ad        [wire.HeaderLen]byte // associated data: cryptoHeader of the packet
-	nextPN    uint64               // lowest packet number the next Seal accepts
-	installed uint64               // key sets installed (the first handshake's included)
-	job       SealJob              // Seal's job (Seal is not for concurrent use; SealJobs are)
+	nextPN    uint64  // lowest packet number the next Seal accepts
+	installed uint64  // key sets installed (the first handshake's included)
+	job       SealJob // Seal's job (Seal is not for concurrent use; SealJobs are)
+	ojob      OpenJob // Open's job, likewise
 }
 
 const none int8 = -1
@@ -45,6 +45,7 @@ type keySet struct {
 	phase      bool      // the K bit of its packets
 	initiator  bool      // this side initiated the handshake
 	inUse      bool
+	gen        uint64 // Transport.installed when it was installed: tells an OpenJob's set from a later one
 }
 
 // NewTransport starts a session's transport with the keys of its first
@@ -92,13 +93,13 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 	t.drop(&t.next)
 	i := t.free()
 	ks := &t.sets[i]
-	*ks = keySet{created: e.Created, phase: phase, initiator: e.Initiator, inUse: true}
+	t.installed++
+	*ks = keySet{created: e.Created, phase: phase, initiator: e.Initiator, inUse: true, gen: t.installed}
 	if err := e.take(&ks.send, &ks.recv); err != nil { // cannot fail: e is usable
 		*ks = keySet{}
 		return err
 	}
 	ks.window.RejectAfter = noise.DefaultRejectAfter // per-set counts are checked by sealed/opened
-	t.installed++
 	if e.Initiator {
 		t.prev, t.cur = t.cur, i
 		t.phase, t.phaseStarted = phase, true
@@ -217,32 +218,89 @@ func (t *Transport) NextPacketNumber() uint64 { return t.nextPN }
 // a datagram transport a zero length field). Any change to the header
 // makes the tag fail, except to the payload length field, which the
 // associated data takes as zero: Open accepts any value there.
+//
+// Open is PrepareOpen, OpenJob.Decrypt and FinishOpen in one call.
 func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, err error) {
+	job := &t.ojob
+	if err := t.PrepareOpen(pkt, now, job); err != nil {
+		return nil, 0, err
+	}
+	job.Decrypt()
+	return t.FinishOpen(job, now)
+}
+
+// OpenJob is the decryption half of opening one packet, prepared by
+// Transport.PrepareOpen: jobs of one Transport may decrypt concurrently
+// with each other (each has its own nonce buffer and associated data), so
+// a batch of received packets can be opened on several cores. The owner
+// prepares a whole batch, runs every job's Decrypt, and only then calls
+// FinishOpen for each in order; no other Transport method may run between
+// the first PrepareOpen and the last Decrypt.
+type OpenJob struct {
+	pkt []byte
+	pn  uint64
+	cs  *noise.CipherState
+	gen uint64 // the key set's installation number, checked by FinishOpen
+	idx int8
+	ok  bool
+	ad  [wire.HeaderLen]byte
+	nb  noise.NonceBuf
+}
+
+// PrepareOpen does everything of Open before the decryption: the checks,
+// the key set by the K flag, the replay window's check (not yet its
+// update). It fills job for Decrypt.
+func (t *Transport) PrepareOpen(pkt []byte, now time.Time, job *OpenJob) error {
 	if len(pkt) < wire.Overhead {
-		return nil, 0, ErrPacketTooShort
+		return ErrPacketTooShort
 	}
 	f := wire.Flags(pkt[wire.OffFlags])
 	if f&wire.FlagHandshake != 0 {
-		return nil, 0, ErrNotTransport
+		return ErrNotTransport
 	}
 	if binary.LittleEndian.Uint64(pkt[wire.OffProtocolID:]) != t.idWord() {
-		return nil, 0, ErrAuth // another suite's packet: a session never mixes them (PROTOCOL.md §2.1)
+		return ErrAuth // another suite's packet: a session never mixes them (PROTOCOL.md §2.1)
 	}
 	t.expire(now)
 	idx := t.forPhase(f&wire.FlagKeyPhase != 0)
 	if idx == none {
-		return nil, 0, ErrNoKeys
+		return ErrNoKeys
 	}
 	ks := &t.sets[idx]
-	pn = binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
+	pn := binary.LittleEndian.Uint64(pkt[wire.OffPacketNumber:])
 	if !ks.window.Check(pn) || ks.opened >= t.limits.RejectAfterMessages {
-		return nil, 0, ErrReplay
+		return ErrReplay
 	}
-	ad := cryptoHeader(&t.ad, pkt)
-	if _, err := ks.recv.DecryptAt(pkt[wire.HeaderLen:wire.HeaderLen], pn, ad, pkt[wire.HeaderLen:]); err != nil {
+	*job = OpenJob{pkt: pkt, pn: pn, cs: &ks.recv, gen: ks.gen, idx: idx}
+	cryptoHeader(&job.ad, pkt)
+	return nil
+}
+
+// Decrypt authenticates and decrypts the job's packet in place. The zero
+// OpenJob (a packet PrepareOpen refused) fails, and FinishOpen drops it.
+func (j *OpenJob) Decrypt() {
+	if j.cs == nil {
+		j.ok = false
+		return
+	}
+	_, err := j.cs.DecryptAtWith(&j.nb, j.pkt[wire.HeaderLen:wire.HeaderLen], j.pn, j.ad[:], j.pkt[wire.HeaderLen:])
+	j.ok = err == nil
+}
+
+// FinishOpen completes a decrypted job: it marks the packet number in the
+// replay window and counts the packet, confirms newer keys the peer has
+// started to use, and returns the plaintext packet (aliasing the job's
+// packet, tag removed) and its packet number, as Open does.
+func (t *Transport) FinishOpen(job *OpenJob, now time.Time) (plain []byte, pn uint64, err error) {
+	if !job.ok {
 		return nil, 0, ErrAuth
 	}
-	if !ks.window.Accept(pn) {
+	idx := job.idx
+	ks := &t.sets[idx]
+	if !ks.inUse || ks.gen != job.gen {
+		return nil, 0, ErrNoKeys // its keys were retired since PrepareOpen
+	}
+	if !ks.window.Accept(job.pn) {
 		return nil, 0, ErrReplay
 	}
 	ks.opened++
@@ -255,7 +313,7 @@ func (t *Transport) Open(pkt []byte, now time.Time) (plain []byte, pn uint64, er
 		t.prev, t.cur, t.next = t.cur, t.next, none
 		t.phase, t.phaseStarted = ks.phase, true
 	}
-	return pkt[:len(pkt)-wire.TagLen], pn, nil
+	return job.pkt[:len(job.pkt)-wire.TagLen], job.pn, nil
 }
 
 // NeedsRekey reports whether the owner should start a rekey handshake now:
