@@ -44,6 +44,7 @@ type Session struct {
 	inMu    sync.Mutex
 	inbox   *inBatch // nil while empty: batches come from inPool
 	inBytes int      // bytes in inbox
+	inPkts  int      // packets in inbox, each datagram of a GRO train counted
 	inShut  bool     // the session ended: the inbox takes no more packets
 	hsIn    [][]byte // handshake replies for a rekey in progress
 
@@ -125,12 +126,32 @@ func (b *inBatch) recycle() {
 	}
 }
 
-// inPacket is a transport packet waiting for its session.
+// inPacket is a transport packet waiting for its session, or a GRO train
+// of them (seg > 0: datagrams of seg bytes back to back, the last possibly
+// shorter; Endpoint.receiveTrain).
 type inPacket struct {
 	buf  []byte
+	seg  int
 	addr netip.AddrPort
 	pb   alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
 	pool *alignment.Pool  // pb's pool
+}
+
+// packets returns how many packets p holds.
+func (p *inPacket) packets() int {
+	if p.seg == 0 {
+		return 1
+	}
+	return (len(p.buf) + p.seg - 1) / p.seg
+}
+
+// next returns the first packet of p.buf[off:] and the offset after it.
+func (p *inPacket) next(off int) ([]byte, int) {
+	if p.seg == 0 {
+		return p.buf, len(p.buf)
+	}
+	end := min(off+p.seg, len(p.buf))
+	return p.buf[off:end], end
 }
 
 // startSession creates and registers the session of a completed handshake
@@ -214,7 +235,7 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 		b = make([]byte, len(pkt))
 	}
 	copy(b, pkt)
-	if !s.enqueue(inPacket{b, addr, pb, s.ep.pool}) {
+	if !s.enqueue(inPacket{buf: b, addr: addr, pb: pb, pool: s.ep.pool}) {
 		s.ep.pool.Put(pb) // the zero Buffer is ignored
 	}
 }
@@ -237,12 +258,14 @@ func (s *Session) enqueue(p inPacket) bool {
 	if s.inbox == nil {
 		s.inbox = inPool.get()
 	}
-	if len(s.inbox.p) >= s.ep.cfg.InboxPackets || s.inBytes+len(p.buf) > maxInboxBytes {
+	n := p.packets()
+	if s.inPkts+n > s.ep.cfg.InboxPackets || s.inBytes+len(p.buf) > maxInboxBytes {
 		s.inMu.Unlock()
 		return false
 	}
 	s.inbox.p = append(s.inbox.p, p)
 	s.inBytes += len(p.buf)
+	s.inPkts += n
 	s.inMu.Unlock()
 	s.kick()
 	return true
@@ -299,7 +322,7 @@ func (s *Session) takeInbox(now time.Time) {
 	s.inMu.Lock()
 	batch := s.inbox
 	s.inbox = nil
-	s.inBytes = 0
+	s.inBytes, s.inPkts = 0, 0
 	s.inMu.Unlock()
 	if batch == nil {
 		return
@@ -310,47 +333,64 @@ func (s *Session) takeInbox(now time.Time) {
 	// (decryptJobs), then finish and apply each in order.
 	r := s.cur
 	opens := r.opens[:0]
-	for _, p := range in {
-		opens = append(opens, secure.OpenJob{})
-		if s.tr.PrepareOpen(p.buf, now, &opens[len(opens)-1]) != nil {
-			opens[len(opens)-1] = secure.OpenJob{} // Decrypt of the zero job fails: dropped
+	for i := range in {
+		p := &in[i]
+		for off := 0; off < len(p.buf); {
+			var pkt []byte
+			pkt, off = p.next(off)
+			opens = append(opens, secure.OpenJob{})
+			if s.tr.PrepareOpen(pkt, now, &opens[len(opens)-1]) != nil {
+				opens[len(opens)-1] = secure.OpenJob{} // Decrypt of the zero job fails: dropped
+			}
 		}
 	}
 	r.opens = opens
 	decryptJobs(opens, &s.cwg)
-	for i, p := range in {
-		n := len(p.buf)
-		plain, pn, err := s.tr.FinishOpen(&opens[i], now)
-		if err != nil {
-			continue
-		}
-		if pn >= s.highPN {
-			s.highPN = pn
-			if p.addr != s.addr && p.addr != s.candidate {
-				s.startValidation(p.addr)
-			}
-		}
-		if s.candidate.IsValid() && p.addr == s.candidate {
-			s.amp.Received(n)
-		}
-		if !s.answeredAt.IsZero() {
-			// The initiator's first packet answers our response: a round
-			// trip, or a few when its first packets were lost.
-			s.m.SetInitialRTT(now.Sub(s.answeredAt))
-			s.answeredAt = time.Time{}
-		}
-		s.m.Receive(plain, now)
-		if s.m.DatagramBacklog() {
-			// Move received datagrams to their channels' rings before the
-			// engine's queues overflow: a batch can hold a thousand packets.
-			s.dispatch()
-		}
-		if s.candidate.IsValid() && p.addr == s.candidate && s.m.PathResponse() == s.challenge {
-			s.addr, s.candidate = s.candidate, netip.AddrPort{} // validated: move
-			s.moves++
+	k := 0
+	for i := range in {
+		p := &in[i]
+		for off := 0; off < len(p.buf); k++ {
+			var pkt []byte
+			pkt, off = p.next(off)
+			s.applyOpened(&opens[k], len(pkt), p.addr, now)
 		}
 	}
 	batch.recycle()
+}
+
+// applyOpened finishes opening one received packet of n bytes from addr
+// and applies it to the engine: path validation, the first RTT sample of
+// a responder, the messages.
+func (s *Session) applyOpened(job *secure.OpenJob, n int, addr netip.AddrPort, now time.Time) {
+	plain, pn, err := s.tr.FinishOpen(job, now)
+	if err != nil {
+		return
+	}
+	if pn >= s.highPN {
+		s.highPN = pn
+		if addr != s.addr && addr != s.candidate {
+			s.startValidation(addr)
+		}
+	}
+	if s.candidate.IsValid() && addr == s.candidate {
+		s.amp.Received(n)
+	}
+	if !s.answeredAt.IsZero() {
+		// The initiator's first packet answers our response: a round
+		// trip, or a few when its first packets were lost.
+		s.m.SetInitialRTT(now.Sub(s.answeredAt))
+		s.answeredAt = time.Time{}
+	}
+	s.m.Receive(plain, now)
+	if s.m.DatagramBacklog() {
+		// Move received datagrams to their channels' rings before the
+		// engine's queues overflow: a batch can hold a thousand packets.
+		s.dispatch()
+	}
+	if s.candidate.IsValid() && addr == s.candidate && s.m.PathResponse() == s.challenge {
+		s.addr, s.candidate = s.candidate, netip.AddrPort{} // validated: move
+		s.moves++
+	}
 }
 
 // produce polls the engine into the run's arenas (flush.go) and prepares
@@ -553,7 +593,7 @@ func (s *Session) release() {
 func (s *Session) shutInbox() {
 	s.inMu.Lock()
 	batch := s.inbox
-	s.inbox, s.inBytes, s.inShut = nil, 0, true
+	s.inbox, s.inBytes, s.inPkts, s.inShut = nil, 0, 0, true
 	s.inMu.Unlock()
 	if batch != nil {
 		batch.recycle()
