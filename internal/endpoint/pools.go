@@ -16,9 +16,15 @@ var (
 	// readPool lends the readers their receive buffers (readBufs) for the
 	// time they read: a reader waiting for data holds none. A buffer is
 	// GROBufferSize bytes rounded up to the pool's alignment, because a
-	// GRO read coalesces up to 64 KiB. It keeps at most two full batches
-	// per CPU: readers hold buffers only while the socket has data.
-	readPool = mustPool(alignment.Class{Size: alignment.Up(udp.GROBufferSize, alignment.BufferAlign), MaxFree: 2 * readBatch * maxWorkers})
+	// GRO read coalesces up to 64 KiB. A buffer holding a GRO train (or a
+	// large packet) goes on to the session's inbox and comes back after
+	// the run that applies it (Endpoint.receiveTrain), so the pool keeps
+	// enough for a session's full inbox of trains (maxInboxBytes) plus the
+	// readers' batches, four batches per CPU (8 MiB on 2 CPUs): fewer made
+	// the reader allocate, and clear, a new 64 KiB buffer every few trains
+	// in a bulk transfer. Readers hold buffers only while the socket has
+	// data, so an idle process keeps what its last burst left, at most this.
+	readPool = mustPool(alignment.Class{Size: alignment.Up(udp.GROBufferSize, alignment.BufferAlign), MaxFree: 4 * readBatch * maxWorkers})
 
 	// packetPool holds the copies of received transport packets between
 	// the reader and the worker that applies them (Session.inbox): a

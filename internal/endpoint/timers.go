@@ -1,6 +1,8 @@
 package endpoint
 
 import (
+	"context"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -14,13 +16,22 @@ import (
 // exactly as its own timer did.
 var sessionTimers timerHeap
 
+// timerHeap is served by one goroutine (loop) that exists while the heap
+// holds a deadline and exits when it empties. It used to be a
+// time.AfterFunc, whose every firing started a goroutine that grew its
+// stack (about 3 % of the CPU of a bulk transfer, which fires the timer
+// thousands of times a second); the loop keeps one goroutine and one
+// stack for all firings.
 type timerHeap struct {
-	// mu guards h, every Session's due and hidx, and the timer's arming.
-	// It is taken with a session's mu held (arm) and never the other way.
-	mu    sync.Mutex
-	h     []*Session // min-heap by due
-	timer *time.Timer
-	at    time.Time // when timer is set to fire; zero: stopped
+	// mu guards h, every Session's due and hidx, running and at. It is
+	// taken with a session's mu held (arm) and never the other way.
+	mu      sync.Mutex
+	h       []*Session // min-heap by due
+	running bool       // loop's goroutine exists
+	at      time.Time  // when loop's timer fires; zero while it is not waiting
+	// wake tells a waiting loop that the earliest deadline is now before
+	// at, or that the heap emptied (buffered: a wake-up is never lost).
+	wake chan struct{}
 }
 
 // set makes at the session's deadline, or removes it for the zero time.
@@ -41,36 +52,33 @@ func (th *timerHeap) set(s *Session, at time.Time) {
 		s.hidx = len(th.h)
 		th.up(len(th.h) - 1)
 	}
-	th.rearm()
-}
-
-// rearm makes the runtime timer fire no later than the earliest deadline
-// (mu held). A timer already set to fire at or before it is left alone:
-// under load the engines push their deadlines later on nearly every run
-// (an ACK moves the loss timer), and resetting the runtime timer each time
-// cost about 4 % of the CPU in bulk transfers; a fire that finds nothing
-// due costs one call of fire, which re-arms for what is due then. For
-// the same reason an emptied heap does not stop the timer.
-func (th *timerHeap) rearm() {
-	if len(th.h) == 0 {
-		return
-	}
-	next := th.h[0].due
-	if !th.at.IsZero() && !next.Before(th.at) {
-		return
-	}
-	th.at = next
-	d := max(time.Until(next), 0)
-	if th.timer == nil {
-		th.timer = time.AfterFunc(d, th.fire)
-	} else {
-		th.timer.Reset(d)
+	switch {
+	case len(th.h) > 0 && !th.running:
+		th.running = true
+		if th.wake == nil {
+			th.wake = make(chan struct{}, 1)
+		}
+		go th.loop()
+	case th.running && (len(th.h) == 0 || !th.at.IsZero() && th.h[0].due.Before(th.at)):
+		// A timer already set to fire at or before the earliest deadline is
+		// left alone: under load the engines push their deadlines later on
+		// nearly every run (an ACK moves the loss timer), and a firing that
+		// finds nothing due only waits again.
+		select {
+		case th.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// fire kicks every session whose deadline has come, outside the lock,
-// in batches, and re-arms the timer for the next one.
-func (th *timerHeap) fire() {
+// loop kicks every session whose deadline has come, in batches, outside
+// the lock, and waits for the next deadline or a wake-up; it returns
+// when the heap is empty.
+func (th *timerHeap) loop() {
+	// Not the creator's labels: the goroutine serves every endpoint.
+	pprof.SetGoroutineLabels(context.Background())
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	var due [64]*Session
 	for {
 		th.mu.Lock()
@@ -82,17 +90,28 @@ func (th *timerHeap) fire() {
 			th.remove(0)
 			n++
 		}
-		more := n == len(due)
-		if !more {
-			th.rearm()
+		if n == 0 && len(th.h) == 0 {
+			th.running = false
+			th.mu.Unlock()
+			return
+		}
+		wait := time.Duration(-1) // go round at once: a full batch, or the heap emptied
+		if n < len(due) && len(th.h) > 0 {
+			th.at = th.h[0].due
+			wait = th.at.Sub(now)
 		}
 		th.mu.Unlock()
 		for i := 0; i < n; i++ {
 			due[i].kick()
 			due[i] = nil
 		}
-		if !more {
-			return
+		if wait < 0 {
+			continue
+		}
+		t.Reset(wait)
+		select {
+		case <-t.C:
+		case <-th.wake:
 		}
 	}
 }
