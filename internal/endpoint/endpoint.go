@@ -109,6 +109,10 @@ type Endpoint struct {
 	conn *udp.Conn
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
+	// rekeyResp answers the peers' rekeys of this endpoint's sessions when
+	// it has no resp (a dialer): made on the first such initiation, and
+	// used by the reader goroutine only.
+	rekeyResp *secure.Responder
 	runq runQueue          // the gate onto the process-wide run workers
 	// pool holds the copies of received packets between the reader and
 	// the worker that applies them: the process-wide packetPool.
@@ -466,7 +470,18 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 	eph := h.Destination.Ephemeral()
 	switch wire.MsgID(pkt[wire.HeaderLen]) {
 	case wire.MsgHandshakeInit:
-		if ep.resp == nil || ep.noAccept.Load() && eph == 0 {
+		resp := ep.resp
+		switch {
+		case resp == nil && eph != 0:
+			// A dialer answers the rekeys of its own sessions: the peer
+			// may start one (PROTOCOL.md §7.6), and when both start one at
+			// once the tie-break may pick the peer's. Before, a dialer
+			// dropped it, and such a crossing never completed: the peer
+			// kept waiting for the answer to its own and ignored ours.
+			if resp = ep.rekeyResponder(); resp == nil {
+				return
+			}
+		case resp == nil, ep.noAccept.Load() && eph == 0:
 			return
 		}
 		if eph == 0 && ep.cfg.Authorize != nil {
@@ -489,7 +504,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			}
 		}
 		now := time.Now()
-		reply, err := ep.resp.HandleInitiation(out[:0], pkt, addr, now, secure.LoadState{Overloaded: ep.overloaded()}, local)
+		reply, err := resp.HandleInitiation(out[:0], pkt, addr, now, secure.LoadState{Overloaded: ep.overloaded()}, local)
 		if err != nil {
 			if eph == 0 {
 				ep.releaseEphemeral(local)
@@ -526,6 +541,22 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			s.rekeyReply(pkt)
 		}
 	}
+}
+
+// rekeyResponder returns the responder a dialer answers its sessions'
+// rekeys with, made on first use (reader goroutine only). Its tables are
+// small: it only ever answers peers this endpoint has a session with.
+func (ep *Endpoint) rekeyResponder() *secure.Responder {
+	if ep.rekeyResp == nil {
+		rc := secure.ResponderConfig{Params: ep.cfg.Session.Params(), Authorize: ep.cfg.Authorize,
+			RateTableSize: 16, MaxPeers: 16}
+		r, err := secure.NewResponder(ep.id, rc, nil)
+		if err != nil {
+			return nil
+		}
+		ep.rekeyResp = r
+	}
+	return ep.rekeyResp
 }
 
 // overloaded reports handshake load for cookies: handshakes still waiting

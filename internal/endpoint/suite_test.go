@@ -12,11 +12,11 @@ import (
 
 // TestSuitesAndRekey: one listener serves a client of each construction
 // (PROTOCOL.md §2.1) at once; each session speaks its dialer's suite on
-// both sides, and keeps it through several rekeys in the middle of a
-// transfer that arrives byte-exact. The rekey threshold is lowered (a
+// both sides, and keeps it through several rekeys in the middle of
+// transfers that arrive byte-exact. The rekey threshold is lowered (a
 // key set per 200 packets) so that rekeys happen within the test.
 func TestSuitesAndRekey(t *testing.T) {
-	lim := secure.Limits{RekeyAfterMessages: 200}
+	lim := secure.Limits{RekeyAfterMessages: 32}
 	server, err := Listen("udp4", loopback, Config{Accept: true, Limits: lim})
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestSuitesAndRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	go echo(svc)
-	data := make([]byte, 24<<20)
+	data := make([]byte, 4<<20)
 	for i := range data {
 		data[i] = byte(i*13 + i>>11)
 	}
@@ -42,29 +42,36 @@ func TestSuitesAndRekey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := s.OpenStream("", 3)
-			if err != nil {
-				t.Fatal(err)
+			// Echo 4 MiB at a time until the client has rekeyed twice (a
+			// rekey completes a round trip after the threshold), at most
+			// 40 rounds; every round must come back byte-exact.
+			rekeys := uint64(0)
+			for round := 0; round < 40 && rekeys < 2; round++ {
+				st, err := s.OpenStream("", 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() {
+					st.Write(data)
+					st.CloseWrite()
+				}()
+				st.SetReadDeadline(time.Now().Add(60 * time.Second))
+				got, err := io.ReadAll(st)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("round %d: echo %d of %d bytes, %v", round, len(got), len(data), err)
+				}
+				st.Close()
+				s.mu.Lock()
+				rekeys = s.tr.KeySets() - 1
+				s.mu.Unlock()
 			}
-			go func() {
-				st.Write(data)
-				st.CloseWrite()
-			}()
-			st.SetReadDeadline(time.Now().Add(60 * time.Second))
-			got, err := io.ReadAll(st)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("echo: %d of %d bytes, %v", len(got), len(data), err)
+			if rekeys < 2 {
+				t.Fatalf("client session rekeyed %d times in 40 rounds, want at least 2", rekeys)
 			}
 			local, remote := s.IDs()
 			if s.Suite() != suite || local.Auth() != client.id.AuthTagFor(suite) ||
 				remote.Auth() != suite.AuthTag(server.PublicKey()) {
 				t.Fatalf("client session: suite %v, ids %v %v", s.Suite(), local, remote)
-			}
-			s.mu.Lock()
-			rekeys := s.tr.KeySets() - 1
-			s.mu.Unlock()
-			if rekeys < 2 {
-				t.Fatalf("client session rekeyed %d times, want at least 2", rekeys)
 			}
 			server.mu.Lock()
 			var peer *Session
@@ -77,7 +84,6 @@ func TestSuitesAndRekey(t *testing.T) {
 			if peer == nil || peer.Suite() != suite {
 				t.Fatalf("server side of the session: %v", peer)
 			}
-			st.Close()
 		})
 	}
 }
