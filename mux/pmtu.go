@@ -172,5 +172,6 @@ func (s *Session) sendSize() int {
 func (s *Session) setMTU(n int) {
 	s.mtu = n
 	s.rec.cc.SetMaxDatagramSize(n)
+	s.rec.pacer.SetRateBurst(n <= s.baseMTU)
 	s.stats.PacketSize = n
 }

@@ -113,7 +113,7 @@ type Endpoint struct {
 	// it has no resp (a dialer): made on the first such initiation, and
 	// used by the reader goroutine only.
 	rekeyResp *secure.Responder
-	runq runQueue          // the gate onto the process-wide run workers
+	runq      runQueue // the gate onto the process-wide run workers
 	// pool holds the copies of received packets between the reader and
 	// the worker that applies them: the process-wide packetPool.
 	pool *alignment.Pool

@@ -393,13 +393,22 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, addr netip.AddrPort, n
 	}
 }
 
+// producePackets bounds the packets one run builds (produce).
+const producePackets = 64
+
 // produce polls the engine into the run's arenas (flush.go) and prepares
 // each packet for sealing; the packets are encrypted in place after the
 // lock is released (sealJobs).
 func (s *Session) produce(now time.Time) {
 	size := s.m.MaxPacketSize()
 	r := s.cur
-	for i := 0; i < 256; i++ {
+	// At most 64 packets per run (a GSO message and a half at 1,452
+	// bytes): the engine is built under s.mu, which every Write and Send
+	// takes too, so a longer run keeps the application waiting; a session
+	// with more to send goes round again at once (kick, below). Measured
+	// at MTU 1,500 with the pacer's millisecond bursts: 64 gave bulk about
+	// 1,220 MB/s and datagrams 750; 256, 1,070 and 540; 32, 1,165 and 730.
+	for i := 0; i < producePackets; i++ {
 		b, arena := r.packetSpace(size)
 		if b == nil {
 			break // the run's arenas are full
