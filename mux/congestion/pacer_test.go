@@ -126,3 +126,38 @@ func TestPacerTinyRate(t *testing.T) {
 		t.Fatalf("tiny rate gave %v", at.Sub(t0))
 	}
 }
+
+// TestPacerRateBurst: a fast sender's allowance is BurstInterval of its
+// rate, capped at MaxRateBurst; a slow one keeps the burst packets; with
+// the rate burst off (packets larger than the unit) the burst packets are
+// the allowance at any rate.
+func TestPacerRateBurst(t *testing.T) {
+	p := NewPacer(1452, 10)
+	p.SetRate(t0, 50e6) // 50 MB/s: 1 ms is 50 kB, more than 10 packets
+	if got, want := p.Capacity(), 50_000; got != want {
+		t.Fatalf("capacity at 50 MB/s: %d, want %d", got, want)
+	}
+	p.SetRate(t0, 1e6) // 1 MB/s: 1 ms is 1 kB, less than 10 packets
+	if got := p.Capacity(); got != 10*1452 {
+		t.Fatalf("capacity at 1 MB/s: %d, want the 10 packets", got)
+	}
+	p.SetRate(t0, 10e9) // 10 GB/s: capped
+	if got := p.Capacity(); got != MaxRateBurst {
+		t.Fatalf("capacity at 10 GB/s: %d, want MaxRateBurst %d", got, MaxRateBurst)
+	}
+	// A fast sender whose run wakes 1 ms after a full burst finds a run's
+	// worth of budget, not ten packets.
+	p.Budget(t0)
+	p.OnSend(t0, p.Budget(t0))
+	if got := p.Budget(t0.Add(time.Millisecond)); got != MaxRateBurst {
+		t.Fatalf("budget 1 ms after a burst: %d, want %d", got, MaxRateBurst)
+	}
+	p.SetRateBurst(false)
+	if got := p.Capacity(); got != 10*1452 || p.Budget(t0.Add(time.Millisecond)) > 10*1452 {
+		t.Fatalf("rate burst off: capacity %d", got)
+	}
+	p.SetRateBurst(true)
+	if got := p.Capacity(); got != MaxRateBurst {
+		t.Fatalf("rate burst on again: capacity %d", got)
+	}
+}
