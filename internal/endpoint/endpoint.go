@@ -401,10 +401,8 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *ali
 		ep.handshake(pkt, &h, addr, out)
 		return false
 	}
-	ep.mu.Lock()
-	s := ep.sessions[h.Destination.Ephemeral()]
-	ep.mu.Unlock()
-	if s == nil || h.Source != s.remoteID || h.Suite != s.suite {
+	s := ep.sessionOf(&h)
+	if s == nil {
 		return false
 	}
 	if pb == nil || len(pkt) < handOverMin {
@@ -416,6 +414,19 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *ali
 	}
 	*pb = alignment.Buffer{}
 	return true
+}
+
+// sessionOf returns the session a transport packet with header h belongs
+// to: the one under its destination ephemeral value, if the source peer id
+// and the construction are the session's; nil otherwise.
+func (ep *Endpoint) sessionOf(h *wire.Header) *Session {
+	ep.mu.Lock()
+	s := ep.sessions[h.Destination.Ephemeral()]
+	ep.mu.Unlock()
+	if s == nil || h.Source != s.remoteID || h.Suite != s.suite {
+		return nil
+	}
+	return s
 }
 
 // receiveTrain hands a whole GRO train (datagrams of seg bytes, the last
@@ -443,10 +454,8 @@ func (ep *Endpoint) receiveTrain(train []byte, seg int, addr netip.AddrPort, pb 
 			return false
 		}
 	}
-	ep.mu.Lock()
-	s := ep.sessions[h.Destination.Ephemeral()]
-	ep.mu.Unlock()
-	if s == nil || h.Source != s.remoteID || h.Suite != s.suite {
+	s := ep.sessionOf(&h)
+	if s == nil {
 		return false
 	}
 	if !s.enqueue(inPacket{buf: train, seg: seg, addr: addr, pb: *pb, pool: readPool}) {

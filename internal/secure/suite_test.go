@@ -63,14 +63,7 @@ func TestSuiteAESGCM(t *testing.T) {
 		t.Fatal("an AES-GCM initiation relabelled as ChaCha20-Poly1305 was answered")
 	}
 
-	ti, err := NewTransport(ei, Limits{}, at(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTransport(er, Limits{}, at(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ti, tr := transportsOf(t, ei, er)
 	// packet builds a ChaCha20-Poly1305 header; Seal stamps the session's id.
 	pkt, _ := seal(t, ti, "over AES-GCM", at(0))
 	if s, ok := wire.SuiteOf(pkt); !ok || s != wire.SuiteAESGCM || ti.Suite() != wire.SuiteAESGCM {
@@ -164,27 +157,21 @@ func TestSuiteSealedExampleAESGCM(t *testing.T) {
 func TestSealOpenAllocsAESGCM(t *testing.T) {
 	p := newPair(t, ResponderConfig{})
 	_, _, ei, er := aesPair(t, p)
-	ti, err := NewTransport(ei, Limits{}, at(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTransport(er, Limits{}, at(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := benchBuffer(ti)
-	n := len(buf)
-	allocs := testing.AllocsPerRun(1000, func() {
-		wire.PutPacketNumber(buf, ti.NextPacketNumber())
-		sealed, _, err := ti.Seal(buf[:n], at(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := tr.Open(sealed, at(0)); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
+	ti, tr := transportsOf(t, ei, er)
+	if allocs := sealOpenAllocs(t, ti, tr); allocs != 0 {
 		t.Fatalf("Seal+Open under AES-256-GCM: %v allocations per packet, want 0", allocs)
 	}
+}
+
+// transportsOf builds the transports of a handshake's two sides.
+func transportsOf(tb testing.TB, ei, er *Established) (ti, tr *Transport) {
+	tb.Helper()
+	var err error
+	if ti, err = NewTransport(ei, Limits{}, at(0)); err != nil {
+		tb.Fatal(err)
+	}
+	if tr, err = NewTransport(er, Limits{}, at(0)); err != nil {
+		tb.Fatal(err)
+	}
+	return ti, tr
 }
