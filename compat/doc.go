@@ -3,8 +3,16 @@
 // the very same packets back to back, each delimited by its header's
 // payload length field.
 //
-// Status (issue #13): the framing is here (Reader, Frame, WritePackets,
-// ReadFirstPacket), with the bounds a listener needs against hostile
-// streams. The transport that plugs TCP connections into an endpoint, the
-// listener on the UDP port's number and the dialer's fallback are not yet.
+// StreamTransport implements endpoint.Transport over TCP: a listening one
+// (ListenStream) accepts a connection per peer socket, bounded per source
+// address and in all, each proving itself with a well-formed first packet
+// within FirstPacketTimeout; a dialing one (DialStream) holds one
+// connection. An endpoint runs on either exactly as on a UDP socket
+// (endpoint.NewWithTransport).
+//
+// Status (issue #13): framing, the transport and its bounds are here and
+// tested under an endpoint. Not yet: the session's reliability tuned for a
+// reliable carrier, net's "haven+tcp" and the UDP-first dial that falls
+// back to TCP, listeners on the UDP port's number (Listen, Host, haven
+// serve, ListenStream= in the systemd units), and the return to UDP.
 package compat

@@ -106,7 +106,7 @@ var (
 // Endpoint is one socket and the sessions on it. Safe for concurrent use.
 type Endpoint struct {
 	cfg  Config
-	conn *udp.Conn
+	conn Transport
 	id   *secure.Identity
 	resp *secure.Responder // nil unless cfg.Accept
 	// rekeyResp answers the peers' rekeys of this endpoint's sessions when
@@ -177,8 +177,30 @@ func New(pc net.PacketConn, cfg Config) (*Endpoint, error) {
 	return newEndpoint(conn, cfg)
 }
 
+// Transport is what an endpoint sends and receives its packets through:
+// a UDP socket (*udp.Conn) or a stream transport (package compat's,
+// PROTOCOL.md §8). The endpoint and its sessions do not care which
+// (issue #13). Methods have *udp.Conn's meaning: ReadBatchLent is called by
+// the endpoint's one reader goroutine and must hold no lent buffer while
+// it waits; WriteBatch by any worker, concurrently; Close unblocks both.
+// A stream transport hands packets over in the datagram form (payload
+// length field zero) and sets the field itself when it writes.
+type Transport interface {
+	ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error)
+	WriteBatch(msgs []udp.Message) (int, error)
+	LocalAddr() netip.AddrPort
+	Caps() udp.Caps
+	Close() error
+}
+
+// NewWithTransport runs an endpoint on t, which it then owns: Close
+// closes it, and so does a failure here.
+func NewWithTransport(t Transport, cfg Config) (*Endpoint, error) {
+	return newEndpoint(t, cfg)
+}
+
 // newEndpoint runs an endpoint on conn; if it cannot, it closes conn.
-func newEndpoint(conn *udp.Conn, cfg Config) (ep *Endpoint, err error) {
+func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 	defer func() {
 		if err != nil {
 			conn.Close()

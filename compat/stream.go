@@ -1,0 +1,354 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/havenproto/haven/internal/udp"
+	"github.com/havenproto/haven/wire"
+)
+
+// Bounds of a stream transport (issue #13: hostile TCP input is bounded).
+const (
+	// MaxConnsPerSource bounds the connections one source IP address may
+	// hold open to a listening transport at once; more are closed at once,
+	// without a byte written.
+	MaxConnsPerSource = 16
+	// MaxConns bounds a listening transport's connections in all.
+	MaxConns = 4096
+	// inQueue bounds the packets read from all connections and not yet
+	// taken by the endpoint; a full queue stops the connections' readers,
+	// which is TCP's back-pressure on their senders.
+	inQueue = 256
+	// outQueue bounds the packets waiting for one connection's writer; a
+	// packet beyond it is dropped, as a full UDP socket buffer drops one,
+	// so one slow peer never holds up the endpoint's other sessions.
+	outQueue = 512
+)
+
+// ErrStreamClosed is returned by a closed StreamTransport's methods; it
+// is net.ErrClosed.
+var ErrStreamClosed = net.ErrClosed
+
+// StreamTransport carries an endpoint's packets over TCP connections
+// instead of a UDP socket, framed as docs/PROTOCOL.md §8 says. It
+// implements endpoint.Transport: a listening one (ListenStream) accepts
+// connections, one per peer socket, and addresses each by its remote
+// address, as a UDP socket addresses datagrams; a dialing one (DialStream)
+// holds one connection and sends everything there.
+//
+// Goroutines: one accept loop (listening), and a reader and a writer per
+// connection. Received packets wait in one bounded queue for the
+// endpoint's reader; packets to send wait in a bounded queue per
+// connection, so WriteBatch never blocks on a slow peer.
+type StreamTransport struct {
+	ln        net.Listener // nil for a dialing transport
+	local     netip.AddrPort
+	maxPacket int
+
+	in   chan inbound
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// mu guards conns, perSource, dialed and closed.
+	mu        sync.Mutex
+	conns     map[netip.AddrPort]*streamConn
+	perSource map[netip.Addr]int
+	dialed    *streamConn // the dialing transport's one connection
+	closed    bool
+}
+
+// inbound is one received packet, in a buffer of its own.
+type inbound struct {
+	pkt  []byte
+	from netip.AddrPort
+}
+
+// streamConn is one TCP connection of a transport.
+type streamConn struct {
+	c    net.Conn
+	addr netip.AddrPort
+	out  chan []byte
+	once sync.Once
+}
+
+// ListenStream runs a listening stream transport on ln, which it owns
+// from then on, for packets of at most maxPacket bytes (0: the largest).
+func ListenStream(ln net.Listener, maxPacket int) (*StreamTransport, error) {
+	local, err := addrPortOf(ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	t := newStream(local, maxPacket)
+	t.ln = ln
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// DialStream connects a dialing stream transport to addr over TCP.
+func DialStream(ctx context.Context, addr netip.AddrPort, maxPacket int) (*StreamTransport, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	local, err := addrPortOf(c.LocalAddr())
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	t := newStream(local, maxPacket)
+	sc := t.add(c, addr)
+	t.mu.Lock()
+	t.dialed = sc
+	t.mu.Unlock()
+	return t, nil
+}
+
+func newStream(local netip.AddrPort, maxPacket int) *StreamTransport {
+	if maxPacket < wire.MinPacketSize || maxPacket > wire.MaxPacketSize {
+		maxPacket = wire.MaxPacketSize
+	}
+	return &StreamTransport{local: local, maxPacket: maxPacket, in: make(chan inbound, inQueue),
+		done: make(chan struct{}), conns: make(map[netip.AddrPort]*streamConn), perSource: make(map[netip.Addr]int)}
+}
+
+func addrPortOf(a net.Addr) (netip.AddrPort, error) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}, errors.New("compat: not a TCP address: " + a.String())
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// acceptLoop accepts connections until the listener closes, and closes
+// at once those over the per-source or total bounds.
+func (t *StreamTransport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			return
+		}
+		addr, err := addrPortOf(c.RemoteAddr())
+		t.mu.Lock()
+		ok := err == nil && !t.closed && len(t.conns) < MaxConns && t.perSource[addr.Addr()] < MaxConnsPerSource
+		t.mu.Unlock()
+		if !ok {
+			c.Close()
+			continue
+		}
+		t.add(c, addr)
+	}
+}
+
+// add registers c and starts its reader and writer.
+func (t *StreamTransport) add(c net.Conn, addr netip.AddrPort) *streamConn {
+	sc := &streamConn{c: c, addr: addr, out: make(chan []byte, outQueue)}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.Close()
+		return sc
+	}
+	if old := t.conns[addr]; old != nil {
+		t.dropLocked(old)
+	}
+	t.conns[addr] = sc
+	t.perSource[addr.Addr()]++
+	t.wg.Add(2)
+	t.mu.Unlock()
+	go t.readLoop(sc)
+	go t.writeLoop(sc)
+	return sc
+}
+
+// drop closes sc and forgets it.
+func (t *StreamTransport) drop(sc *streamConn) {
+	t.mu.Lock()
+	t.dropLocked(sc)
+	t.mu.Unlock()
+}
+
+func (t *StreamTransport) dropLocked(sc *streamConn) {
+	sc.once.Do(func() {
+		sc.c.Close()
+		close(sc.out)
+		if t.conns[sc.addr] == sc {
+			delete(t.conns, sc.addr)
+		}
+		if t.dialed == sc {
+			t.dialed = nil // WriteBatch drops what it would have queued
+		}
+		if t.perSource[sc.addr.Addr()]--; t.perSource[sc.addr.Addr()] <= 0 {
+			delete(t.perSource, sc.addr.Addr())
+		}
+	})
+}
+
+// readLoop reads sc's packets into the inbound queue: the first within
+// FirstPacketTimeout, any malformed one ends the connection without a
+// byte written back.
+func (t *StreamTransport) readLoop(sc *streamConn) {
+	defer t.wg.Done()
+	defer t.drop(sc)
+	r := NewReader(sc.c, t.maxPacket)
+	var p []byte
+	var err error
+	if t.ln != nil {
+		p, err = ReadFirstPacket(sc.c, r) // an accepted connection proves itself first
+	} else {
+		p, err = r.ReadPacket()
+	}
+	for err == nil {
+		pkt := append(make([]byte, 0, len(p)), p...)
+		wire.PutLength(pkt, 0) // the datagram form (Transport)
+		select {
+		case t.in <- inbound{pkt, sc.addr}:
+		case <-t.done:
+			return
+		}
+		p, err = r.ReadPacket()
+	}
+}
+
+// writeLoop writes sc's queued packets, several per system call when
+// they queue up.
+func (t *StreamTransport) writeLoop(sc *streamConn) {
+	defer t.wg.Done()
+	var batch [][]byte
+	var scratch net.Buffers
+	for p := range sc.out {
+		batch = append(batch[:0], p)
+	more:
+		for len(batch) < 64 {
+			select {
+			case q, ok := <-sc.out:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		var err error
+		if scratch, err = WritePackets(sc.c, batch, scratch); err != nil {
+			t.drop(sc)
+			for range sc.out { // drain until drop's close
+			}
+			return
+		}
+	}
+}
+
+// ReadBatchLent waits for received packets and copies up to len(msgs) of
+// them into buffers l lends, in the datagram form (endpoint.Transport).
+func (t *StreamTransport) ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	var first inbound
+	select {
+	case first = <-t.in:
+	default:
+		l.Return(msgs) // hold nothing while waiting
+		select {
+		case first = <-t.in:
+		case <-t.done:
+			return 0, ErrStreamClosed
+		}
+	}
+	n := 0
+	for {
+		l.Lend(msgs[:n+1]) // a prefix, as udp.Lender expects: only msgs[n] may lack a buffer
+		m := &msgs[n]
+		m.N = copy(m.Buf, first.pkt)
+		m.Addr, m.Segment, m.Truncated = first.from, 0, len(first.pkt) > len(m.Buf)
+		n++
+		if n == len(msgs) {
+			return n, nil
+		}
+		select {
+		case first = <-t.in:
+		default:
+			return n, nil
+		}
+	}
+}
+
+// WriteBatch queues each message's packets (a segmented message's each
+// datagram) for the connection of its address; a dialing transport's one
+// connection takes them all. It never blocks: a packet for an unknown
+// address or a full queue is dropped, as a UDP socket drops one.
+func (t *StreamTransport) WriteBatch(msgs []udp.Message) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, ErrStreamClosed
+	}
+	for _, m := range msgs {
+		sc := t.dialed
+		if t.ln != nil {
+			sc = t.conns[m.Addr]
+		}
+		if sc == nil {
+			continue
+		}
+		seg := m.Segment
+		if seg <= 0 {
+			seg = len(m.Buf)
+		}
+		for off := 0; off < len(m.Buf); off += seg {
+			p := append(make([]byte, 0, min(seg, len(m.Buf)-off)), m.Buf[off:min(off+seg, len(m.Buf))]...)
+			select {
+			case sc.out <- p:
+			default: // full: dropped
+			}
+		}
+	}
+	return len(msgs), nil
+}
+
+// LocalAddr returns the listener's or the connection's local address.
+func (t *StreamTransport) LocalAddr() netip.AddrPort { return t.local }
+
+// Caps describes a stream transport as the endpoint needs it: one packet
+// at a time, and packets that arrive whole whatever their size (TCP
+// segments them), so path MTU discovery may go up to the largest packet.
+func (t *StreamTransport) Caps() udp.Caps {
+	return udp.Caps{DontFragment: true, BatchSize: 1}
+}
+
+// Close closes the listener and every connection and waits for the
+// transport's goroutines.
+func (t *StreamTransport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrStreamClosed
+	}
+	t.closed = true
+	close(t.done)
+	if t.ln != nil {
+		t.ln.Close()
+	}
+	for _, sc := range t.conns {
+		t.dropLocked(sc)
+	}
+	if t.dialed != nil {
+		t.dropLocked(t.dialed)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return nil
+}
+
+var _ io.Closer = (*StreamTransport)(nil)
