@@ -91,9 +91,13 @@ func ListenStream(ln net.Listener, maxPacket int) (*StreamTransport, error) {
 	return t, nil
 }
 
-// DialStream connects a dialing stream transport to addr over TCP.
-func DialStream(ctx context.Context, addr netip.AddrPort, maxPacket int) (*StreamTransport, error) {
+// DialStream connects a dialing stream transport to addr over TCP, from
+// laddr when it is valid.
+func DialStream(ctx context.Context, laddr, addr netip.AddrPort, maxPacket int) (*StreamTransport, error) {
 	var d net.Dialer
+	if laddr.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(laddr)
+	}
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func TestStreamEndpointEcho(t *testing.T) {
 		data[i] = byte(i*31 + i>>13)
 	}
 	for _, suite := range []wire.Suite{wire.SuiteChaChaPoly, wire.SuiteAESGCM} {
-		ct, err := DialStream(testCtx(t), server.LocalAddr(), 0)
+		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestStreamCloseLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		server, _ := endpoint.NewWithTransport(lt, endpoint.Config{Accept: true})
-		ct, err := DialStream(testCtx(t), server.LocalAddr(), 0)
+		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

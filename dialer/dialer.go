@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/havenproto/haven/compat"
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/wire"
@@ -21,17 +22,22 @@ import (
 type Pool struct {
 	cfg   endpoint.Config
 	laddr netip.AddrPort
-	// mu guards eps (created on first use per network) and closed.
+	// mu guards eps (created on first use per network), streams and
+	// closed.
 	mu     sync.Mutex
 	eps    map[string]*endpoint.Endpoint
 	closed bool
+	// streams holds an endpoint per remote address over the stream (TCP)
+	// transport: one connection per server, as a TCP client has.
+	streams map[netip.AddrPort]*endpoint.Endpoint
 }
 
 // New makes a pool whose sockets bind laddr (zero: any address, a free
 // port) and whose sessions use cfg.
 func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 	cfg.Accept = false
-	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint)}
+	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint),
+		streams: make(map[netip.AddrPort]*endpoint.Endpoint)}
 }
 
 // Session returns the session to peer at addr over the UDP network
@@ -61,6 +67,62 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 	return s, ep, err
 }
 
+// SessionStream is Session over the stream (TCP) transport of
+// docs/PROTOCOL.md §8: the session to peer at addr on the pool's TCP
+// connection to addr, made (connection, then handshake) when there is
+// none or the last one ended.
+func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.PublicKey,
+	addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, nil, endpoint.ErrClosed
+	}
+	ep := p.streams[addr]
+	p.mu.Unlock()
+	if ep != nil {
+		if s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{}); err == nil {
+			return s, ep, nil
+		}
+		// The connection or its session ended: dial anew below.
+		p.mu.Lock()
+		if p.streams[addr] == ep {
+			delete(p.streams, addr)
+		}
+		p.mu.Unlock()
+		ep.Close(wire.CloseNormal, "")
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	t, err := compat.DialStream(ctx, p.laddr, addr, p.cfg.Session.MaxPacketSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep, err = endpoint.NewWithTransport(t, p.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		ep.Close(wire.CloseNormal, "")
+		return nil, nil, endpoint.ErrClosed
+	}
+	if old := p.streams[addr]; old != nil {
+		// A concurrent dial won: use its connection.
+		p.mu.Unlock()
+		ep.Close(wire.CloseNormal, "")
+		return p.SessionStream(ctx, deadline, peer, addr)
+	}
+	p.streams[addr] = ep
+	p.mu.Unlock()
+	s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{})
+	return s, ep, err
+}
+
 // endpoint returns the pool's socket for network, creating it.
 func (p *Pool) endpoint(network string) (*endpoint.Endpoint, error) {
 	p.mu.Lock()
@@ -87,10 +149,13 @@ func (p *Pool) endpoint(network string) (*endpoint.Endpoint, error) {
 // to Session fail with net.ErrClosed.
 func (p *Pool) Close() error {
 	p.mu.Lock()
-	eps := p.eps
-	p.eps, p.closed = nil, true
+	eps, streams := p.eps, p.streams
+	p.eps, p.streams, p.closed = nil, nil, true
 	p.mu.Unlock()
 	for _, ep := range eps {
+		ep.Close(wire.CloseNormal, "dialer closed")
+	}
+	for _, ep := range streams {
 		ep.Close(wire.CloseNormal, "dialer closed")
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/havenproto/haven/wire"
@@ -56,15 +57,25 @@ func (a *Addr) String() string {
 
 // udpNetwork maps a Haven network name to its UDP one.
 func udpNetwork(network string) (string, error) {
-	switch network {
+	udp, _, err := transportOf(network)
+	return udp, err
+}
+
+// transportOf returns the IP network of a Haven network ("udp", "udp4" or
+// "udp6", naming the address family even for TCP) and whether it forces
+// the stream (TCP) transport of docs/PROTOCOL.md §8: "haven+tcp",
+// "haven4+tcp" and "haven6+tcp" do.
+func transportOf(network string) (udp string, stream bool, err error) {
+	base, stream := strings.CutSuffix(network, "+tcp")
+	switch base {
 	case "haven":
-		return "udp", nil
+		return "udp", stream, nil
 	case "haven4":
-		return "udp4", nil
+		return "udp4", stream, nil
 	case "haven6":
-		return "udp6", nil
+		return "udp6", stream, nil
 	}
-	return "", net.UnknownNetworkError(network)
+	return "", false, net.UnknownNetworkError(network)
 }
 
 // ResolveAddr parses "<public key>@<host>:<port>" and resolves the host.

@@ -44,6 +44,9 @@ var defaultDialer Dialer
 
 // Dial connects to address ("<public key>@<host>:<port>") on network
 // "haven", "haven4" or "haven6", with the package's default Dialer.
+// "haven+tcp", "haven4+tcp" and "haven6+tcp" carry the same session over
+// TCP instead (docs/PROTOCOL.md §8), for paths where UDP does not pass;
+// the server must listen on the same network.
 func Dial(network, address string) (net.Conn, error) {
 	return defaultDialer.DialContext(context.Background(), network, address)
 }
@@ -87,8 +90,14 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	udp, _ := udpNetwork(network)
-	s, ep, err := d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr))
+	udp, stream, _ := transportOf(network)
+	var s *endpoint.Session
+	var ep *endpoint.Endpoint
+	if stream {
+		s, ep, err = d.sessions().SessionStream(ctx, deadline, raddr.Key, dialable(raddr.Addr))
+	} else {
+		s, ep, err = d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr))
+	}
 	if err != nil {
 		return nil, authorizeError(err, raddr.Key)
 	}

@@ -3,9 +3,11 @@ package net
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/havenproto/haven/compat"
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/wire"
 )
@@ -20,7 +22,9 @@ type ListenConfig struct {
 }
 
 // Listen listens on the UDP address ("[host]:port") for stream channels
-// from every peer, with a fresh identity.
+// from every peer, with a fresh identity. On "haven+tcp" (and its 4 and 6
+// forms) it listens on TCP instead, for the stream transport of
+// docs/PROTOCOL.md §8.
 func Listen(network, address string) (net.Listener, error) {
 	var lc ListenConfig
 	return lc.Listen(context.Background(), network, address)
@@ -38,13 +42,26 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 // endpoint opens the listening socket for network and address
 // ("[host]:port"), answering handshakes.
 func (lc *ListenConfig) endpoint(ctx context.Context, network, address string) (*endpoint.Endpoint, error) {
-	udp, err := udpNetwork(network)
+	udp, stream, err := transportOf(network)
 	if err != nil {
 		return nil, err
 	}
 	laddr, err := listenAddr(ctx, udp, address)
 	if err != nil {
 		return nil, err
+	}
+	if stream {
+		// "haven+tcp": the stream transport alone (docs/PROTOCOL.md §8).
+		var nlc net.ListenConfig
+		ln, err := nlc.Listen(ctx, "tcp"+strings.TrimPrefix(udp, "udp"), laddr.String())
+		if err != nil {
+			return nil, err
+		}
+		t, err := compat.ListenStream(ln, lc.Config.MaxPacketSize)
+		if err != nil {
+			return nil, err
+		}
+		return endpoint.NewWithTransport(t, lc.Config.endpoint(true))
 	}
 	return endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
 }

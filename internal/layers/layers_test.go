@@ -32,7 +32,7 @@ var rank = map[string]int{
 	"internal/endpoint": 4,
 	"dialer":            5,
 	"listener":          5,
-	"compat":            6,
+	"compat":            4, // a transport for internal/endpoint, beside it; dialer and net use it
 	"net":               7,
 	"cmd/haven":         8,
 	"internal/layers":   9,
