@@ -75,6 +75,11 @@ type Config struct {
 	// Authorize may be called from several goroutines at once and should
 	// be fast: it runs on the socket's reader.
 	Authorize func(peer PublicKey) bool
+	// DisableTCP turns off a listener's TCP fallback: by default Listen
+	// on "haven" also accepts the same sessions over TCP at the UDP
+	// port's number (docs/PROTOCOL.md §8), for clients behind networks
+	// that block UDP. A listener on "haven+tcp" is TCP only.
+	DisableTCP bool
 	// Cipher is the AEAD of the sessions this side starts: CipherAuto (the
 	// default: AES-256-GCM on CPUs with AES instructions, ChaCha20-Poly1305
 	// elsewhere), CipherChaCha20Poly1305 or CipherAES256GCM. Listeners

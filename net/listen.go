@@ -2,9 +2,13 @@ package net
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/havenproto/haven/compat"
@@ -52,21 +56,79 @@ func (lc *ListenConfig) endpoint(ctx context.Context, network, address string) (
 	}
 	if stream {
 		// "haven+tcp": the stream transport alone (docs/PROTOCOL.md §8).
-		var nlc net.ListenConfig
-		ln, err := nlc.Listen(ctx, "tcp"+strings.TrimPrefix(udp, "udp"), laddr.String())
-		if err != nil {
-			return nil, err
-		}
-		t, err := compat.ListenStream(ln, lc.Config.MaxPacketSize)
-		if err != nil {
-			return nil, err
-		}
-		return endpoint.NewWithTransport(t, lc.Config.endpoint(true))
+		return lc.streamEndpoint(ctx, udp, laddr, lc.Config.endpoint(true))
 	}
 	return endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
 }
 
+// streamEndpoint opens an accepting endpoint on TCP at laddr.
+func (lc *ListenConfig) streamEndpoint(ctx context.Context, udp string, laddr netip.AddrPort,
+	cfg endpoint.Config) (*endpoint.Endpoint, error) {
+	var nlc net.ListenConfig
+	ln, err := nlc.Listen(ctx, "tcp"+strings.TrimPrefix(udp, "udp"), laddr.String())
+	if err != nil {
+		return nil, err
+	}
+	t, err := compat.ListenStream(ln, lc.Config.MaxPacketSize)
+	if err != nil {
+		return nil, err
+	}
+	return endpoint.NewWithTransport(t, cfg)
+}
+
+// sameKeyTries bounds the attempts at a UDP port whose number is free on
+// TCP too, when the address asked for port 0.
+const sameKeyTries = 8
+
 func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	udp, stream, err := transportOf(network)
+	if err != nil {
+		return nil, err
+	}
+	if stream || lc.Config.DisableTCP {
+		return lc.listenOne(ctx, network, address)
+	}
+	// UDP, and the TCP fallback at the same port number (issue #13), with
+	// one identity and one set of services: the TCP side's channels go to
+	// the UDP side's services (endpoint.Config.ServicesOf).
+	laddr, err := listenAddr(ctx, udp, address)
+	if err != nil {
+		return nil, err
+	}
+	cfg := lc.Config
+	if cfg.PrivateKey.IsZero() {
+		if cfg.PrivateKey, err = wire.GeneratePrivateKey(); err != nil {
+			return nil, err
+		}
+	}
+	for try := 1; ; try++ {
+		ep, err := endpoint.Listen(udp, laddr, cfg.endpoint(true))
+		if err != nil {
+			return nil, err
+		}
+		tcfg := cfg.endpoint(true)
+		tcfg.ServicesOf = ep
+		tep, err := lc.streamEndpoint(ctx, udp, netip.AddrPortFrom(laddr.Addr(), ep.LocalAddr().Port()), tcfg)
+		if err != nil {
+			ep.Close(wire.CloseShuttingDown, "")
+			if laddr.Port() == 0 && try < sameKeyTries && errors.Is(err, syscall.EADDRINUSE) {
+				continue // that number is taken on TCP: another UDP port
+			}
+			return nil, fmt.Errorf("TCP fallback at the UDP port's number (ListenConfig.Config.DisableTCP turns it off): %w", err)
+		}
+		svc, err := ep.Listen(lc.Service)
+		if err != nil {
+			tep.Close(wire.CloseShuttingDown, "")
+			ep.Close(wire.CloseShuttingDown, "")
+			return nil, err
+		}
+		return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	}
+}
+
+// listenOne listens on one transport: UDP without the TCP fallback, or
+// TCP alone ("haven+tcp").
+func (lc *ListenConfig) listenOne(ctx context.Context, network, address string) (*Listener, error) {
 	ep, err := lc.endpoint(ctx, network, address)
 	if err != nil {
 		return nil, err
@@ -82,6 +144,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 // Listener accepts stream channels on one socket, from every peer.
 type Listener struct {
 	ep   *endpoint.Endpoint // owned: closed after the listener and its conns (nil for a Host's)
+	tcp  *endpoint.Endpoint // owned likewise: the TCP fallback at ep's port number, or nil
 	svc  *endpoint.Service
 	addr *Addr
 	// mu guards closed and live (accepted conns not yet closed): the
@@ -121,7 +184,7 @@ func (l *Listener) connClosed() {
 	last := l.closed && l.live == 0
 	l.mu.Unlock()
 	if last {
-		l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
+		l.drain()
 	}
 }
 
@@ -141,11 +204,24 @@ func (l *Listener) Close() error {
 	l.svc.Close()
 	if l.ep != nil {
 		l.ep.StopAccepting()
+		if l.tcp != nil {
+			l.tcp.StopAccepting()
+		}
 		if idle {
-			l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
+			l.drain()
 		}
 	}
 	return nil
+}
+
+// drain closes the listener's endpoints once their sessions have
+// delivered what was written: the TCP side first, whose channels use the
+// UDP side's services.
+func (l *Listener) drain() {
+	if l.tcp != nil {
+		l.tcp.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
+	}
+	l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
 }
 
 // drainTimeout bounds how long a closed listener's socket waits for its

@@ -2,6 +2,7 @@ package net
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -83,5 +84,56 @@ func TestStreamBulk(t *testing.T) {
 	defer ud.Close()
 	if _, err := ud.Dial("haven", ln.Addr().String()); err == nil {
 		t.Fatal("a UDP dial reached a TCP-only listener")
+	}
+}
+
+// TestListenServesTCPFallback: a listener on "haven" answers the same
+// address over TCP too, one identity and one Accept for both; with
+// Config.DisableTCP it does not.
+func TestListenServesTCPFallback(t *testing.T) {
+	ln, err := Listen("haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+			}()
+		}
+	}()
+	for _, network := range []string{"haven4", "haven4+tcp"} {
+		d := &Dialer{}
+		c, err := d.Dial(network, ln.Addr().String())
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		msg := []byte("over " + network)
+		c.Write(msg)
+		got := make([]byte, len(msg))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%s: echo %q, %v", network, got, err)
+		}
+		c.Close()
+		d.Close()
+	}
+
+	lc := ListenConfig{Config: Config{DisableTCP: true}}
+	off, err := lc.Listen(context.Background(), "haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	d := &Dialer{Timeout: 2 * time.Second}
+	defer d.Close()
+	if _, err := d.Dial("haven4+tcp", off.Addr().String()); err == nil {
+		t.Fatal("DisableTCP: a TCP dial connected")
 	}
 }

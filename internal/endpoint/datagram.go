@@ -50,6 +50,9 @@ type DatagramService struct {
 
 // ListenDatagrams registers a datagram service name on the endpoint.
 func (ep *Endpoint) ListenDatagrams(name string) (*DatagramService, error) {
+	if ep.cfg.ServicesOf != nil {
+		return nil, errServicesElsewhere
+	}
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if ep.closed {
@@ -430,9 +433,10 @@ func (svc *DatagramService) growRing(dc *DatagramChannel, n int) bool {
 // incomingDatagram accepts a datagram channel the peer opened, if a
 // datagram service has its name (called with s.mu held).
 func (s *Session) incomingDatagram(ch uint32, service string) {
-	s.ep.mu.Lock()
-	svc := s.ep.dgServices[service]
-	s.ep.mu.Unlock()
+	home := s.ep.servicesHome()
+	home.mu.Lock()
+	svc := home.dgServices[service]
+	home.mu.Unlock()
 	if svc == nil {
 		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no datagram service %q", service))
 		return

@@ -38,6 +38,12 @@ type Config struct {
 	Accept bool
 	// Session configures every session's engine.
 	Session mux.Config
+	// ServicesOf, when set, is the endpoint whose services (stream and
+	// datagram) take the channels peers open on this endpoint's sessions:
+	// one listener served over two transports (UDP, and TCP at the same
+	// port number; issue #13). It must outlive this endpoint. Its own
+	// services are then the only ones; Listen here fails.
+	ServicesOf *Endpoint
 	// Limits and Handshake tune the cryptography (tests shorten them).
 	// Handshake.Suite is the construction this endpoint's dials speak; a
 	// listening endpoint answers each initiation in its own construction
