@@ -7,6 +7,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -22,6 +23,9 @@ import (
 type Pool struct {
 	cfg   endpoint.Config
 	laddr netip.AddrPort
+	// NoFallback keeps Session on UDP: no TCP attempt after
+	// FallbackDelay. Set it before the first Session.
+	NoFallback bool
 	// mu guards eps (created on first use per network), streams and
 	// closed.
 	mu     sync.Mutex
@@ -63,8 +67,108 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 		ahead.Discard()
 		return nil, nil, err
 	}
-	s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
-	return s, ep, err
+	if s := ep.Live(peer); s != nil {
+		ahead.Discard()
+		return s, ep, nil
+	}
+	if s, sep := p.liveStream(peer, addr); s != nil {
+		ahead.Discard()
+		return s, sep, nil // a session that fell back to TCP
+	}
+	if p.NoFallback {
+		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
+		return s, ep, err
+	}
+	return p.race(ctx, deadline, ep, peer, addr, ahead)
+}
+
+// FallbackDelay is how long a dial waits for the UDP handshake before it
+// also tries TCP (docs/PROTOCOL.md §8, happy-eyeballs style: RFC 8305
+// recommends 250 ms between attempts; a handshake on a working path
+// takes one round trip, and on a lossy one the first retransmission comes
+// after 1 s, so a path that loses the first initiation gets a second, on
+// UDP, at 300 ms as well). The first attempt to complete wins; the other
+// is cancelled.
+const FallbackDelay = 300 * time.Millisecond
+
+// result is one attempt's outcome in race.
+type result struct {
+	s   *endpoint.Session
+	ep  *endpoint.Endpoint
+	err error
+}
+
+// race dials peer over UDP on ep and, if that has not completed within
+// FallbackDelay, over TCP as well; the first to complete wins and the
+// other is cancelled. Until FallbackDelay the UDP dial runs alone, as a
+// plain dial with that deadline: a working path pays nothing for the
+// fallback. After it, UDP starts afresh (a new initiation, as an early
+// retransmission) beside a TCP attempt on another goroutine.
+func (p *Pool) race(ctx context.Context, deadline time.Time, ep *endpoint.Endpoint, peer wire.PublicKey,
+	addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, *endpoint.Endpoint, error) {
+	first := time.Now().Add(FallbackDelay)
+	if !deadline.IsZero() && deadline.Before(first) {
+		first = deadline
+	}
+	s, err := ep.SessionAhead(ctx, first, peer, addr, ahead)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || first.Equal(deadline) {
+		return s, ep, err
+	}
+	uctx, ucancel := context.WithCancel(ctx)
+	defer ucancel()
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	tcp := make(chan result, 1)
+	go func() {
+		s, sep, err := p.SessionStream(tctx, deadline, peer, addr)
+		if err == nil {
+			ucancel() // TCP won: stop the UDP dial
+		}
+		tcp <- result{s, sep, err}
+	}()
+	s, err = ep.SessionAhead(uctx, deadline, peer, addr, secure.EphemeralAhead{})
+	if err == nil {
+		// UDP won: end the TCP attempt, and drop its connection if it
+		// completed too.
+		tcancel()
+		if r := <-tcp; r.err == nil {
+			p.dropStream(addr, r.ep)
+		}
+		return s, ep, nil
+	}
+	r := <-tcp
+	if r.err == nil {
+		return r.s, r.ep, nil
+	}
+	if ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		err = r.err // cancelled by nobody but us: TCP's error is the news
+	}
+	return nil, nil, err
+}
+
+// liveStream returns the live session with peer on the pool's TCP
+// connection to addr, if any.
+func (p *Pool) liveStream(peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint) {
+	p.mu.Lock()
+	ep := p.streams[addr]
+	p.mu.Unlock()
+	if ep == nil {
+		return nil, nil
+	}
+	if s := ep.Live(peer); s != nil {
+		return s, ep
+	}
+	return nil, nil
+}
+
+// dropStream closes the pool's TCP endpoint ep to addr and forgets it.
+func (p *Pool) dropStream(addr netip.AddrPort, ep *endpoint.Endpoint) {
+	p.mu.Lock()
+	if p.streams[addr] == ep {
+		delete(p.streams, addr)
+	}
+	p.mu.Unlock()
+	ep.Close(wire.CloseNormal, "UDP got through")
 }
 
 // SessionStream is Session over the stream (TCP) transport of
@@ -120,7 +224,11 @@ func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.
 	p.streams[addr] = ep
 	p.mu.Unlock()
 	s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{})
-	return s, ep, err
+	if err != nil {
+		p.dropStream(addr, ep) // no session: no connection kept
+		return nil, nil, err
+	}
+	return s, ep, nil
 }
 
 // endpoint returns the pool's socket for network, creating it.

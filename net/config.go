@@ -75,10 +75,11 @@ type Config struct {
 	// Authorize may be called from several goroutines at once and should
 	// be fast: it runs on the socket's reader.
 	Authorize func(peer PublicKey) bool
-	// DisableTCP turns off a listener's TCP fallback: by default Listen
-	// on "haven" also accepts the same sessions over TCP at the UDP
-	// port's number (docs/PROTOCOL.md §8), for clients behind networks
-	// that block UDP. A listener on "haven+tcp" is TCP only.
+	// DisableTCP turns off the TCP fallback (docs/PROTOCOL.md §8). By
+	// default a listener on "haven" also accepts the same sessions over
+	// TCP at its UDP port's number, and a dial on "haven" whose UDP
+	// handshake has not completed within 300 ms tries TCP at that port as
+	// well, for networks that block UDP. "haven+tcp" is TCP only either way.
 	DisableTCP bool
 	// Cipher is the AEAD of the sessions this side starts: CipherAuto (the
 	// default: AES-256-GCM on CPUs with AES instructions, ChaCha20-Poly1305

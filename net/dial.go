@@ -44,9 +44,11 @@ var defaultDialer Dialer
 
 // Dial connects to address ("<public key>@<host>:<port>") on network
 // "haven", "haven4" or "haven6", with the package's default Dialer.
-// "haven+tcp", "haven4+tcp" and "haven6+tcp" carry the same session over
-// TCP instead (docs/PROTOCOL.md §8), for paths where UDP does not pass;
-// the server must listen on the same network.
+// A new session starts over UDP; if the handshake has not completed
+// within 300 ms (dialer.FallbackDelay) it is also tried over TCP at the
+// same port number, where "haven" listeners accept it too, and the first
+// to complete wins (Config.DisableTCP: UDP only). "haven+tcp",
+// "haven4+tcp" and "haven6+tcp" use TCP alone (docs/PROTOCOL.md §8).
 func Dial(network, address string) (net.Conn, error) {
 	return defaultDialer.DialContext(context.Background(), network, address)
 }
@@ -144,7 +146,10 @@ type epAddr struct {
 
 // sessions returns the Dialer's pool, making it on first use.
 func (d *Dialer) sessions() *dialer.Pool {
-	d.once.Do(func() { d.pool = dialer.New(d.Config.endpoint(false), d.LocalAddr) })
+	d.once.Do(func() {
+		d.pool = dialer.New(d.Config.endpoint(false), d.LocalAddr)
+		d.pool.NoFallback = d.Config.DisableTCP
+	})
 	return d.pool
 }
 

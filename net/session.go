@@ -40,6 +40,16 @@ func (s *Session) Close(code uint32, reason string) { s.s.Close(code, reason) }
 // port) and the new path was validated (PROTOCOL.md §6.4).
 func (s *Session) PathChanges() int { return s.s.PathChanges() }
 
+// Transport returns what carries the session: "udp", or "tcp" for the
+// stream transport of docs/PROTOCOL.md §8 (a "haven+tcp" dial, or a
+// "haven" dial that fell back).
+func (s *Session) Transport() string {
+	if s.s.Stream() {
+		return "tcp"
+	}
+	return "udp"
+}
+
 // Cipher returns the AEAD the session speaks: the dialing side's
 // Config.Cipher (docs/PROTOCOL.md §2.1), never CipherAuto.
 func (s *Session) Cipher() Cipher { return cipherOf(s.s.Suite()) }

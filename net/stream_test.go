@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -45,7 +46,7 @@ func TestStreamConnConformance(t *testing.T) {
 }
 
 // TestStreamBulk: 16 MiB through "haven+tcp" arrive byte-exact, and a
-// UDP dial to the TCP-only listener finds nobody.
+// UDP-only dial to the TCP-only listener finds nobody.
 func TestStreamBulk(t *testing.T) {
 	ln, err := Listen("haven+tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,10 +81,10 @@ func TestStreamBulk(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("echo over haven+tcp: %d of %d bytes, %v", len(got), len(data), err)
 	}
-	ud := &Dialer{Timeout: 1500 * time.Millisecond}
+	ud := &Dialer{Timeout: 1500 * time.Millisecond, Config: Config{DisableTCP: true}}
 	defer ud.Close()
 	if _, err := ud.Dial("haven", ln.Addr().String()); err == nil {
-		t.Fatal("a UDP dial reached a TCP-only listener")
+		t.Fatal("a UDP-only dial reached a TCP-only listener")
 	}
 }
 
@@ -121,6 +122,13 @@ func TestListenServesTCPFallback(t *testing.T) {
 		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("%s: echo %q, %v", network, got, err)
 		}
+		want := "udp"
+		if network == "haven4+tcp" {
+			want = "tcp"
+		}
+		if tr := c.(*Conn).Session().Transport(); tr != want {
+			t.Fatalf("%s: session transport %q", network, tr)
+		}
 		c.Close()
 		d.Close()
 	}
@@ -135,5 +143,89 @@ func TestListenServesTCPFallback(t *testing.T) {
 	defer d.Close()
 	if _, err := d.Dial("haven4+tcp", off.Addr().String()); err == nil {
 		t.Fatal("DisableTCP: a TCP dial connected")
+	}
+}
+
+// TestDialFallsBackToTCP: the UDP port is a black hole (a socket that
+// swallows every datagram) and the server listens on TCP at the same
+// number: Dial("haven4") connects over TCP within 2 s, the session says
+// so, and 16 MiB cross byte-exact. With Config.DisableTCP the same dial
+// does not connect.
+func TestDialFallsBackToTCP(t *testing.T) {
+	var hole net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if hole, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		port := hole.LocalAddr().(*net.UDPAddr).Port
+		if ln, err = Listen("haven4+tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+		hole.Close()
+		if try == 10 {
+			t.Fatalf("no port free on both UDP and TCP: %v", err)
+		}
+	}
+	defer hole.Close()
+	defer ln.Close()
+	swallowed := make(chan int, 1)
+	go func() {
+		n, buf := 0, make([]byte, 2048)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				swallowed <- n
+				return
+			}
+			n++
+		}
+	}()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+
+	d := &Dialer{}
+	defer d.Close()
+	start := time.Now()
+	c, err := d.Dial("haven4", ln.Addr().String())
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("dial with UDP black-holed: %v", err)
+	}
+	defer c.Close()
+	if took > 2*time.Second {
+		t.Errorf("the fallback took %v, want under 2 s", took)
+	}
+	if tr := c.(*Conn).Session().Transport(); tr != "tcp" {
+		t.Fatalf("session transport %q, want tcp", tr)
+	}
+	data := make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i*5 + i>>10)
+	}
+	go func() {
+		c.Write(data)
+		c.(*Conn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("echo after the fallback: %d of %d bytes, %v", len(got), len(data), err)
+	}
+
+	udpOnly := &Dialer{Timeout: 1500 * time.Millisecond, Config: Config{DisableTCP: true}}
+	defer udpOnly.Close()
+	if _, err := udpOnly.Dial("haven4", ln.Addr().String()); err == nil {
+		t.Fatal("DisableTCP: the dial connected through the black hole")
+	}
+	hole.Close()
+	if n := <-swallowed; n == 0 {
+		t.Fatal("no UDP initiation reached the black hole: the dial did not try UDP first")
 	}
 }

@@ -125,6 +125,18 @@ func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip
 	return ep.SessionAhead(ctx, time.Time{}, peer, addr, secure.EphemeralAhead{})
 }
 
+// Live returns the endpoint's session with peer if it has one that is not
+// ending, without dialing: nil otherwise.
+func (ep *Endpoint) Live(peer wire.PublicKey) *Session {
+	ep.mu.Lock()
+	s := ep.byPeer[peer]
+	ep.mu.Unlock()
+	if s == nil || s.closing() {
+		return nil
+	}
+	return s
+}
+
 // SessionAhead is Session with a deadline (zero: none; when it passes the
 // call fails with context.DeadlineExceeded, as a context with that
 // deadline would, without the cost of making one) and an ephemeral key

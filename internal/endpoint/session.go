@@ -11,6 +11,7 @@ import (
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/idtable"
 	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
 )
@@ -621,6 +622,13 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 		delete(ep.sessions, s.localEph)
 		ep.checkDrainedLocked()
 	}
+}
+
+// Stream reports whether the session's endpoint runs on a stream (TCP)
+// transport rather than a UDP socket.
+func (s *Session) Stream() bool {
+	_, udp := s.ep.conn.(*udp.Conn)
+	return !udp
 }
 
 // Suite returns the session's construction (PROTOCOL.md §2.1).
