@@ -1,5 +1,6 @@
 // Package listener holds what a Haven server needs from its service
-// manager: the datagram sockets systemd passes by socket activation
+// manager: the sockets systemd passes by socket activation (datagram
+// sockets, and stream sockets for the TCP fallback)
 // (LISTEN_FDS, named by FileDescriptorName=), and the sd_notify messages
 // that report readiness, shutdown and watchdog keep-alives. Sessions,
 // channels and named services on a socket are package net's Host.
@@ -17,21 +18,36 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// Socket is one datagram socket passed by systemd.
+// Socket is one socket passed by systemd: a datagram socket
+// (ListenDatagram=: Conn) or a listening stream socket (ListenStream=:
+// Listener, for the TCP fallback), never both.
 type Socket struct {
 	// Name is its FileDescriptorName= (LISTEN_FDNAMES); systemd names
 	// unnamed sockets after their unit, e.g. "haven.socket".
-	Name string
-	Conn net.PacketConn
+	Name     string
+	Conn     net.PacketConn
+	Listener net.Listener
+}
+
+// Close closes the socket.
+func (s Socket) Close() error {
+	if s.Conn != nil {
+		return s.Conn.Close()
+	}
+	if s.Listener != nil {
+		return s.Listener.Close()
+	}
+	return nil
 }
 
 // ErrNotActivated reports that the process was not socket-activated.
 var ErrNotActivated = errors.New("listener: no sockets passed by systemd (LISTEN_FDS unset)")
 
-// Activated returns the datagram sockets systemd passed to this process,
-// optionally only those whose name is in names. It unsets LISTEN_FDS and
-// friends, so children do not inherit them. A passed socket that is not a
-// datagram socket is an error naming it.
+// Activated returns the sockets systemd passed to this process (datagram
+// and listening stream sockets), optionally only those whose name is in
+// names. It unsets LISTEN_FDS and
+// friends, so children do not inherit them. A passed socket that is neither
+// kind is an error naming it.
 func Activated(names ...string) ([]Socket, error) {
 	if os.Getenv("LISTEN_FDS") == "" {
 		return nil, ErrNotActivated
@@ -48,14 +64,20 @@ func Activated(names ...string) ([]Socket, error) {
 			continue
 		}
 		pc, err := net.FilePacketConn(f)
-		f.Close() // FilePacketConn duplicated the descriptor
-		if err != nil {
-			for _, s := range out {
-				s.Conn.Close()
-			}
-			return nil, fmt.Errorf("listener: passed socket %q is not a datagram socket: %w", name, err)
+		if err == nil {
+			f.Close() // FilePacketConn duplicated the descriptor
+			out = append(out, Socket{Name: name, Conn: pc})
+			continue
 		}
-		out = append(out, Socket{Name: name, Conn: pc})
+		ln, lerr := net.FileListener(f)
+		f.Close()
+		if lerr != nil {
+			for _, s := range out {
+				s.Close()
+			}
+			return nil, fmt.Errorf("listener: passed socket %q is neither a datagram socket nor a listening stream socket: %w", name, err)
+		}
+		out = append(out, Socket{Name: name, Listener: ln})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("listener: no passed socket is named %q", names)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/havenproto/haven/compat"
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/wire"
 )
@@ -24,29 +25,90 @@ const (
 // refused with an error naming it.
 type Host struct {
 	ep   *endpoint.Endpoint
+	cfg  Config // with the Host's private key, for ServeTCP
 	addr *Addr
-	// mu guards closed.
+	// mu guards closed and tcp (the TCP fallback's endpoints, whose
+	// channels go to ep's services).
 	mu     sync.Mutex
 	closed bool
+	tcp    []*endpoint.Endpoint
 }
 
-// ListenHost opens a Host on network and address ("[host]:port").
+// ListenHost opens a Host on network and address ("[host]:port"). On
+// "haven" it also accepts the TCP fallback at the UDP port's number
+// (docs/PROTOCOL.md §8) unless lc.Config.DisableTCP; on "haven+tcp" it
+// listens on TCP only.
 func (lc *ListenConfig) ListenHost(ctx context.Context, network, address string) (*Host, error) {
-	ep, err := lc.endpoint(ctx, network, address)
+	h, err := lc.listenHost(ctx, network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(address), Err: err}
 	}
-	return &Host{ep: ep, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	return h, nil
+}
+
+func (lc *ListenConfig) listenHost(ctx context.Context, network, address string) (*Host, error) {
+	_, stream, err := transportOf(network)
+	if err != nil {
+		return nil, err
+	}
+	if stream || lc.Config.DisableTCP {
+		ep, err := lc.endpoint(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &Host{ep: ep, cfg: lc.Config, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	}
+	ep, tep, err := lc.dual(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{ep: ep, cfg: lc.Config, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()},
+		tcp: []*endpoint.Endpoint{tep}}, nil
 }
 
 // NewHost serves on an existing datagram socket, such as one passed by
-// systemd socket activation (package listener). The Host owns pc.
+// systemd socket activation (package listener). The Host owns pc. ServeTCP
+// adds a TCP listener (systemd's ListenStream=) for the fallback.
 func NewHost(pc net.PacketConn, cfg Config) (*Host, error) {
+	if cfg.PrivateKey.IsZero() {
+		k, err := wire.GeneratePrivateKey()
+		if err != nil {
+			pc.Close()
+			return nil, &net.OpError{Op: "listen", Net: "haven", Addr: pc.LocalAddr(), Err: err}
+		}
+		cfg.PrivateKey = k // ServeTCP's endpoints need the same key
+	}
 	ep, err := endpoint.New(pc, cfg.endpoint(true))
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "haven", Addr: pc.LocalAddr(), Err: err}
 	}
-	return &Host{ep: ep, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	return &Host{ep: ep, cfg: cfg, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+}
+
+// ServeTCP serves the Host's sessions over TCP connections accepted on ln
+// as well (the stream fallback of docs/PROTOCOL.md §8), with the Host's
+// key and services; the Host owns ln and closes it with itself. Use it
+// with a TCP socket from systemd (ListenStream= beside ListenDatagram=),
+// or any TCP listener.
+func (h *Host) ServeTCP(ln net.Listener) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		ln.Close()
+		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: net.ErrClosed}
+	}
+	t, err := compat.ListenStream(ln, h.cfg.MaxPacketSize)
+	if err != nil {
+		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: err}
+	}
+	cfg := h.cfg.endpoint(true)
+	cfg.ServicesOf = h.ep
+	tep, err := endpoint.NewWithTransport(t, cfg)
+	if err != nil {
+		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: err}
+	}
+	h.tcp = append(h.tcp, tep)
+	return nil
 }
 
 // Listen returns a listener for stream channels opened to service ("" is
@@ -80,7 +142,11 @@ func (h *Host) Shutdown(code uint32, reason string) error {
 		return &net.OpError{Op: "close", Net: "haven", Addr: h.addr, Err: net.ErrClosed}
 	}
 	h.closed = true
+	tcp := h.tcp
 	h.mu.Unlock()
+	for _, tep := range tcp {
+		tep.Close(code, reason)
+	}
 	return h.ep.Close(code, reason)
 }
 

@@ -81,48 +81,61 @@ func (lc *ListenConfig) streamEndpoint(ctx context.Context, udp string, laddr ne
 const sameKeyTries = 8
 
 func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
-	udp, stream, err := transportOf(network)
+	_, stream, err := transportOf(network)
 	if err != nil {
 		return nil, err
 	}
 	if stream || lc.Config.DisableTCP {
 		return lc.listenOne(ctx, network, address)
 	}
-	// UDP, and the TCP fallback at the same port number (issue #13), with
-	// one identity and one set of services: the TCP side's channels go to
-	// the UDP side's services (endpoint.Config.ServicesOf).
-	laddr, err := listenAddr(ctx, udp, address)
+	ep, tep, err := lc.dual(ctx, network, address)
 	if err != nil {
 		return nil, err
+	}
+	svc, err := ep.Listen(lc.Service)
+	if err != nil {
+		tep.Close(wire.CloseShuttingDown, "")
+		ep.Close(wire.CloseShuttingDown, "")
+		return nil, err
+	}
+	return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+}
+
+// dual opens the UDP endpoint for network and address and the TCP
+// fallback's endpoint at the same port number (issue #13), with one
+// identity and one set of services: the TCP side's channels go to the
+// UDP side's services (endpoint.Config.ServicesOf).
+func (lc *ListenConfig) dual(ctx context.Context, network, address string) (ep, tep *endpoint.Endpoint, err error) {
+	udp, _, err := transportOf(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	laddr, err := listenAddr(ctx, udp, address)
+	if err != nil {
+		return nil, nil, err
 	}
 	cfg := lc.Config
 	if cfg.PrivateKey.IsZero() {
 		if cfg.PrivateKey, err = wire.GeneratePrivateKey(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for try := 1; ; try++ {
 		ep, err := endpoint.Listen(udp, laddr, cfg.endpoint(true))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tcfg := cfg.endpoint(true)
 		tcfg.ServicesOf = ep
 		tep, err := lc.streamEndpoint(ctx, udp, netip.AddrPortFrom(laddr.Addr(), ep.LocalAddr().Port()), tcfg)
-		if err != nil {
-			ep.Close(wire.CloseShuttingDown, "")
-			if laddr.Port() == 0 && try < sameKeyTries && errors.Is(err, syscall.EADDRINUSE) {
-				continue // that number is taken on TCP: another UDP port
-			}
-			return nil, fmt.Errorf("TCP fallback at the UDP port's number (ListenConfig.Config.DisableTCP turns it off): %w", err)
+		if err == nil {
+			return ep, tep, nil
 		}
-		svc, err := ep.Listen(lc.Service)
-		if err != nil {
-			tep.Close(wire.CloseShuttingDown, "")
-			ep.Close(wire.CloseShuttingDown, "")
-			return nil, err
+		ep.Close(wire.CloseShuttingDown, "")
+		if laddr.Port() == 0 && try < sameKeyTries && errors.Is(err, syscall.EADDRINUSE) {
+			continue // that number is taken on TCP: another UDP port
 		}
-		return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+		return nil, nil, fmt.Errorf("TCP fallback at the UDP port's number (Config.DisableTCP turns it off): %w", err)
 	}
 }
 

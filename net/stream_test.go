@@ -229,3 +229,70 @@ func TestDialFallsBackToTCP(t *testing.T) {
 		t.Fatal("no UDP initiation reached the black hole: the dial did not try UDP first")
 	}
 }
+
+// TestHostTCP: a Host from ListenHost serves its services over the TCP
+// fallback too, and a Host on a passed socket (NewHost) does once given a
+// TCP listener (ServeTCP, as haven serve does with systemd's
+// ListenStream=).
+func TestHostTCP(t *testing.T) {
+	echoHost := func(h *Host) {
+		ln, err := h.Listen("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					io.Copy(c, c)
+					c.Close()
+				}()
+			}
+		}()
+	}
+	check := func(h *Host) {
+		d := &Dialer{Timeout: 10 * time.Second}
+		defer d.Close()
+		c, err := d.Dial("haven4+tcp", h.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("host over tcp"))
+		got := make([]byte, 13)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "host over tcp" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	}
+	var lc ListenConfig
+	h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	echoHost(h)
+	check(h)
+
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := NewHost(pc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	tl, err := net.Listen("tcp4", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err) // the same number is taken on TCP: rare on loopback
+	}
+	if err := h2.ServeTCP(tl); err != nil {
+		t.Fatal(err)
+	}
+	echoHost(h2)
+	check(h2)
+}

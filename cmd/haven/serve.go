@@ -206,19 +206,50 @@ func openHosts(ctx context.Context, cfg hnet.Config, listen string, listenSet bo
 	if listenSet {
 		fmt.Fprintf(log, "socket-activated: ignoring -listen %s\n", listen)
 	}
+	// A Host per datagram socket; each stream socket (ListenStream=, the
+	// TCP fallback) joins the Host of the datagram socket with its name,
+	// or the first Host.
 	var hosts []*hnet.Host
+	byName := map[string]*hnet.Host{}
+	fail := func(i int, err error) ([]*hnet.Host, error) {
+		for _, h := range hosts {
+			h.Close()
+		}
+		for _, sk := range socks[i:] {
+			sk.Close()
+		}
+		return nil, fmt.Errorf("socket %q from systemd: %w", socks[i].Name, err)
+	}
 	for i, sk := range socks {
+		if sk.Conn == nil {
+			continue
+		}
 		h, err := hnet.NewHost(sk.Conn, cfg)
 		if err != nil {
-			for _, h := range hosts {
-				h.Close()
-			}
-			for _, sk := range socks[i:] {
-				sk.Conn.Close()
-			}
-			return nil, fmt.Errorf("socket %q from systemd: %w", sk.Name, err)
+			socks[i].Conn = nil // NewHost closed it
+			return fail(i, err)
 		}
 		hosts = append(hosts, h)
+		if byName[sk.Name] == nil {
+			byName[sk.Name] = h
+		}
+	}
+	for i, sk := range socks {
+		if sk.Listener == nil {
+			continue
+		}
+		h := byName[sk.Name]
+		if h == nil && len(hosts) > 0 {
+			h = hosts[0]
+		}
+		if h == nil {
+			return fail(i, errors.New("a stream socket without a datagram socket to serve beside"))
+		}
+		if err := h.ServeTCP(sk.Listener); err != nil {
+			socks[i].Listener = nil // ServeTCP closed it
+			return fail(i, err)
+		}
+		fmt.Fprintf(log, "TCP fallback on %v (socket %q)\n", sk.Listener.Addr(), sk.Name)
 	}
 	return hosts, nil
 }
