@@ -29,6 +29,15 @@ func BenchmarkBulkBasePackets(b *testing.B) {
 	}
 }
 
+// BenchmarkBulkTCPFallback: BenchmarkBulk with Haven's client on its
+// stream (TCP) fallback ("haven4+tcp", docs/PROTOCOL.md §8) against TLS
+// 1.3 over TCP: the same sessions, carried by the kernel's TCP as TLS is.
+func BenchmarkBulkTCPFallback(b *testing.B) {
+	for _, sys := range []string{sysHaven, sysTLS} {
+		b.Run(sys, func(b *testing.B) { benchBulk(b, sys, 1, options{tcp: true}) })
+	}
+}
+
 // BenchmarkBulkParallel8: the same over 8 streams of one session (TLS: 8
 // TCP connections) in parallel, b.N chunks in all.
 func BenchmarkBulkParallel8(b *testing.B) {

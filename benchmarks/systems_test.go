@@ -65,6 +65,9 @@ type options struct {
 	// session (what net code calls: it waits for the peer's ACCEPT),
 	// instead of Session.OpenStream; no effect on the other systems.
 	dialOpen bool
+	// tcp: Haven clients dial "haven4+tcp", the stream (TCP) fallback of
+	// docs/PROTOCOL.md §8, to the same server; no effect on the others.
+	tcp bool
 }
 
 // server is one system's listening side, running serve on every stream.
@@ -196,8 +199,9 @@ type havenServer struct {
 	keys     []havennet.PrivateKey
 	next     atomic.Int64
 	loss     bool
-	base     bool // options.basePackets
-	dialOpen bool // options.dialOpen
+	base     bool   // options.basePackets
+	dialOpen bool   // options.dialOpen
+	network  string // "haven4", or "haven4+tcp" (options.tcp)
 }
 
 func listenHaven(o options) (server, error) {
@@ -225,7 +229,10 @@ func listenHaven(o options) (server, error) {
 		}
 	}
 	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets, dialOpen: o.dialOpen,
-		addr: (&havennet.Addr{Key: ha.Key, Addr: at}).String()}
+		addr: (&havennet.Addr{Key: ha.Key, Addr: at}).String(), network: "haven4"}
+	if o.tcp {
+		s.network = "haven4+tcp"
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -239,9 +246,10 @@ func listenHaven(o options) (server, error) {
 }
 
 type havenClient struct {
-	d    *havennet.Dialer
-	sess *havennet.Session
-	addr string // set: open with d.Dial (options.dialOpen)
+	d       *havennet.Dialer
+	sess    *havennet.Session
+	addr    string // set: open with d.Dial (options.dialOpen)
+	network string // "haven4", or "haven4+tcp" (options.tcp)
 }
 
 // connect makes a new Dialer (its own socket) with a client identity made
@@ -254,13 +262,13 @@ func (s *havenServer) connect(ctx context.Context) (client, stream, error) {
 	if s.base {
 		d.Config.MaxPacketSize = 1452 // the smaller of both sides' limits rules
 	}
-	c, err := d.DialContext(ctx, "haven4", s.addr)
+	c, err := d.DialContext(ctx, s.network, s.addr)
 	if err != nil {
 		d.Close()
 		return nil, nil, err
 	}
 	hc := c.(*havennet.Conn)
-	hcl := &havenClient{d: d, sess: hc.Session()}
+	hcl := &havenClient{d: d, sess: hc.Session(), network: s.network}
 	if s.dialOpen {
 		hcl.addr = s.addr
 	}
@@ -289,7 +297,7 @@ func (s *havenServer) dial(ctx context.Context) (client, stream, error) {
 	}
 	d := s.shared
 	s.sharedMu.Unlock()
-	c, err := d.DialContext(ctx, "haven4", s.addr)
+	c, err := d.DialContext(ctx, s.network, s.addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -321,7 +329,7 @@ func (s *havenServer) close() {
 // waits for the ACCEPT, as net code does.
 func (c *havenClient) open(ctx context.Context) (stream, error) {
 	if c.addr != "" {
-		conn, err := c.d.DialContext(ctx, "haven4", c.addr)
+		conn, err := c.d.DialContext(ctx, c.network, c.addr)
 		if err != nil {
 			return nil, err
 		}

@@ -290,6 +290,7 @@ var rows = []row{
 	{"Bulk", "MB/s", "bulk, 1 stream, 64 KiB writes", true, 1, "MB/s"},
 	{"BulkParallel8", "MB/s", "bulk, 8 streams in parallel", true, 1, "MB/s"},
 	{"BulkBasePackets", "MB/s", "bulk, 1 stream, Haven at 1,452-byte packets (no PMTU discovery)", true, 1, "MB/s"},
+	{"BulkTCPFallback", "MB/s", "bulk, 1 stream, Haven over its TCP fallback (haven+tcp)", true, 1, "MB/s"},
 	{"Bulk", "allocs/op", "bulk allocations per 64 KiB (both ends)", false, 1, "allocs"},
 	{"Handshake", "ns/op", "fresh session + first byte echoed + close (returning client, its socket kept)", false, 1e-3, "µs"},
 	{"Handshake", "allocs/op", "fresh session allocations (both ends)", false, 1, "allocs"},
