@@ -78,10 +78,16 @@ func cmdCat(ctx context.Context, args []string, std stdio) error {
 // dial opens a stream channel to addr with d, turning a handshake that got
 // no answer into an error saying what to check.
 func dial(ctx context.Context, d *hnet.Dialer, addr string, timeout time.Duration) (halfCloser, error) {
+	return dialOn(ctx, d, "haven", addr, timeout)
+}
+
+// dialOn is dial on network: "haven" (UDP, falling back to TCP) or
+// "haven+tcp" and its forms (TCP only).
+func dialOn(ctx context.Context, d *hnet.Dialer, network, addr string, timeout time.Duration) (halfCloser, error) {
 	if _, err := resolve(addr); err != nil {
 		return nil, err
 	}
-	c, err := d.DialContext(ctx, "haven", addr)
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("dial %s: no answer within %v (is the server running, is the key the server's, and does it admit this client's key?)", addr, timeout)

@@ -47,9 +47,14 @@ type demoRow struct {
 }
 
 func cmdDemo(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("demo", "demo", demoAbout)
+	c := newCommand("demo", "demo [-tcp]", demoAbout)
+	tcp := c.Bool("tcp", false, "carry the client's session over the TCP fallback (haven4+tcp, docs/PROTOCOL.md §8) instead of UDP")
 	if err := c.parse(args, 0, std.out); err != nil {
 		return err
+	}
+	network, carrier := "haven4", "UDP"
+	if *tcp {
+		network, carrier = "haven4+tcp", "TCP (the fallback transport)"
 	}
 	ctx, cancel := context.WithTimeout(ctx, demoTimeout)
 	defer cancel()
@@ -79,7 +84,7 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	d := &hnet.Dialer{Timeout: 10 * time.Second}
 	defer d.Close()
 	t0 := time.Now()
-	first, err := dial(ctx, d, addr, d.Timeout)
+	first, err := dialOn(ctx, d, network, addr, d.Timeout)
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,7 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	}
 	defer probe.Close()
 
-	fmt.Fprintf(std.out, "Haven demo: a server and a client in this process, over UDP on loopback\n\n")
+	fmt.Fprintf(std.out, "Haven demo: a server and a client in this process, over %s on loopback\n\n", carrier)
 	fmt.Fprintf(std.out, "server  %s  (fresh key; echoes stream channels and datagrams)\n", addr)
 	fmt.Fprintf(std.out, "client  %s  (one Dialer: one session)\n", first.LocalAddr())
 	fmt.Fprintf(std.out, "handshake and first channel: %s\n\n", ms(handshake))
@@ -106,7 +111,7 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	for i, size := range demoSizes {
 		conn := first
 		if i > 0 {
-			if conn, err = dial(ctx, d, addr, d.Timeout); err != nil {
+			if conn, err = dialOn(ctx, d, network, addr, d.Timeout); err != nil {
 				return err
 			}
 			defer conn.Close()
@@ -129,7 +134,11 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	}()
 	go func() {
 		defer side.Done()
-		rows[len(demoSizes)+1], dgRTTs = datagramsVerified(ctx, h.Addr())
+		var onSession *hnet.Session
+		if *tcp {
+			onSession = session // datagram channels ride the TCP session too
+		}
+		rows[len(demoSizes)+1], dgRTTs = datagramsVerified(ctx, h.Addr(), onSession)
 	}()
 	wg.Wait()
 	took := time.Since(start)
@@ -166,9 +175,12 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	fmt.Fprintf(tw, "RTT, under load\tp50 %s, p99 %s  (%d samples on channel %d, priority 0, while the transfers ran)\n", ms(p50), ms(p99), len(rtts), len(demoSizes)+1)
 	fmt.Fprintf(tw, "RTT, datagrams\tp50 %s, p99 %s  (%d samples)\n", ms(dp50), ms(dp99), len(dgRTTs))
 	streams := uint64(len(demoSizes) + 1)
-	if stats.ChannelsOpened == streams {
+	switch {
+	case !*tcp && stats.ChannelsOpened == streams:
 		fmt.Fprintf(tw, "handshakes\t1 for all %d stream channels (one Dialer, one session); 1 more for the datagram socket\n", streams)
-	} else {
+	case *tcp && stats.ChannelsOpened == streams+1:
+		fmt.Fprintf(tw, "handshakes\t1 for all %d stream channels and the datagram channel (one Dialer, one session over %s)\n", streams, session.Transport())
+	default:
 		fmt.Fprintf(tw, "handshakes\t%d stream channels, but the session counted %d channels\n", streams, stats.ChannelsOpened)
 	}
 	fmt.Fprintf(tw, "session packets\t%d sent, %d received, %d lost, %s retransmitted\n", stats.PacketsSent, stats.PacketsReceived, stats.PacketsLost, bytesText(int64(stats.StreamBytesRetransmitted)))
@@ -288,12 +300,19 @@ loop:
 }
 
 // datagramsVerified round-trips demoDatagrams numbered datagrams through
-// the server's datagram echo, from a socket of its own, in batches.
-func datagramsVerified(ctx context.Context, server net.Addr) (demoRow, []time.Duration) {
+// the server's datagram echo, in batches: from a socket of its own, or,
+// given a session, on a datagram channel of that session.
+func datagramsVerified(ctx context.Context, server net.Addr, s *hnet.Session) (demoRow, []time.Duration) {
 	r := demoRow{kind: "datagram"}
 	start := time.Now()
-	lc := hnet.ListenConfig{}
-	pc, err := lc.ListenPacket(ctx, "haven4", "127.0.0.1:0")
+	var pc net.PacketConn
+	var err error
+	if s != nil {
+		pc, err = s.OpenDatagram("", 3)
+	} else {
+		lc := hnet.ListenConfig{}
+		pc, err = lc.ListenPacket(ctx, "haven4", "127.0.0.1:0")
+	}
 	if err != nil {
 		r.err = err
 		return r, nil

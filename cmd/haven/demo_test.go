@@ -11,14 +11,21 @@ var demoFailure = regexp.MustCompile(`(?m)(^| )NO( |$)|NOT verified`)
 // TestDemo: the README's main job runs, verifies everything and prints
 // its table.
 func TestDemo(t *testing.T) {
-	out, errOut, code := runHaven(t, "", "demo")
+	t.Run("udp", func(t *testing.T) { testDemo(t, "over UDP on loopback") })
+	// -tcp: the same demo, every channel (the datagram one included) on a
+	// session carried by the TCP fallback.
+	t.Run("tcp", func(t *testing.T) { testDemo(t, "over TCP (the fallback transport)", "-tcp") })
+}
+
+func testDemo(t *testing.T, carrier string, flags ...string) {
+	out, errOut, code := runHaven(t, "", append([]string{"demo"}, flags...)...)
 	if code != 0 {
 		t.Fatalf("demo: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	for _, want := range []string{
 		"server  ", "channel  kind", "stream", "datagram", "verified",
 		"RTT, idle", "RTT, under load", "RTT, datagrams", "handshakes       1 for all",
-		"session packets", "all verified",
+		"session packets", "all verified", carrier,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
