@@ -87,35 +87,7 @@ func TestCipherUnknown(t *testing.T) {
 // the first construction: TestConnConformance runs it on the default,
 // which is AES-256-GCM on CPUs with AES instructions.
 func TestConnConformanceChaCha(t *testing.T) {
-	ln, err := Listen("haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Dialer{Timeout: 10 * time.Second, Config: Config{Cipher: CipherChaCha20Poly1305}}
-	t.Cleanup(func() {
-		d.Close()
-		ln.Close()
-	})
-	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			ch <- c
-		}()
-		c1, err := d.Dial("haven4", ln.Addr().String())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		c2 := <-ch
-		if c2 == nil {
-			c1.Close()
-			return nil, nil, nil, errors.New("accept failed")
-		}
-		if c1.(*Conn).Session().Cipher() != CipherChaCha20Poly1305 {
-			t.Fatal("not a ChaCha20-Poly1305 session")
-		}
-		return c1, c2, func() { c1.Close(); c2.Close() }, nil
-	})
+	nettest.TestConn(t, pipeFactoryOn(t, "haven4", Config{Cipher: CipherChaCha20Poly1305}))
 }
 
 // TestCipherText: the text forms round-trip, in any case, and anything

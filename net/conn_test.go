@@ -16,11 +16,17 @@ import (
 // pipeFactory dials channels to one listener through one Dialer: every
 // pipe is a new channel on the same session.
 func pipeFactory(t *testing.T) func() (net.Conn, net.Conn, func(), error) {
-	ln, err := Listen("haven4", "127.0.0.1:0")
+	return pipeFactoryOn(t, "haven4", Config{})
+}
+
+// pipeFactoryOn is pipeFactory on network (both ends) with the Dialer's
+// Config cfg.
+func pipeFactoryOn(t *testing.T, network string, cfg Config) func() (net.Conn, net.Conn, func(), error) {
+	ln, err := Listen(network, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Dialer{Timeout: 10 * time.Second}
+	d := &Dialer{Timeout: 10 * time.Second, Config: cfg}
 	t.Cleanup(func() {
 		d.Close()
 		ln.Close()
@@ -35,7 +41,7 @@ func pipeFactory(t *testing.T) func() (net.Conn, net.Conn, func(), error) {
 			c, err := ln.Accept()
 			ch <- accepted{c, err}
 		}()
-		c1, err := d.Dial("haven4", ln.Addr().String())
+		c1, err := d.Dial(network, ln.Addr().String())
 		if err != nil {
 			return nil, nil, nil, err
 		}

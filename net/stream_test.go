@@ -3,7 +3,6 @@ package net
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,32 +17,24 @@ import (
 // sessions over the stream transport ("haven+tcp", docs/PROTOCOL.md §8):
 // the same channels as over UDP, carried by TCP.
 func TestStreamConnConformance(t *testing.T) {
-	ln, err := Listen("haven4+tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Dialer{Timeout: 10 * time.Second}
-	t.Cleanup(func() {
-		d.Close()
-		ln.Close()
-	})
-	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			ch <- c
-		}()
-		c1, err := d.Dial("haven4+tcp", ln.Addr().String())
-		if err != nil {
-			return nil, nil, nil, err
+	nettest.TestConn(t, pipeFactoryOn(t, "haven4+tcp", Config{}))
+}
+
+// serveEcho accepts every conn of ln and echoes it until EOF, in the
+// background, until ln closes.
+func serveEcho(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+			}()
 		}
-		c2 := <-ch
-		if c2 == nil {
-			c1.Close()
-			return nil, nil, nil, errors.New("accept failed")
-		}
-		return c1, c2, func() { c1.Close(); c2.Close() }, nil
-	})
+	}()
 }
 
 // TestStreamBulk: 16 MiB through "haven+tcp" arrive byte-exact, and a
@@ -98,18 +89,7 @@ func TestListenServesTCPFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	serveEcho(ln)
 	for _, network := range []string{"haven4", "haven4+tcp"} {
 		d := &Dialer{}
 		c, err := d.Dial(network, ln.Addr().String())
@@ -241,18 +221,7 @@ func TestHostTCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					io.Copy(c, c)
-					c.Close()
-				}()
-			}
-		}()
+		serveEcho(ln)
 	}
 	check := func(h *Host) {
 		d := &Dialer{Timeout: 10 * time.Second}
