@@ -10,9 +10,7 @@
 // connection. An endpoint runs on either exactly as on a UDP socket
 // (endpoint.NewWithTransport).
 //
-// Status (issue #13): framing, the transport and its bounds are here and
-// tested under an endpoint. Not yet: the session's reliability tuned for a
-// reliable carrier, net's "haven+tcp" and the UDP-first dial that falls
-// back to TCP, listeners on the UDP port's number (Listen, Host, haven
-// serve, ListenStream= in the systemd units), and the return to UDP.
+// Package net builds on it: the "haven+tcp" networks, listeners that
+// accept TCP at their UDP port's number, and dials that fall back to TCP.
+// Status (issue #13): a session that fell back does not yet return to UDP.
 package compat

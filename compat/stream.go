@@ -380,7 +380,7 @@ func (t *StreamTransport) LocalAddr() netip.AddrPort { return t.local }
 // at a time, and packets that arrive whole whatever their size (TCP
 // segments them), so path MTU discovery may go up to the largest packet.
 func (t *StreamTransport) Caps() udp.Caps {
-	return udp.Caps{DontFragment: true, BatchSize: 1}
+	return udp.Caps{DontFragment: true, Reliable: true, BatchSize: 1}
 }
 
 // Close closes the listener and every connection and waits for the

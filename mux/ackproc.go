@@ -180,6 +180,9 @@ func (s *Session) peerMaxAckDelay() time.Duration { return s.cfg.MaxAckDelay }
 func (s *Session) onPTO() {
 	s.rec.ptoCount++
 	s.rec.probes = 2
+	if s.cfg.ReliableCarrier {
+		return // the probes are PINGs: the carrier still holds the data
+	}
 	if s.rec.ptoCount >= 2 {
 		s.pmtuSuspect()
 	}

@@ -62,6 +62,13 @@ type Config struct {
 	// sending anything ack-eliciting (default: a third of IdleTimeout).
 	IdleTimeout time.Duration
 	KeepAlive   time.Duration
+	// ReliableCarrier says the packets travel over a carrier that
+	// delivers each of them, in order, or breaks: the TCP fallback
+	// (docs/PROTOCOL.md §8.1). A probe timeout then sends probes (PINGs)
+	// without resending data, which the carrier still holds and will
+	// deliver, and never suspects a path MTU black hole. Loss detection
+	// by ACKs is unchanged; on such a carrier it finds nothing.
+	ReliableCarrier bool
 	// MaxAckDelay bounds how long an acknowledgement may be held back;
 	// AckEvery sends one at least every so many ack-eliciting packets.
 	MaxAckDelay time.Duration

@@ -213,6 +213,9 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 		}
 	}()
 	cfg = cfg.withDefaults()
+	if conn.Caps().Reliable {
+		cfg.Session.ReliableCarrier = true // the TCP fallback (PROTOCOL.md §8.1)
+	}
 	if !conn.Caps().DontFragment && cfg.Session.MaxPacketSize == 0 {
 		// Without the don't-fragment bit, a path MTU probe could arrive
 		// as IP fragments and raise the packet size past the path's MTU

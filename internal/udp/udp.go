@@ -122,6 +122,10 @@ type Caps struct {
 	// one larger than the interface MTU fails to send (path MTU discovery
 	// relies on it; without it, the endpoint keeps the base packet size).
 	DontFragment bool
+	// Reliable: the transport delivers every packet, in order, or fails
+	// (a stream transport; never a UDP socket). Sessions on it do not
+	// resend data on a probe timeout (mux.Config.ReliableCarrier).
+	Reliable bool
 	// ReadBuffer and WriteBuffer are SO_RCVBUF and SO_SNDBUF as the kernel
 	// reports them (Linux doubles the requested size for its bookkeeping);
 	// 0 when unknown.
