@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/udp"
@@ -213,9 +214,25 @@ func (t *StreamTransport) drop(sc *streamConn) {
 }
 
 func (t *StreamTransport) dropLocked(sc *streamConn) {
+	t.endLocked(sc, true)
+}
+
+// closeWait bounds how long Close waits for a connection's queued packets
+// (the sessions' CLOSE messages among them) to be written.
+const closeWait = time.Second
+
+// endLocked ends sc: at once (now), or after its writer has written what
+// is queued, within closeWait (Close: the peer should get the CLOSE its
+// session sent last, as over UDP, where it leaves before the socket
+// closes). Either way sc is forgotten at once.
+func (t *StreamTransport) endLocked(sc *streamConn, now bool) {
 	sc.once.Do(func() {
-		sc.c.Close()
-		close(sc.out)
+		if now {
+			sc.c.Close()
+		} else {
+			sc.c.SetWriteDeadline(time.Now().Add(closeWait))
+		}
+		close(sc.out) // the writer writes what is queued, then closes sc.c
 		if t.conns[sc.addr] == sc {
 			delete(t.conns, sc.addr)
 		}
@@ -297,6 +314,7 @@ func (t *StreamTransport) writeLoop(sc *streamConn) {
 			return
 		}
 	}
+	sc.c.Close() // ended gracefully (endLocked): everything queued is written
 }
 
 // ReadBatchLent waits for received packets and copies up to len(msgs) of
@@ -397,10 +415,10 @@ func (t *StreamTransport) Close() error {
 		t.ln.Close()
 	}
 	for _, sc := range t.conns {
-		t.dropLocked(sc)
+		t.endLocked(sc, false)
 	}
 	if t.dialed != nil {
-		t.dropLocked(t.dialed)
+		t.endLocked(t.dialed, false)
 	}
 	t.mu.Unlock()
 	t.wg.Wait()

@@ -154,16 +154,22 @@ func grpcUnarySize(i int) int {
 	return r.IntN(32 << 10)
 }
 
-// TestGRPCOverHaven runs a gRPC server and client unchanged over Haven:
-// 256 concurrent unary calls with payloads up to 1 MiB and four
-// bidirectional streams of 100 messages each, all checked byte for byte.
+// TestGRPCOverHaven runs a gRPC server and client unchanged over Haven,
+// on UDP and on the TCP fallback: 256 concurrent unary calls with payloads
+// up to 1 MiB and four bidirectional streams of 100 messages each, all
+// checked byte for byte.
 func TestGRPCOverHaven(t *testing.T) {
+	t.Run("udp", func(t *testing.T) { testGRPC(t, "haven4") })
+	t.Run("tcp", func(t *testing.T) { testGRPC(t, "haven4+tcp") }) // the fallback transport
+}
+
+func testGRPC(t *testing.T, network string) {
 	base := runtime.NumGoroutine()
 	key, err := GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := Listen("haven4", "127.0.0.1:0")
+	ln, err := Listen(network, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +185,7 @@ func TestGRPCOverHaven(t *testing.T) {
 	conn, err := grpc.NewClient("passthrough:///haven",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "haven4", addr)
+			return d.DialContext(ctx, network, addr)
 		}),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec)),
 	)
