@@ -78,7 +78,7 @@ func (h *Header) Len() int { return HeaderLen }
 
 // Append appends the header's 40 bytes to b.
 func (h *Header) Append(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, h.Suite.word())
+	b = binary.LittleEndian.AppendUint64(b, h.Suite.IDWord())
 	b = append(b, byte(h.Flags), 0)
 	b = binary.LittleEndian.AppendUint16(b, h.Length)
 	b = binary.LittleEndian.AppendUint32(b, h.Channel)
@@ -94,12 +94,8 @@ func (h *Header) Parse(b []byte) error {
 	if len(b) < HeaderLen {
 		return ErrShortPacket
 	}
-	var suite Suite
-	switch binary.LittleEndian.Uint64(b[OffProtocolID:]) {
-	case protocolIDWord:
-	case protocolIDWordAESGCM:
-		suite = SuiteAESGCM
-	default:
+	suite, ok := SuiteOf(b)
+	if !ok {
 		return ErrProtocolID
 	}
 	f := Flags(b[OffFlags])

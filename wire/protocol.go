@@ -94,8 +94,13 @@ func (s Suite) String() string {
 	return "unknown suite"
 }
 
-// word returns the suite's protocol id as the header's little-endian word.
-func (s Suite) word() uint64 {
+// ProtocolIDs holds each suite's protocol id, indexed by Suite: slices of
+// it are the Noise prologues of the suites' handshakes, with no copy.
+var ProtocolIDs = [NumSuites][8]byte{SuiteChaChaPoly: ProtocolID, SuiteAESGCM: ProtocolIDAESGCM}
+
+// IDWord returns the suite's protocol id as the header's little-endian
+// word (one 64-bit store or compare on the packet path).
+func (s Suite) IDWord() uint64 {
 	if s == SuiteAESGCM {
 		return protocolIDWordAESGCM
 	}

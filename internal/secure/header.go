@@ -22,10 +22,7 @@ func cryptoHeader(dst *[wire.HeaderLen]byte, pkt []byte) []byte {
 	return dst[:]
 }
 
-// prologueIDs holds each suite's protocol id: the Noise prologue of its
-// handshakes (PROTOCOL.md §7.1), so that a handshake of one construction
+// prologue returns the Noise prologue of suite s's handshakes: its
+// protocol id (PROTOCOL.md §7.1), so that a handshake of one construction
 // can never complete as the other's.
-var prologueIDs = [wire.NumSuites][8]byte{wire.SuiteChaChaPoly.ProtocolID(), wire.SuiteAESGCM.ProtocolID()}
-
-// prologue returns the Noise prologue of suite s's handshakes.
-func prologue(s wire.Suite) []byte { return prologueIDs[s][:] }
+func prologue(s wire.Suite) []byte { return wire.ProtocolIDs[s][:] }

@@ -183,7 +183,7 @@ func (t *Transport) Prepare(pkt []byte, now time.Time, job *SealJob) error {
 		f |= wire.FlagKeyPhase
 	}
 	pkt[wire.OffFlags] = byte(f)
-	binary.LittleEndian.PutUint64(pkt[wire.OffProtocolID:], t.idWord())
+	binary.LittleEndian.PutUint64(pkt[wire.OffProtocolID:], t.suite.IDWord())
 	job.pkt, job.pn, job.cs = pkt, pn, &ks.send
 	cryptoHeader(&job.ad, pkt)
 	ks.sealed++
@@ -258,7 +258,7 @@ func (t *Transport) PrepareOpen(pkt []byte, now time.Time, job *OpenJob) error {
 	if f&wire.FlagHandshake != 0 {
 		return ErrNotTransport
 	}
-	if binary.LittleEndian.Uint64(pkt[wire.OffProtocolID:]) != t.idWord() {
+	if binary.LittleEndian.Uint64(pkt[wire.OffProtocolID:]) != t.suite.IDWord() {
 		return ErrAuth // another suite's packet: a session never mixes them (PROTOCOL.md §2.1)
 	}
 	t.expire(now)
@@ -347,16 +347,6 @@ func (t *Transport) Confirmed() bool { return t.cur != none }
 
 // Suite returns the session's construction.
 func (t *Transport) Suite() wire.Suite { return t.suite }
-
-// idWord returns the session's protocol id as the header's little-endian
-// word.
-func (t *Transport) idWord() uint64 { return idWords[t.suite] }
-
-// idWords holds each suite's protocol id as a little-endian word.
-var idWords = [wire.NumSuites]uint64{
-	binary.LittleEndian.Uint64(prologueIDs[wire.SuiteChaChaPoly][:]),
-	binary.LittleEndian.Uint64(prologueIDs[wire.SuiteAESGCM][:]),
-}
 
 // Peer returns the session peer's static public key.
 func (t *Transport) Peer() wire.PublicKey { return t.peer }
