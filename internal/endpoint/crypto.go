@@ -78,46 +78,46 @@ func cryptoWorker() {
 	}
 }
 
-// sealJobs encrypts a run's packets in place. A short batch is sealed
-// here; a longer one is split into chunks, all but the first handed to
-// the crypto workers, and sealJobs returns when every chunk is done, so
-// the packets are then written in packet-number order.
+// sealJobs encrypts a run's packets in place (spread), so that they are
+// then written in packet-number order.
 func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
-	if len(jobs) < 2*sealChunk || maxWorkers == 1 {
-		for i := range jobs {
-			jobs[i].Seal()
-		}
-		return
-	}
-	for start := sealChunk; start < len(jobs); start += sealChunk {
-		wg.Add(1)
-		cryptoq.push(cryptoTask{jobs: jobs[start:min(start+sealChunk, len(jobs))], wg: wg})
-	}
-	for i := 0; i < sealChunk; i++ {
-		jobs[i].Seal()
-	}
-	wg.Wait()
+	spread(jobs, sealChunk, wg, sealTask, sealOne)
 }
 
 // openChunk is how many received packets one crypto task decrypts.
 const openChunk = 4
 
-// decryptJobs decrypts a batch of prepared received packets: a short
-// batch here, a longer one in chunks, all but the first handed to the
-// crypto workers, like sealJobs. It returns when every packet is done.
+// decryptJobs decrypts a batch of prepared received packets (spread).
 func decryptJobs(jobs []secure.OpenJob, wg *sync.WaitGroup) {
-	if len(jobs) < 2*openChunk || maxWorkers == 1 {
+	spread(jobs, openChunk, wg, openTask, (*secure.OpenJob).Decrypt)
+}
+
+// spread runs do on every job: a short batch here, a longer one in chunks
+// of chunk jobs, all but the first handed to the crypto workers as the
+// tasks task makes, and returns when every job is done.
+func spread[J any](jobs []J, chunk int, wg *sync.WaitGroup, task func([]J, *sync.WaitGroup) cryptoTask, do func(*J)) {
+	if len(jobs) < 2*chunk || maxWorkers == 1 {
 		for i := range jobs {
-			jobs[i].Decrypt()
+			do(&jobs[i])
 		}
 		return
 	}
-	for start := openChunk; start < len(jobs); start += openChunk {
+	for start := chunk; start < len(jobs); start += chunk {
 		wg.Add(1)
-		cryptoq.push(cryptoTask{opens: jobs[start:min(start+openChunk, len(jobs))], wg: wg})
+		cryptoq.push(task(jobs[start:min(start+chunk, len(jobs))], wg))
 	}
-	for i := 0; i < openChunk; i++ {
-		jobs[i].Decrypt()
+	for i := 0; i < chunk; i++ {
+		do(&jobs[i])
 	}
 	wg.Wait()
+}
+
+func sealOne(j *secure.SealJob) { j.Seal() }
+
+func sealTask(jobs []secure.SealJob, wg *sync.WaitGroup) cryptoTask {
+	return cryptoTask{jobs: jobs, wg: wg}
+}
+
+func openTask(opens []secure.OpenJob, wg *sync.WaitGroup) cryptoTask {
+	return cryptoTask{opens: opens, wg: wg}
 }
