@@ -47,23 +47,15 @@ func (lc *ListenConfig) ListenHost(ctx context.Context, network, address string)
 }
 
 func (lc *ListenConfig) listenHost(ctx context.Context, network, address string) (*Host, error) {
-	_, stream, err := transportOf(network)
+	ep, tep, cfg, err := lc.endpoints(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
-	if stream || lc.Config.DisableTCP {
-		ep, err := lc.endpoint(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		return &Host{ep: ep, cfg: lc.Config, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	h := &Host{ep: ep, cfg: cfg, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}
+	if tep != nil {
+		h.tcp = append(h.tcp, tep)
 	}
-	ep, tep, err := lc.dual(ctx, network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &Host{ep: ep, cfg: lc.Config, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()},
-		tcp: []*endpoint.Endpoint{tep}}, nil
+	return h, nil
 }
 
 // NewHost serves on an existing datagram socket, such as one passed by

@@ -44,8 +44,13 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 }
 
 // endpoint opens the listening socket for network and address
-// ("[host]:port"), answering handshakes.
+// ("[host]:port"), answering handshakes: UDP, or TCP alone for the
+// "haven+tcp" networks.
 func (lc *ListenConfig) endpoint(ctx context.Context, network, address string) (*endpoint.Endpoint, error) {
+	return lc.endpointWith(ctx, network, address, lc.Config)
+}
+
+func (lc *ListenConfig) endpointWith(ctx context.Context, network, address string, cfg Config) (*endpoint.Endpoint, error) {
 	udp, stream, err := transportOf(network)
 	if err != nil {
 		return nil, err
@@ -56,9 +61,9 @@ func (lc *ListenConfig) endpoint(ctx context.Context, network, address string) (
 	}
 	if stream {
 		// "haven+tcp": the stream transport alone (docs/PROTOCOL.md §8).
-		return lc.streamEndpoint(ctx, udp, laddr, lc.Config.endpoint(true))
+		return lc.streamEndpoint(ctx, udp, laddr, cfg.endpoint(true))
 	}
-	return endpoint.Listen(udp, laddr, lc.Config.endpoint(true))
+	return endpoint.Listen(udp, laddr, cfg.endpoint(true))
 }
 
 // streamEndpoint opens an accepting endpoint on TCP at laddr.
@@ -80,78 +85,66 @@ func (lc *ListenConfig) streamEndpoint(ctx context.Context, udp string, laddr ne
 // TCP too, when the address asked for port 0.
 const sameKeyTries = 8
 
-func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
-	_, stream, err := transportOf(network)
-	if err != nil {
-		return nil, err
+// endpoints opens what a listener (Listen, ListenHost) on network and
+// address serves on, with cfg, lc.Config with its private key made here
+// when zero, so that every endpoint of the listener (and a Host's later
+// ServeTCP) has the same identity: the UDP endpoint and the TCP fallback's
+// at the same port number (issue #13), whose channels go to the UDP
+// side's services (endpoint.Config.ServicesOf); or one endpoint alone (tep
+// nil) on a "haven+tcp" network or with Config.DisableTCP.
+func (lc *ListenConfig) endpoints(ctx context.Context, network, address string) (ep, tep *endpoint.Endpoint,
+	cfg Config, err error) {
+	cfg = lc.Config
+	if cfg.PrivateKey.IsZero() {
+		if cfg.PrivateKey, err = wire.GeneratePrivateKey(); err != nil {
+			return nil, nil, cfg, err
+		}
 	}
-	if stream || lc.Config.DisableTCP {
-		return lc.listenOne(ctx, network, address)
-	}
-	ep, tep, err := lc.dual(ctx, network, address)
+	udp, stream, err := transportOf(network)
 	if err != nil {
-		return nil, err
+		return nil, nil, cfg, err
 	}
-	svc, err := ep.Listen(lc.Service)
-	if err != nil {
-		tep.Close(wire.CloseShuttingDown, "")
-		ep.Close(wire.CloseShuttingDown, "")
-		return nil, err
-	}
-	return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
-}
-
-// dual opens the UDP endpoint for network and address and the TCP
-// fallback's endpoint at the same port number (issue #13), with one
-// identity and one set of services: the TCP side's channels go to the
-// UDP side's services (endpoint.Config.ServicesOf).
-func (lc *ListenConfig) dual(ctx context.Context, network, address string) (ep, tep *endpoint.Endpoint, err error) {
-	udp, _, err := transportOf(network)
-	if err != nil {
-		return nil, nil, err
+	if stream || cfg.DisableTCP {
+		ep, err = lc.endpointWith(ctx, network, address, cfg)
+		return ep, nil, cfg, err
 	}
 	laddr, err := listenAddr(ctx, udp, address)
 	if err != nil {
-		return nil, nil, err
-	}
-	cfg := lc.Config
-	if cfg.PrivateKey.IsZero() {
-		if cfg.PrivateKey, err = wire.GeneratePrivateKey(); err != nil {
-			return nil, nil, err
-		}
+		return nil, nil, cfg, err
 	}
 	for try := 1; ; try++ {
 		ep, err := endpoint.Listen(udp, laddr, cfg.endpoint(true))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, cfg, err
 		}
 		tcfg := cfg.endpoint(true)
 		tcfg.ServicesOf = ep
 		tep, err := lc.streamEndpoint(ctx, udp, netip.AddrPortFrom(laddr.Addr(), ep.LocalAddr().Port()), tcfg)
 		if err == nil {
-			return ep, tep, nil
+			return ep, tep, cfg, nil
 		}
 		ep.Close(wire.CloseShuttingDown, "")
 		if laddr.Port() == 0 && try < sameKeyTries && errors.Is(err, syscall.EADDRINUSE) {
 			continue // that number is taken on TCP: another UDP port
 		}
-		return nil, nil, fmt.Errorf("TCP fallback at the UDP port's number (Config.DisableTCP turns it off): %w", err)
+		return nil, nil, cfg, fmt.Errorf("TCP fallback at the UDP port's number (Config.DisableTCP turns it off): %w", err)
 	}
 }
 
-// listenOne listens on one transport: UDP without the TCP fallback, or
-// TCP alone ("haven+tcp").
-func (lc *ListenConfig) listenOne(ctx context.Context, network, address string) (*Listener, error) {
-	ep, err := lc.endpoint(ctx, network, address)
+func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	ep, tep, _, err := lc.endpoints(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := ep.Listen(lc.Service)
 	if err != nil {
+		if tep != nil {
+			tep.Close(wire.CloseShuttingDown, "")
+		}
 		ep.Close(wire.CloseShuttingDown, "")
 		return nil, err
 	}
-	return &Listener{ep: ep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
 }
 
 // Listener accepts stream channels on one socket, from every peer.

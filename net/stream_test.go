@@ -265,6 +265,24 @@ func TestHostTCP(t *testing.T) {
 	}
 	echoHost(h2)
 	check(h2)
+
+	// A Host from ListenHost without a key, its fallback off, then given
+	// a TCP listener: ServeTCP answers with the Host's own key.
+	off := ListenConfig{Config: Config{DisableTCP: true}}
+	h3, err := off.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h3.Close()
+	tl3, err := net.Listen("tcp4", h3.Addr().(*Addr).Addr.String())
+	if err != nil {
+		t.Fatal(err) // the same number is taken on TCP: rare on loopback
+	}
+	if err := h3.ServeTCP(tl3); err != nil {
+		t.Fatal(err)
+	}
+	echoHost(h3)
+	check(h3)
 }
 
 // TestHTTPOverTCPFallback: net/http serves and fetches over "haven+tcp"
