@@ -3,7 +3,6 @@ package compat
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -424,5 +423,3 @@ func (t *StreamTransport) Close() error {
 	t.wg.Wait()
 	return nil
 }
-
-var _ io.Closer = (*StreamTransport)(nil)

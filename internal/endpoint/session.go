@@ -10,7 +10,6 @@ import (
 
 	"github.com/havenproto/haven/internal/idtable"
 	"github.com/havenproto/haven/internal/secure"
-	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
 )
@@ -443,11 +442,8 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 }
 
 // Stream reports whether the session's endpoint runs on a stream (TCP)
-// transport rather than a UDP socket.
-func (s *Session) Stream() bool {
-	_, udp := s.ep.conn.(*udp.Conn)
-	return !udp
-}
+// transport, which reports itself reliable, rather than a UDP socket.
+func (s *Session) Stream() bool { return s.ep.cfg.Session.ReliableCarrier }
 
 // Suite returns the session's construction (PROTOCOL.md §2.1).
 func (s *Session) Suite() wire.Suite { return s.suite }
