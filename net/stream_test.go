@@ -20,6 +20,30 @@ func TestStreamConnConformance(t *testing.T) {
 	nettest.TestConn(t, pipeFactoryOn(t, "haven4+tcp", Config{}))
 }
 
+// echoVia dials addr on network with a Dialer of its own, checks that a
+// message comes back from the echo server there and that the session is
+// carried by transport ("udp" or "tcp").
+func echoVia(t *testing.T, network string, addr net.Addr, transport string) {
+	t.Helper()
+	d := &Dialer{Timeout: 10 * time.Second}
+	defer d.Close()
+	c, err := d.Dial(network, addr.String())
+	if err != nil {
+		t.Fatalf("%s: %v", network, err)
+	}
+	defer c.Close()
+	msg := []byte("over " + network)
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("%s: echo %q, %v", network, got, err)
+	}
+	if tr := c.(*Conn).Session().Transport(); tr != transport {
+		t.Fatalf("%s: session transport %q, want %q", network, tr, transport)
+	}
+}
+
 // serveEcho accepts every conn of ln and echoes it until EOF, in the
 // background, until ln closes.
 func serveEcho(ln net.Listener) {
@@ -90,29 +114,8 @@ func TestListenServesTCPFallback(t *testing.T) {
 	}
 	defer ln.Close()
 	serveEcho(ln)
-	for _, network := range []string{"haven4", "haven4+tcp"} {
-		d := &Dialer{}
-		c, err := d.Dial(network, ln.Addr().String())
-		if err != nil {
-			t.Fatalf("%s: %v", network, err)
-		}
-		msg := []byte("over " + network)
-		c.Write(msg)
-		got := make([]byte, len(msg))
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-			t.Fatalf("%s: echo %q, %v", network, got, err)
-		}
-		want := "udp"
-		if network == "haven4+tcp" {
-			want = "tcp"
-		}
-		if tr := c.(*Conn).Session().Transport(); tr != want {
-			t.Fatalf("%s: session transport %q", network, tr)
-		}
-		c.Close()
-		d.Close()
-	}
+	echoVia(t, "haven4", ln.Addr(), "udp")
+	echoVia(t, "haven4+tcp", ln.Addr(), "tcp")
 
 	lc := ListenConfig{Config: Config{DisableTCP: true}}
 	off, err := lc.Listen(context.Background(), "haven4", "127.0.0.1:0")
@@ -223,21 +226,7 @@ func TestHostTCP(t *testing.T) {
 		}
 		serveEcho(ln)
 	}
-	check := func(h *Host) {
-		d := &Dialer{Timeout: 10 * time.Second}
-		defer d.Close()
-		c, err := d.Dial("haven4+tcp", h.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.Write([]byte("host over tcp"))
-		got := make([]byte, 13)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(c, got); err != nil || string(got) != "host over tcp" {
-			t.Fatalf("echo %q, %v", got, err)
-		}
-	}
+	check := func(h *Host) { echoVia(t, "haven4+tcp", h.Addr(), "tcp") }
 	var lc ListenConfig
 	h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
