@@ -34,6 +34,21 @@ type Pool struct {
 	// streams holds an endpoint per remote address over the stream (TCP)
 	// transport: one connection per server, as a TCP client has.
 	streams map[netip.AddrPort]*endpoint.Endpoint
+	// racing holds the race (UDP, then TCP too) in progress per peer, so
+	// that concurrent dials share one outcome: a TCP session that lost
+	// is then seen by its race alone, which may close it.
+	racing map[wire.PublicKey]*attempt
+}
+
+// attempt is a race in progress that other dials to the same peer wait on.
+type attempt struct {
+	done chan struct{} // closed when the race ends; then the fields are set
+	s    *endpoint.Session
+	ep   *endpoint.Endpoint
+	err  error
+	// abandoned says the race ended by its owner's context or deadline:
+	// waiters run one of their own instead of taking that error.
+	abandoned bool
 }
 
 // New makes a pool whose sockets bind laddr (zero: any address, a free
@@ -41,7 +56,7 @@ type Pool struct {
 func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 	cfg.Accept = false
 	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint),
-		streams: make(map[netip.AddrPort]*endpoint.Endpoint)}
+		streams: make(map[netip.AddrPort]*endpoint.Endpoint), racing: make(map[wire.PublicKey]*attempt)}
 }
 
 // Session returns the session to peer at addr over the UDP network
@@ -79,7 +94,49 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
 		return s, ep, err
 	}
-	return p.race(ctx, deadline, ep, peer, addr, ahead)
+	return p.shareRace(ctx, deadline, ep, peer, addr, ahead)
+}
+
+// shareRace runs race for peer, or waits for the one another dial runs.
+func (p *Pool) shareRace(ctx context.Context, deadline time.Time, ep *endpoint.Endpoint, peer wire.PublicKey,
+	addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, *endpoint.Endpoint, error) {
+	var expired <-chan time.Time // the deadline, once this call waits
+	for {
+		p.mu.Lock()
+		a := p.racing[peer]
+		if a == nil {
+			a = &attempt{done: make(chan struct{})}
+			p.racing[peer] = a
+			p.mu.Unlock()
+			a.s, a.ep, a.err = p.race(ctx, deadline, ep, peer, addr, ahead)
+			a.abandoned = errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded)
+			p.mu.Lock()
+			delete(p.racing, peer)
+			p.mu.Unlock()
+			close(a.done)
+			return a.s, a.ep, a.err
+		}
+		p.mu.Unlock()
+		if expired == nil && !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case <-a.done:
+			if !a.abandoned {
+				ahead.Discard()
+				return a.s, a.ep, a.err
+			}
+			// The owner's limits ended it, not the peer: race anew.
+		case <-expired:
+			ahead.Discard()
+			return nil, nil, context.DeadlineExceeded
+		case <-ctx.Done():
+			ahead.Discard()
+			return nil, nil, ctx.Err()
+		}
+	}
 }
 
 // FallbackDelay is how long a dial waits for the UDP handshake before it

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -30,11 +31,17 @@ type dial struct {
 	// done is made by the first caller that waits for another's dial, and
 	// closed when the dial ends; both under the endpoint's mu.
 	done chan struct{}
-	// mu guards s and err (set once, before the dial ends) and failed.
+	// mu guards s and err (set once, before the dial ends), failed and
+	// abandoned.
 	mu     sync.Mutex
 	s      *Session
 	err    error
 	failed bool
+	// abandoned says the dial ended because its owner's context or
+	// deadline did, not because of the peer or the path: callers that
+	// waited on it dial afresh within their own limits instead of
+	// taking the owner's error.
+	abandoned bool
 }
 
 var dialPool = sync.Pool{New: func() any { return &dial{in: make(chan inPacket, 4)} }}
@@ -99,8 +106,11 @@ func (d *dial) wait(ctx context.Context, deadline time.Time, done chan struct{})
 		return nil, context.DeadlineExceeded
 	case <-done:
 		d.mu.Lock()
-		s, err := d.s, d.err
+		s, err, abandoned := d.s, d.err, d.abandoned
 		d.mu.Unlock()
+		if abandoned {
+			return nil, errOwnerGaveUp
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -109,6 +119,10 @@ func (d *dial) wait(ctx context.Context, deadline time.Time, done chan struct{})
 		return nil, ctx.Err()
 	}
 }
+
+// errOwnerGaveUp tells a caller that waited on another's dial that the
+// owner stopped for its own reasons (see dial.abandoned): it dials anew.
+var errOwnerGaveUp = errors.New("endpoint: the dial waited on was given up by its caller")
 
 func (d *dial) fail(err error) {
 	d.mu.Lock()
@@ -169,7 +183,11 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 			}
 			done := d.done
 			ep.mu.Unlock()
-			return d.wait(ctx, deadline, done)
+			s, err := d.wait(ctx, deadline, done)
+			if err == errOwnerGaveUp {
+				continue // another caller's limits ended its dial, not ours
+			}
+			return s, err
 		}
 		ep.mu.Unlock()
 		break
@@ -187,6 +205,7 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 	s, err := ep.runDial(ctx, deadline, d, addr, ahead)
 	d.mu.Lock()
 	d.s, d.err = s, err
+	d.abandoned = errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	d.mu.Unlock()
 	ep.mu.Lock()
 	delete(ep.dials, eph)

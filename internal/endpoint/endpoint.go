@@ -347,7 +347,9 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 	ep.closed = true
 	sessions := make([]*Session, 0, len(ep.sessions))
 	for _, s := range ep.sessions {
-		sessions = append(sessions, s)
+		if s != nil { // nil: an ephemeral value a dial has reserved
+			sessions = append(sessions, s)
+		}
 	}
 	for _, d := range ep.dials {
 		d.fail(ErrClosed)

@@ -1,0 +1,134 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/havenproto/haven/compat"
+	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/internal/udpproxy"
+	"github.com/havenproto/haven/wire"
+)
+
+var loopback = netip.MustParseAddrPort("127.0.0.1:0")
+
+// fallbackServer is a listener served over UDP, behind a proxy that
+// tests can black out, and over TCP at the proxy's port number: what a
+// Pool dials sees one server whose UDP path may be dark.
+type fallbackServer struct {
+	udp, tcp *endpoint.Endpoint
+	px       *udpproxy.Proxy
+	accepted *atomic.Int64 // TCP connections accepted
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func newFallbackServer(t *testing.T) *fallbackServer {
+	t.Helper()
+	key, err := wire.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := endpoint.Listen("udp4", loopback, endpoint.Config{PrivateKey: key, Accept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close(wire.CloseNormal, "") })
+	for range 8 { // the proxy's port number may be taken on TCP
+		px, err := udpproxy.New(loopback, udp.LocalAddr(), udpproxy.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp4", px.Addr().String())
+		if errors.Is(err, syscall.EADDRINUSE) {
+			px.Close()
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := new(atomic.Int64)
+		st, err := compat.ListenStream(countingListener{ln, accepted}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tcp, err := endpoint.NewWithTransport(st, endpoint.Config{PrivateKey: key, Accept: true, ServicesOf: udp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			tcp.Close(wire.CloseNormal, "")
+			px.Close()
+		})
+		return &fallbackServer{udp: udp, tcp: tcp, px: px, accepted: accepted}
+	}
+	t.Fatal("no port free on both UDP and TCP")
+	return nil
+}
+
+// TestConcurrentDialsShareTheFallback dials one server whose UDP path is
+// dark from many goroutines at once, each with a long deadline. Every
+// dial must succeed after the fallback delay, with the same session and
+// over one TCP connection (one race per peer, not one per dial), and that
+// session must still be live
+// after all returned: a race that lost must not close a connection
+// another dial was given.
+func TestConcurrentDialsShareTheFallback(t *testing.T) {
+	srv := newFallbackServer(t)
+	srv.px.Blackout(time.Minute)
+	p := New(endpoint.Config{}, netip.AddrPort{})
+	defer p.Close()
+	const dials = 16
+	var (
+		wg       sync.WaitGroup
+		sessions [dials]*endpoint.Session
+		errs     [dials]error
+	)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := range dials {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sessions[i], _, errs[i] = p.Session(context.Background(), deadline, "udp4", srv.udp.PublicKey(), srv.px.Addr())
+		}()
+	}
+	wg.Wait()
+	for i := range dials {
+		if errs[i] != nil {
+			t.Fatalf("dial %d: %v", i, errs[i])
+		}
+		if sessions[i] != sessions[0] {
+			t.Fatalf("dial %d got another session than dial 0", i)
+		}
+	}
+	if !sessions[0].Stream() {
+		t.Fatal("the session is not over TCP although UDP is dark")
+	}
+	if n := srv.accepted.Load(); n != 1 {
+		t.Fatalf("the server accepted %d TCP connections for %d concurrent dials, want 1", n, dials)
+	}
+	srv.px.Blackout(0) // UDP comes back: a new dial still finds the TCP session
+	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr())
+	if err != nil || s != sessions[0] {
+		t.Fatalf("dial after the fallback: %v (same session: %v)", err, s == sessions[0])
+	}
+}
