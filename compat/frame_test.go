@@ -112,7 +112,7 @@ func TestReadFirstPacket(t *testing.T) {
 	Frame(p)
 	c := &deadlineConn{r: bytes.NewReader(p)}
 	before := time.Now()
-	got, err := ReadFirstPacket(c, NewReader(c, 0))
+	got, err := ReadFirstPacket(c, NewReader(c, 0), nil)
 	if err != nil || !bytes.Equal(got, p) {
 		t.Fatalf("first packet: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestReadFirstPacket(t *testing.T) {
 		t.Fatalf("deadlines %v", c.deadlines)
 	}
 	silent := &deadlineConn{r: bytes.NewReader([]byte("garbage, not Haven, at least forty bytes long"))}
-	if _, err := ReadFirstPacket(silent, NewReader(silent, 0)); err != ErrForeign || len(silent.deadlines) != 1 {
+	if _, err := ReadFirstPacket(silent, NewReader(silent, 0), nil); err != ErrForeign || len(silent.deadlines) != 1 {
 		t.Fatalf("a foreign first packet: %v, deadlines %v", err, silent.deadlines)
 	}
 }

@@ -244,33 +244,39 @@ func (t *StreamTransport) endLocked(sc *streamConn, now bool) {
 	})
 }
 
-// readLoop reads sc's packets into the inbound queue: the first within
-// FirstPacketTimeout, any malformed one ends the connection without a
-// byte written back.
+// readLoop reads sc's packets into the inbound queue, each straight into
+// a buffer of streamPool: the first within FirstPacketTimeout, any
+// malformed one ends the connection without a byte written back.
 func (t *StreamTransport) readLoop(sc *streamConn) {
 	defer t.wg.Done()
 	defer t.drop(sc)
 	r := NewReader(sc.c, t.maxPacket)
+	var pb alignment.Buffer // the buffer the packet being read goes to
+	dst := func(n int) []byte {
+		b, ok := streamPool.Get(n)
+		if !ok {
+			return nil
+		}
+		pb = b
+		return b.Bytes()[:n]
+	}
+	defer func() { streamPool.Put(pb) }() // a packet cut short
 	var p []byte
 	var err error
 	if t.ln != nil {
-		p, err = ReadFirstPacket(sc.c, r) // an accepted connection proves itself first
+		p, err = ReadFirstPacket(sc.c, r, dst) // an accepted connection proves itself first
 	} else {
-		p, err = r.ReadPacket()
+		p, err = r.ReadPacketTo(dst)
 	}
 	for err == nil {
 		wire.PutLength(p, 0) // the datagram form (Transport)
-		pb, ok := pooled(p)
-		if !ok {
-			return
-		}
 		select {
 		case t.in <- inbound{pb, len(p), sc.addr}:
+			pb = alignment.Buffer{}
 		case <-t.done:
-			streamPool.Put(pb)
 			return
 		}
-		p, err = r.ReadPacket()
+		p, err = r.ReadPacketTo(dst)
 	}
 }
 
@@ -316,40 +322,52 @@ func (t *StreamTransport) writeLoop(sc *streamConn) {
 	sc.c.Close() // ended gracefully (endLocked): everything queued is written
 }
 
-// ReadBatchLent waits for received packets and copies up to len(msgs) of
-// them into buffers l lends, in the datagram form (endpoint.Transport).
-func (t *StreamTransport) ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error) {
-	if len(msgs) == 0 {
+// ReadPackets waits for received packets and hands up to len(pkts) of
+// them over, in the datagram form, each in the streamPool buffer it was
+// read into: the caller puts each Packet's PB back to its Pool when done
+// (endpoint.Transport's packet-reading form, which spares a copy).
+func (t *StreamTransport) ReadPackets(pkts []udp.Packet) (int, error) {
+	if len(pkts) == 0 {
 		return 0, nil
 	}
-	var first inbound
+	var in inbound
 	select {
-	case first = <-t.in:
-	default:
-		l.Return(msgs) // hold nothing while waiting
-		select {
-		case first = <-t.in:
-		case <-t.done:
-			return 0, ErrStreamClosed
-		}
+	case in = <-t.in:
+	case <-t.done:
+		return 0, ErrStreamClosed
 	}
 	n := 0
 	for {
-		l.Lend(msgs[:n+1]) // a prefix, as udp.Lender expects: only msgs[n] may lack a buffer
-		m := &msgs[n]
-		m.N = copy(m.Buf, first.pb.Bytes()[:first.n])
-		m.Addr, m.Segment, m.Truncated = first.from, 0, first.n > len(m.Buf)
-		streamPool.Put(first.pb)
+		pkts[n] = udp.Packet{Buf: in.pb.Bytes()[:in.n], Addr: in.from, PB: in.pb, Pool: streamPool}
 		n++
-		if n == len(msgs) {
+		if n == len(pkts) {
 			return n, nil
 		}
 		select {
-		case first = <-t.in:
+		case in = <-t.in:
 		default:
 			return n, nil
 		}
 	}
+}
+
+// ReadBatchLent is ReadPackets for a reader that lends buffers, as it
+// reads from a udp.Conn: each packet is copied into a buffer l lends.
+func (t *StreamTransport) ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	l.Return(msgs) // hold nothing while waiting
+	var pkts [16]udp.Packet
+	n, err := t.ReadPackets(pkts[:min(len(msgs), len(pkts))])
+	l.Lend(msgs[:n])
+	for i, p := range pkts[:n] {
+		m := &msgs[i]
+		m.N = copy(m.Buf, p.Buf)
+		m.Addr, m.Segment, m.Truncated = p.Addr, 0, len(p.Buf) > len(m.Buf)
+		p.Pool.Put(p.PB)
+	}
+	return n, err
 }
 
 // WriteBatch queues each message's packets (a segmented message's each

@@ -36,7 +36,7 @@ type Config struct {
 	MaxChannels int
 	// StreamWindow and MaxStreamWindow bound each stream's receive window
 	// (defaults 256 KiB, auto-tuned up to 16 MiB); SendBuffer bounds each
-	// stream's unacknowledged data (default 1 MiB).
+	// stream's unacknowledged data (default 1 MiB; 4 MiB on the TCP fallback).
 	StreamWindow, MaxStreamWindow, SendBuffer int
 	// SessionWindow and MaxSessionWindow bound a session's receive window
 	// (defaults 1 MiB, auto-tuned up to 64 MiB).

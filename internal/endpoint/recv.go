@@ -8,6 +8,7 @@ import (
 
 	"github.com/havenproto/haven/alignment"
 	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/wire"
 )
 
@@ -25,6 +26,10 @@ const readBatch = 16
 // reader waits (udp.Conn.ReadBatchLent), so an idle endpoint holds none.
 func (ep *Endpoint) readLoop() {
 	defer ep.wg.Done()
+	if pr, ok := ep.conn.(packetReader); ok {
+		ep.readPackets(pr)
+		return
+	}
 	rs := &ep.reader
 	msgs := rs.msgs[:]
 	lender := &rs.bufs
@@ -45,7 +50,7 @@ func (ep *Endpoint) readLoop() {
 			}
 			addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
 			if m.Segment <= 0 {
-				if ep.receive(m.Buf[:m.N], addr, out, &lender.bufs[i]) {
+				if ep.receive(m.Buf[:m.N], addr, out, &lender.bufs[i], readPool) {
 					m.Buf = nil // the next read lends a fresh buffer here
 				}
 				continue
@@ -55,17 +60,48 @@ func (ep *Endpoint) readLoop() {
 				continue
 			}
 			for off := 0; off < m.N; off += m.Segment {
-				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out, nil)
+				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out, nil, nil)
 			}
 		}
 	}
 }
 
-// receive handles one datagram. pb, when not nil, is the read buffer that
-// holds pkt alone: a transport packet of handOverMin bytes or more goes to
-// its session together with that buffer instead of being copied, and
-// receive reports true, having zeroed *pb (the buffer is the inbox's now).
-func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *alignment.Buffer) bool {
+// packetReader is a Transport that reads whole packets into pooled
+// buffers of its own and hands them over (compat.StreamTransport, the TCP
+// fallback): the endpoint reads it with ReadPackets instead of lending
+// buffers to ReadBatchLent, which would copy each packet once more.
+type packetReader interface {
+	ReadPackets(pkts []udp.Packet) (int, error)
+}
+
+// readPackets is readLoop for a packetReader: each packet goes to receive
+// with its buffer, which receive keeps for the inbox or the loop puts back.
+func (ep *Endpoint) readPackets(pr packetReader) {
+	var pkts [readBatch]udp.Packet
+	out := ep.reader.out[:0]
+	for {
+		n, err := pr.ReadPackets(pkts[:])
+		for i := range pkts[:n] {
+			p := &pkts[i]
+			addr := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
+			if !ep.receive(p.Buf, addr, out, &p.PB, p.Pool) {
+				p.Pool.Put(p.PB)
+			}
+			*p = udp.Packet{}
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
+
+// receive handles one datagram. pb, when not nil, is the buffer of pool
+// that holds pkt alone: a transport packet of handOverMin bytes or more
+// goes to its session together with that buffer instead of being copied,
+// and receive reports true, having zeroed *pb (the buffer is the inbox's
+// now).
+func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *alignment.Buffer,
+	pool *alignment.Pool) bool {
 	var h wire.Header
 	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTagFor(h.Suite) {
 		return false
@@ -82,7 +118,7 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *ali
 		s.deliver(pkt, addr)
 		return false
 	}
-	if !s.enqueue(inPacket{buf: pkt, addr: addr, pb: *pb, pool: readPool}) {
+	if !s.enqueue(inPacket{buf: pkt, addr: addr, pb: *pb, pool: pool}) {
 		return false // the inbox is full: dropped, as deliver would
 	}
 	*pb = alignment.Buffer{}

@@ -52,6 +52,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/havenproto/haven/alignment"
 )
 
 // Limits of the kernel and of the protocol.
@@ -402,4 +404,14 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 		ap, _ = netip.ParseAddrPort(a.String())
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Packet is one received packet handed over in a pooled buffer of the
+// transport that read it (compat.StreamTransport.ReadPackets): Buf lies in
+// PB's bytes, and whoever ends up holding the packet puts PB back to Pool.
+type Packet struct {
+	Buf  []byte
+	Addr netip.AddrPort
+	PB   alignment.Buffer
+	Pool *alignment.Pool
 }
