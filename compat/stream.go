@@ -408,6 +408,14 @@ func (t *StreamTransport) WriteBatch(msgs []udp.Message) (int, error) {
 	return len(msgs), nil
 }
 
+// Connected reports whether a dialing transport's connection is still up
+// (a listening transport: whether it is open).
+func (t *StreamTransport) Connected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.closed && (t.ln != nil || t.dialed != nil)
+}
+
 // LocalAddr returns the listener's or the connection's local address.
 func (t *StreamTransport) LocalAddr() netip.AddrPort { return t.local }
 

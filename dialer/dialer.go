@@ -26,13 +26,19 @@ type Pool struct {
 	// NoFallback keeps Session on UDP: no TCP attempt after
 	// FallbackDelay. Set it before the first Session.
 	NoFallback bool
-	// mu guards eps (created on first use per network), streams and
-	// closed.
+	// mu guards eps (created on first use per network), fallbacks,
+	// streams, racing and closed.
 	mu     sync.Mutex
 	eps    map[string]*endpoint.Endpoint
 	closed bool
+	// fallbacks holds the TCP connections Session fell back to, each a
+	// link of the UDP endpoint of its network, by network and server
+	// address: a session on one returns to UDP by itself when UDP passes
+	// again (PROTOCOL.md §8.2).
+	fallbacks map[linkKey]fallback
 	// streams holds an endpoint per remote address over the stream (TCP)
-	// transport: one connection per server, as a TCP client has.
+	// transport alone, for SessionStream ("haven+tcp"): one connection per
+	// server, as a TCP client has.
 	streams map[netip.AddrPort]*endpoint.Endpoint
 	// racing holds the race (UDP, then TCP too) in progress per peer, so
 	// that concurrent dials share one outcome: a TCP session that lost
@@ -40,11 +46,24 @@ type Pool struct {
 	racing map[wire.PublicKey]*attempt
 }
 
+// linkKey names a fallback connection: the UDP network of the endpoint it
+// is a link of, and the server's address.
+type linkKey struct {
+	network string
+	addr    netip.AddrPort
+}
+
+// fallback is a TCP connection the pool fell back to, as a link of a UDP
+// endpoint.
+type fallback struct {
+	link *endpoint.Link
+	t    *compat.StreamTransport
+}
+
 // attempt is a race in progress that other dials to the same peer wait on.
 type attempt struct {
 	done chan struct{} // closed when the race ends; then the fields are set
 	s    *endpoint.Session
-	ep   *endpoint.Endpoint
 	err  error
 	// abandoned says the race ended by its owner's context or deadline:
 	// waiters run one of their own instead of taking that error.
@@ -56,7 +75,7 @@ type attempt struct {
 func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 	cfg.Accept = false
 	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint),
-		streams: make(map[netip.AddrPort]*endpoint.Endpoint), racing: make(map[wire.PublicKey]*attempt)}
+		streams: make(map[netip.AddrPort]*endpoint.Endpoint)}
 }
 
 // Session returns the session to peer at addr over the UDP network
@@ -82,39 +101,39 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 		ahead.Discard()
 		return nil, nil, err
 	}
-	if s := ep.Live(peer); s != nil {
+	if s := ep.Live(peer); s != nil { // over UDP, or fallen back to TCP
 		ahead.Discard()
 		return s, ep, nil
-	}
-	if s, sep := p.liveStream(peer, addr); s != nil {
-		ahead.Discard()
-		return s, sep, nil // a session that fell back to TCP
 	}
 	if p.NoFallback {
 		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
 		return s, ep, err
 	}
-	return p.shareRace(ctx, deadline, ep, peer, addr, ahead)
+	s, err := p.shareRace(ctx, deadline, network, ep, peer, addr, ahead)
+	return s, ep, err
 }
 
 // shareRace runs race for peer, or waits for the one another dial runs.
-func (p *Pool) shareRace(ctx context.Context, deadline time.Time, ep *endpoint.Endpoint, peer wire.PublicKey,
-	addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, *endpoint.Endpoint, error) {
+func (p *Pool) shareRace(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
+	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, error) {
 	var expired <-chan time.Time // the deadline, once this call waits
 	for {
 		p.mu.Lock()
 		a := p.racing[peer]
 		if a == nil {
 			a = &attempt{done: make(chan struct{})}
+			if p.racing == nil {
+				p.racing = make(map[wire.PublicKey]*attempt) // by the first race: a pool that never races has none
+			}
 			p.racing[peer] = a
 			p.mu.Unlock()
-			a.s, a.ep, a.err = p.race(ctx, deadline, ep, peer, addr, ahead)
+			a.s, a.err = p.race(ctx, deadline, network, ep, peer, addr, ahead)
 			a.abandoned = errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded)
 			p.mu.Lock()
 			delete(p.racing, peer)
 			p.mu.Unlock()
 			close(a.done)
-			return a.s, a.ep, a.err
+			return a.s, a.err
 		}
 		p.mu.Unlock()
 		if expired == nil && !deadline.IsZero() {
@@ -126,15 +145,15 @@ func (p *Pool) shareRace(ctx context.Context, deadline time.Time, ep *endpoint.E
 		case <-a.done:
 			if !a.abandoned {
 				ahead.Discard()
-				return a.s, a.ep, a.err
+				return a.s, a.err
 			}
 			// The owner's limits ended it, not the peer: race anew.
 		case <-expired:
 			ahead.Discard()
-			return nil, nil, context.DeadlineExceeded
+			return nil, context.DeadlineExceeded
 		case <-ctx.Done():
 			ahead.Discard()
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -151,25 +170,26 @@ const FallbackDelay = 300 * time.Millisecond
 // result is one attempt's outcome in race.
 type result struct {
 	s   *endpoint.Session
-	ep  *endpoint.Endpoint
 	err error
 }
 
 // race dials peer over UDP on ep and, if that has not completed within
-// FallbackDelay, over TCP as well; the first to complete wins and the
+// FallbackDelay, over TCP as well, on a TCP connection that becomes a
+// link of ep; the first to complete wins (Endpoint.SessionVia) and the
 // other is cancelled. Until FallbackDelay the UDP dial runs alone, as a
 // plain dial with that deadline: a working path pays nothing for the
 // fallback. After it, UDP starts afresh (a new initiation, as an early
-// retransmission) beside a TCP attempt on another goroutine.
-func (p *Pool) race(ctx context.Context, deadline time.Time, ep *endpoint.Endpoint, peer wire.PublicKey,
-	addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, *endpoint.Endpoint, error) {
+// retransmission) beside the TCP attempt on another goroutine. When UDP
+// wins, the TCP connection is closed.
+func (p *Pool) race(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
+	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, error) {
 	first := time.Now().Add(FallbackDelay)
 	if !deadline.IsZero() && deadline.Before(first) {
 		first = deadline
 	}
 	s, err := ep.SessionAhead(ctx, first, peer, addr, ahead)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || first.Equal(deadline) {
-		return s, ep, err
+		return s, err
 	}
 	uctx, ucancel := context.WithCancel(ctx)
 	defer ucancel()
@@ -177,45 +197,88 @@ func (p *Pool) race(ctx context.Context, deadline time.Time, ep *endpoint.Endpoi
 	defer tcancel()
 	tcp := make(chan result, 1)
 	go func() {
-		s, sep, err := p.SessionStream(tctx, deadline, peer, addr)
+		s, err := p.fallBack(tctx, deadline, network, ep, peer, addr)
 		if err == nil {
 			ucancel() // TCP won: stop the UDP dial
 		}
-		tcp <- result{s, sep, err}
+		tcp <- result{s, err}
 	}()
 	s, err = ep.SessionAhead(uctx, deadline, peer, addr, secure.EphemeralAhead{})
 	if err == nil {
-		// UDP won: end the TCP attempt, and drop its connection if it
-		// completed too.
-		tcancel()
-		if r := <-tcp; r.err == nil {
-			p.dropStream(addr, r.ep)
-		}
-		return s, ep, nil
+		tcancel() // UDP won: end the TCP attempt
 	}
 	r := <-tcp
-	if r.err == nil {
-		return r.s, r.ep, nil
-	}
-	if ctx.Err() == nil && errors.Is(err, context.Canceled) {
+	switch {
+	case err == nil:
+	case r.err == nil:
+		s, err = r.s, nil
+	case ctx.Err() == nil && errors.Is(err, context.Canceled):
 		err = r.err // cancelled by nobody but us: TCP's error is the news
 	}
-	return nil, nil, err
+	if err == nil && !s.Stream() {
+		p.dropFallback(linkKey{network, addr}) // UDP got through: no TCP connection kept
+	}
+	return s, err
 }
 
-// liveStream returns the live session with peer on the pool's TCP
-// connection to addr, if any.
-func (p *Pool) liveStream(peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint) {
+// fallBack dials peer over the pool's TCP connection to addr, a link of
+// ep, made (connection, then link) when there is none or it went down.
+func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
+	peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, error) {
+	key := linkKey{network, addr}
 	p.mu.Lock()
-	ep := p.streams[addr]
+	fb, ok := p.fallbacks[key]
 	p.mu.Unlock()
-	if ep == nil {
-		return nil, nil
+	if ok && !fb.t.Connected() {
+		p.dropFallback(key)
+		ok = false
 	}
-	if s := ep.Live(peer); s != nil {
-		return s, ep
+	if !ok {
+		dctx := ctx
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			dctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		t, err := compat.DialStream(dctx, p.laddr, addr, p.cfg.Session.MaxPacketSize)
+		if err != nil {
+			return nil, err
+		}
+		l, err := ep.AddTransport(t)
+		if err != nil {
+			return nil, err
+		}
+		fb = fallback{link: l, t: t}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			l.Close()
+			return nil, endpoint.ErrClosed
+		}
+		if old, ok := p.fallbacks[key]; ok { // a concurrent dial made one too: use it
+			p.mu.Unlock()
+			l.Close()
+			fb = old
+		} else {
+			if p.fallbacks == nil {
+				p.fallbacks = make(map[linkKey]fallback) // made by the first fallback: a dial allocates none
+			}
+			p.fallbacks[key] = fb
+			p.mu.Unlock()
+		}
 	}
-	return nil, nil
+	return ep.SessionVia(ctx, deadline, peer, addr, fb.link, secure.EphemeralAhead{})
+}
+
+// dropFallback closes the pool's TCP connection of key, if any.
+func (p *Pool) dropFallback(key linkKey) {
+	p.mu.Lock()
+	fb, ok := p.fallbacks[key]
+	delete(p.fallbacks, key)
+	p.mu.Unlock()
+	if ok {
+		fb.link.Close()
+	}
 }
 
 // dropStream closes the pool's TCP endpoint ep to addr and forgets it.
@@ -225,7 +288,7 @@ func (p *Pool) dropStream(addr netip.AddrPort, ep *endpoint.Endpoint) {
 		delete(p.streams, addr)
 	}
 	p.mu.Unlock()
-	ep.Close(wire.CloseNormal, "UDP got through")
+	ep.Close(wire.CloseNormal, "")
 }
 
 // SessionStream is Session over the stream (TCP) transport of

@@ -20,10 +20,11 @@ import (
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
 // fallbackServer is a listener served over UDP, behind a proxy that
-// tests can black out, and over TCP at the proxy's port number: what a
-// Pool dials sees one server whose UDP path may be dark.
+// tests can black out, and over TCP at the proxy's port number (a second
+// link of the same endpoint): what a Pool dials sees one server whose UDP
+// path may be dark.
 type fallbackServer struct {
-	udp, tcp *endpoint.Endpoint
+	udp      *endpoint.Endpoint
 	px       *udpproxy.Proxy
 	accepted *atomic.Int64 // TCP connections accepted
 }
@@ -71,15 +72,11 @@ func newFallbackServer(t *testing.T) *fallbackServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tcp, err := endpoint.NewWithTransport(st, endpoint.Config{PrivateKey: key, Accept: true, ServicesOf: udp})
-		if err != nil {
+		if _, err := udp.AddTransport(st); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			tcp.Close(wire.CloseNormal, "")
-			px.Close()
-		})
-		return &fallbackServer{udp: udp, tcp: tcp, px: px, accepted: accepted}
+		t.Cleanup(func() { px.Close() })
+		return &fallbackServer{udp: udp, px: px, accepted: accepted}
 	}
 	t.Fatal("no port free on both UDP and TCP")
 	return nil

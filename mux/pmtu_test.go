@@ -136,3 +136,37 @@ func TestPathMTUPacing(t *testing.T) {
 		t.Fatalf("congestion window %d below two packets of the new size", got)
 	}
 }
+
+// TestSetCarrier: a session on a reliable carrier (the TCP fallback, with
+// its 64 KiB packets) moves to a datagram path with a 1,500-byte MTU in the
+// middle of a transfer (PROTOCOL.md §8.2). SetCarrier takes it back to
+// the base size at once, with loss recovery as on any datagram path, and
+// every byte arrives; without it, a reliable carrier never suspects a
+// black hole and the transfer stalls on packets the path drops.
+func TestSetCarrier(t *testing.T) {
+	link := netsim.LinkConfig{Delay: 5 * time.Millisecond, Bandwidth: 1e9, QueueBytes: 4 << 20}
+	net := netsim.New(11, link, link)
+	moved, sawLarge := false, false
+	reliable := Config{ReliableCarrier: true}
+	st := pmtuRun(t, net, reliable, reliable, 24*mib, func(a *Session) {
+		if !moved && a.Stats().PacketSize == pmtuLoopback && a.Stats().StreamBytesSent > 8*mib {
+			sawLarge, moved = true, true
+			small := link
+			small.MTU = ethernetMTU
+			net.SetLink(0, small)
+			net.SetLink(1, small)
+			a.SetCarrier(false, 0)
+			if a.Stats().PacketSize != wire.DefaultPacketSize || a.MaxPacketSize() != wire.DefaultPacketSize {
+				t.Fatalf("packet size %d (largest %d) right after SetCarrier, want the base %d",
+					a.Stats().PacketSize, a.MaxPacketSize(), wire.DefaultPacketSize)
+			}
+		}
+	})
+	if !sawLarge {
+		t.Fatal("the session never reached the loopback size on the reliable carrier")
+	}
+	if st.PacketSize != wire.DefaultPacketSize || st.PMTUBlackHoles != 0 {
+		t.Fatalf("packet size %d (%d black holes) after the move, want %d found by SetCarrier alone",
+			st.PacketSize, st.PMTUBlackHoles, wire.DefaultPacketSize)
+	}
+}

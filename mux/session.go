@@ -314,5 +314,30 @@ func (s *Session) SendPathChallenge(data [8]byte) {
 	s.pathChallenge, s.ctrlChallenge = data, true
 }
 
+// ChallengePending reports whether a PATH_CHALLENGE is queued and not yet
+// in a packet: the owner compares it before and after Poll to learn which
+// packet carries it.
+func (s *Session) ChallengePending() bool { return s.ctrlChallenge }
+
+// SetCarrier tells the engine that its packets now travel another carrier
+// (a path change from one transport to another, PROTOCOL.md §8.2):
+// reliable or not (Config.ReliableCarrier), and this side's largest packet
+// on it (0: Config.MaxPacketSize). Packets go back to the base size and
+// path MTU discovery starts again after the next ACK, since the new
+// path's MTU is unknown;
+// the congestion controller and the RTT estimate carry over, bounded by
+// the pacer and the smaller packets until the new path's ACKs correct
+// them.
+func (s *Session) SetCarrier(reliable bool, maxPacket int) {
+	if maxPacket <= 0 {
+		maxPacket = s.cfg.MaxPacketSize
+	}
+	s.cfg.ReliableCarrier = reliable
+	s.maxMTU = max(min(maxPacket, int(s.peerParams.MaxPacketSize)), wire.MinPacketSize)
+	s.setMTU(s.baseMTU)
+	s.initPMTU(s.maxMTU)
+	s.pmtu.waitAck = true // search once the new path has acknowledged a packet
+}
+
 // PathResponse returns the data of the last PATH_RESPONSE received.
 func (s *Session) PathResponse() [8]byte { return s.pathResult }

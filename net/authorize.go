@@ -48,12 +48,5 @@ func authorizeError(err error, peer PublicKey) error {
 // in progress is waited for and its session closed too. Sessions of other
 // peers are untouched. match runs without any lock of the Host held.
 func (h *Host) CloseSessions(match func(peer PublicKey) bool, code uint32, reason string) int {
-	h.mu.Lock()
-	tcp := h.tcp
-	h.mu.Unlock()
-	n := h.ep.CloseSessions(match, code, reason)
-	for _, tep := range tcp {
-		n += tep.CloseSessions(match, code, reason)
-	}
-	return n
+	return h.ep.CloseSessions(match, code, reason)
 }

@@ -27,11 +27,9 @@ type Host struct {
 	ep   *endpoint.Endpoint
 	cfg  Config // with the Host's private key, for ServeTCP
 	addr *Addr
-	// mu guards closed and tcp (the TCP fallback's endpoints, whose
-	// channels go to ep's services).
+	// mu guards closed.
 	mu     sync.Mutex
 	closed bool
-	tcp    []*endpoint.Endpoint
 }
 
 // ListenHost opens a Host on network and address ("[host]:port"). On
@@ -47,15 +45,11 @@ func (lc *ListenConfig) ListenHost(ctx context.Context, network, address string)
 }
 
 func (lc *ListenConfig) listenHost(ctx context.Context, network, address string) (*Host, error) {
-	ep, tep, cfg, err := lc.endpoints(ctx, network, address)
+	ep, cfg, err := lc.endpoints(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{ep: ep, cfg: cfg, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}
-	if tep != nil {
-		h.tcp = append(h.tcp, tep)
-	}
-	return h, nil
+	return &Host{ep: ep, cfg: cfg, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
 }
 
 // NewHost serves on an existing datagram socket, such as one passed by
@@ -93,13 +87,9 @@ func (h *Host) ServeTCP(ln net.Listener) error {
 	if err != nil {
 		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: err}
 	}
-	cfg := h.cfg.endpoint(true)
-	cfg.ServicesOf = h.ep
-	tep, err := endpoint.NewWithTransport(t, cfg)
-	if err != nil {
+	if _, err := h.ep.AddTransport(t); err != nil {
 		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: err}
 	}
-	h.tcp = append(h.tcp, tep)
 	return nil
 }
 
@@ -134,11 +124,7 @@ func (h *Host) Shutdown(code uint32, reason string) error {
 		return &net.OpError{Op: "close", Net: "haven", Addr: h.addr, Err: net.ErrClosed}
 	}
 	h.closed = true
-	tcp := h.tcp
 	h.mu.Unlock()
-	for _, tep := range tcp {
-		tep.Close(code, reason)
-	}
 	return h.ep.Close(code, reason)
 }
 

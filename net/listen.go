@@ -69,88 +69,88 @@ func (lc *ListenConfig) endpointWith(ctx context.Context, network, address strin
 // streamEndpoint opens an accepting endpoint on TCP at laddr.
 func (lc *ListenConfig) streamEndpoint(ctx context.Context, udp string, laddr netip.AddrPort,
 	cfg endpoint.Config) (*endpoint.Endpoint, error) {
-	var nlc net.ListenConfig
-	ln, err := nlc.Listen(ctx, "tcp"+strings.TrimPrefix(udp, "udp"), laddr.String())
-	if err != nil {
-		return nil, err
-	}
-	t, err := compat.ListenStream(ln, lc.Config.MaxPacketSize)
+	t, err := lc.streamTransport(ctx, udp, laddr)
 	if err != nil {
 		return nil, err
 	}
 	return endpoint.NewWithTransport(t, cfg)
 }
 
+// streamTransport listens on TCP at laddr for the stream transport.
+func (lc *ListenConfig) streamTransport(ctx context.Context, udp string, laddr netip.AddrPort) (*compat.StreamTransport, error) {
+	var nlc net.ListenConfig
+	ln, err := nlc.Listen(ctx, "tcp"+strings.TrimPrefix(udp, "udp"), laddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return compat.ListenStream(ln, lc.Config.MaxPacketSize)
+}
+
 // sameKeyTries bounds the attempts at a UDP port whose number is free on
 // TCP too, when the address asked for port 0.
 const sameKeyTries = 8
 
-// endpoints opens what a listener (Listen, ListenHost) on network and
+// endpoint opens what a listener (Listen, ListenHost) on network and
 // address serves on, with cfg, lc.Config with its private key made here
-// when zero, so that every endpoint of the listener (and a Host's later
-// ServeTCP) has the same identity: the UDP endpoint and the TCP fallback's
-// at the same port number (issue #13), whose channels go to the UDP
-// side's services (endpoint.Config.ServicesOf); or one endpoint alone (tep
-// nil) on a "haven+tcp" network or with Config.DisableTCP.
-func (lc *ListenConfig) endpoints(ctx context.Context, network, address string) (ep, tep *endpoint.Endpoint,
+// when zero, so that a Host's later ServeTCP has the same identity: a UDP
+// socket with the TCP fallback at the same port number as a second link
+// (issue #13); or one transport alone on a "haven+tcp" network or with
+// Config.DisableTCP.
+func (lc *ListenConfig) endpoints(ctx context.Context, network, address string) (ep *endpoint.Endpoint,
 	cfg Config, err error) {
 	cfg = lc.Config
 	if cfg.PrivateKey.IsZero() {
 		if cfg.PrivateKey, err = wire.GeneratePrivateKey(); err != nil {
-			return nil, nil, cfg, err
+			return nil, cfg, err
 		}
 	}
 	udp, stream, err := transportOf(network)
 	if err != nil {
-		return nil, nil, cfg, err
+		return nil, cfg, err
 	}
 	if stream || cfg.DisableTCP {
 		ep, err = lc.endpointWith(ctx, network, address, cfg)
-		return ep, nil, cfg, err
+		return ep, cfg, err
 	}
 	laddr, err := listenAddr(ctx, udp, address)
 	if err != nil {
-		return nil, nil, cfg, err
+		return nil, cfg, err
 	}
 	for try := 1; ; try++ {
 		ep, err := endpoint.Listen(udp, laddr, cfg.endpoint(true))
 		if err != nil {
-			return nil, nil, cfg, err
+			return nil, cfg, err
 		}
-		tcfg := cfg.endpoint(true)
-		tcfg.ServicesOf = ep
-		tep, err := lc.streamEndpoint(ctx, udp, netip.AddrPortFrom(laddr.Addr(), ep.LocalAddr().Port()), tcfg)
+		t, err := lc.streamTransport(ctx, udp, netip.AddrPortFrom(laddr.Addr(), ep.LocalAddr().Port()))
 		if err == nil {
-			return ep, tep, cfg, nil
+			if _, err = ep.AddTransport(t); err == nil {
+				return ep, cfg, nil
+			}
 		}
 		ep.Close(wire.CloseShuttingDown, "")
 		if laddr.Port() == 0 && try < sameKeyTries && errors.Is(err, syscall.EADDRINUSE) {
 			continue // that number is taken on TCP: another UDP port
 		}
-		return nil, nil, cfg, fmt.Errorf("TCP fallback at the UDP port's number (Config.DisableTCP turns it off): %w", err)
+		return nil, cfg, fmt.Errorf("TCP fallback at the UDP port's number (Config.DisableTCP turns it off): %w", err)
 	}
 }
 
 func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
-	ep, tep, _, err := lc.endpoints(ctx, network, address)
+	ep, _, err := lc.endpoints(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := ep.Listen(lc.Service)
 	if err != nil {
-		if tep != nil {
-			tep.Close(wire.CloseShuttingDown, "")
-		}
 		ep.Close(wire.CloseShuttingDown, "")
 		return nil, err
 	}
-	return &Listener{ep: ep, tcp: tep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
+	return &Listener{ep: ep, svc: svc, addr: &Addr{Key: ep.PublicKey(), Addr: ep.LocalAddr()}}, nil
 }
 
 // Listener accepts stream channels on one socket, from every peer.
 type Listener struct {
 	ep   *endpoint.Endpoint // owned: closed after the listener and its conns (nil for a Host's)
-	tcp  *endpoint.Endpoint // owned likewise: the TCP fallback at ep's port number, or nil
 	svc  *endpoint.Service
 	addr *Addr
 	// mu guards closed and live (accepted conns not yet closed): the
@@ -210,9 +210,6 @@ func (l *Listener) Close() error {
 	l.svc.Close()
 	if l.ep != nil {
 		l.ep.StopAccepting()
-		if l.tcp != nil {
-			l.tcp.StopAccepting()
-		}
 		if idle {
 			l.drain()
 		}
@@ -220,13 +217,9 @@ func (l *Listener) Close() error {
 	return nil
 }
 
-// drain closes the listener's endpoints once their sessions have
-// delivered what was written: the TCP side first, whose channels use the
-// UDP side's services.
+// drain closes the listener's endpoint once its sessions have delivered
+// what was written.
 func (l *Listener) drain() {
-	if l.tcp != nil {
-		l.tcp.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
-	}
 	l.ep.Drain(drainTimeout, wire.CloseShuttingDown, "listener closed")
 }
 

@@ -50,9 +50,6 @@ type DatagramService struct {
 
 // ListenDatagrams registers a datagram service name on the endpoint.
 func (ep *Endpoint) ListenDatagrams(name string) (*DatagramService, error) {
-	if ep.cfg.ServicesOf != nil {
-		return nil, errServicesElsewhere
-	}
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if ep.closed {
@@ -378,7 +375,7 @@ func (dc *DatagramChannel) fill() bool {
 	svc.mu.Lock()
 	taken := dc.taken
 	dc.taken = 0
-	dc.from = s.addr
+	dc.from = s.at.addr
 	for i := 0; i < 4096; i++ {
 		n := s.m.NextDatagramLen(dc.id)
 		if n < 0 {
@@ -433,10 +430,9 @@ func (svc *DatagramService) growRing(dc *DatagramChannel, n int) bool {
 // incomingDatagram accepts a datagram channel the peer opened, if a
 // datagram service has its name (called with s.mu held).
 func (s *Session) incomingDatagram(ch uint32, service string) {
-	home := s.ep.servicesHome()
-	home.mu.Lock()
-	svc := home.dgServices[service]
-	home.mu.Unlock()
+	s.ep.mu.Lock()
+	svc := s.ep.dgServices[service]
+	s.ep.mu.Unlock()
 	if svc == nil {
 		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no datagram service %q", service))
 		return

@@ -23,6 +23,7 @@ import (
 // user drops unauthenticated (replies name their dial's ephemeral value).
 type dial struct {
 	peer wire.PublicKey
+	via  *link // the link the dial goes over
 	eph  uint32
 	// in carries handshake replies from the reader, each in a packetPool
 	// buffer that the receiving side puts back.
@@ -47,10 +48,10 @@ type dial struct {
 var dialPool = sync.Pool{New: func() any { return &dial{in: make(chan inPacket, 4)} }}
 
 // newDial takes a dial from the pool, emptied of anything offered late.
-func newDial(peer wire.PublicKey, eph uint32) *dial {
+func newDial(peer wire.PublicKey, via *link, eph uint32) *dial {
 	d := dialPool.Get().(*dial)
 	d.drain()
-	d.peer, d.eph = peer, eph
+	d.peer, d.via, d.eph = peer, via, eph
 	return d
 }
 
@@ -79,7 +80,7 @@ func (d *dial) recycle() {
 
 // offer hands the dial a handshake reply, copied into a packetPool buffer;
 // dropped when the dial is busy.
-func (d *dial) offer(pool *alignment.Pool, pkt []byte, addr netip.AddrPort) {
+func (d *dial) offer(pool *alignment.Pool, pkt []byte, from path) {
 	pb, ok := pool.Get(len(pkt))
 	if !ok {
 		return
@@ -87,7 +88,7 @@ func (d *dial) offer(pool *alignment.Pool, pkt []byte, addr netip.AddrPort) {
 	b := pb.Bytes()[:len(pkt)]
 	copy(b, pkt)
 	select {
-	case d.in <- inPacket{buf: b, addr: addr, pb: pb, pool: pool}:
+	case d.in <- inPacket{buf: b, from: from, pb: pb, pool: pool}:
 	default:
 		pool.Put(pb)
 	}
@@ -159,7 +160,22 @@ func (ep *Endpoint) Live(peer wire.PublicKey) *Session {
 // finish and be collected.
 func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
 	ahead secure.EphemeralAhead) (*Session, error) {
+	return ep.SessionVia(ctx, deadline, peer, addr, nil, ahead)
+}
+
+// SessionVia is SessionAhead over the link via (nil: the endpoint's first
+// transport). Dials to one peer over different links do not wait for
+// each other: the first to complete wins, and a later one returns the
+// winner's session after closing its own (the fallback race of
+// dialer.Pool, PROTOCOL.md §8.1).
+func (ep *Endpoint) SessionVia(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
+	via *Link, ahead secure.EphemeralAhead) (*Session, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	l := &ep.primary
+	if via != nil {
+		l = via.l
+	}
+	key := dialKey{peer, l}
 	if ep.cfg.Authorize != nil && !ep.cfg.Authorize(peer) {
 		return nil, secure.ErrUnauthorized // not even a session made before the policy changed
 	}
@@ -177,7 +193,7 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 			ep.forget(s, false)
 			continue
 		}
-		if d := ep.dialing[peer]; d != nil {
+		if d := ep.dialing[key]; d != nil {
 			if d.done == nil {
 				d.done = make(chan struct{})
 			}
@@ -196,21 +212,24 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 	if eph == 0 {
 		return nil, ErrTooMany
 	}
-	d := newDial(peer, eph)
+	d := newDial(peer, l, eph)
 	ep.mu.Lock()
 	delete(ep.sessions, eph) // the dial holds the value now
 	ep.dials[eph] = d
-	ep.dialing[peer] = d
+	ep.dialing[key] = d
 	ep.mu.Unlock()
-	s, err := ep.runDial(ctx, deadline, d, addr, ahead)
+	s, err := ep.runDial(ctx, deadline, d, path{l, addr}, ahead)
+	if err == nil {
+		s = ep.firstWins(s)
+	}
 	d.mu.Lock()
 	d.s, d.err = s, err
 	d.abandoned = errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	d.mu.Unlock()
 	ep.mu.Lock()
 	delete(ep.dials, eph)
-	if ep.dialing[peer] == d {
-		delete(ep.dialing, peer)
+	if ep.dialing[key] == d {
+		delete(ep.dialing, key)
 	}
 	waited := d.done != nil
 	if waited {
@@ -223,10 +242,33 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 	return s, err
 }
 
+// dialKey names a dial in progress: to a peer, over a link.
+type dialKey struct {
+	peer wire.PublicKey
+	via  *link
+}
+
+// firstWins returns the session a dial that just completed should give
+// its caller: s, unless another dial of ours to the peer (over another
+// link) completed first, whose session is then the peer's and s closes. A
+// session the peer dialed (two ends dialing each other at once) is no
+// rival: each end keeps the one it dialed, as before there were links.
+func (ep *Endpoint) firstWins(s *Session) *Session {
+	ep.mu.Lock()
+	w := ep.byPeer[s.peer]
+	ep.mu.Unlock()
+	if w == nil || w == s || w.closing() || !w.initiator {
+		return s
+	}
+	s.Close(wire.CloseNormal, "another path won")
+	return w
+}
+
 // runDial drives the initiator until the response, a failure, ctx or the
 // deadline.
-func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, addr netip.AddrPort,
+func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, to path,
 	ahead secure.EphemeralAhead) (*Session, error) {
+	addr := to.addr
 	now := time.Now()
 	ini, err := secure.NewInitiatorAhead(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), ep.cfg.Handshake, now, nil, ahead)
 	if err != nil {
@@ -264,7 +306,7 @@ func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, ad
 			return nil, err
 		}
 		if pkt != nil {
-			ep.writeTo(pkt, addr)
+			ep.writeTo(pkt, to)
 		}
 		if !deadline.IsZero() && deadline.Before(wake) {
 			wake = deadline
@@ -284,7 +326,7 @@ func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, ad
 			if est == nil || err != nil {
 				continue // a cookie, or forged or stale: keep waiting
 			}
-			if !ep.startSession(d.eph, est, in.addr, now) {
+			if !ep.startSession(d.eph, est, in.from, now) {
 				est.Discard()
 				return nil, ErrClosed
 			}
@@ -340,7 +382,7 @@ func (s *Session) runRekey(now time.Time) {
 			return
 		}
 		if pkt != nil {
-			s.cur.out = append(s.cur.out, outPacket{buf: append([]byte(nil), pkt...), addr: s.addr, arena: -1})
+			s.cur.out = append(s.cur.out, outPacket{buf: append([]byte(nil), pkt...), to: s.at, arena: -1})
 		}
 	}
 }

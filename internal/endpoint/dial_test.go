@@ -36,7 +36,7 @@ func TestWaiterOutlivesOwnersDeadline(t *testing.T) {
 	waitFor(t, "the owner's dial", func() bool {
 		client.mu.Lock()
 		defer client.mu.Unlock()
-		return client.dialing[peer] != nil
+		return client.dialing[dialKey{peer, &client.primary}] != nil
 	})
 	waiter := make(chan error, 1)
 	var got *Session
@@ -48,7 +48,7 @@ func TestWaiterOutlivesOwnersDeadline(t *testing.T) {
 	waitFor(t, "the waiter to join", func() bool {
 		client.mu.Lock()
 		defer client.mu.Unlock()
-		d := client.dialing[peer]
+		d := client.dialing[dialKey{peer, &client.primary}]
 		return d != nil && d.done != nil
 	})
 	giveUp()

@@ -38,12 +38,6 @@ type Config struct {
 	Accept bool
 	// Session configures every session's engine.
 	Session mux.Config
-	// ServicesOf, when set, is the endpoint whose services (stream and
-	// datagram) take the channels peers open on this endpoint's sessions:
-	// one listener served over two transports (UDP, and TCP at the same
-	// port number; issue #13). It must outlive this endpoint. Its own
-	// services are then the only ones; Listen here fails.
-	ServicesOf *Endpoint
 	// Limits and Handshake tune the cryptography (tests shorten them).
 	// Handshake.Suite is the construction this endpoint's dials speak; a
 	// listening endpoint answers each initiation in its own construction
@@ -117,12 +111,17 @@ var (
 	ErrServiceTaken = errors.New("haven: service already has a listener")
 )
 
-// Endpoint is one socket and the sessions on it. Safe for concurrent use.
+// Endpoint is one identity's sockets (links.go) and the sessions on them.
+// Safe for concurrent use.
 type Endpoint struct {
-	cfg  Config
-	conn Transport
-	id   *secure.Identity
-	resp *secure.Responder // nil unless cfg.Accept
+	cfg Config
+	// primary is the link the endpoint was made on; links are all of them,
+	// primary first, a new array on every change (guarded by mu).
+	primary link
+	links   []*link
+	first   [1]*link // links' first array, spared an allocation
+	id      *secure.Identity
+	resp    *secure.Responder // nil unless cfg.Accept
 	// rekeyResp answers the peers' rekeys of this endpoint's sessions when
 	// it has no resp (a dialer): made on the first such initiation, and
 	// used by the reader goroutine only.
@@ -138,7 +137,7 @@ type Endpoint struct {
 	sessions map[uint32]*Session         // by our ephemeral value
 	byPeer   map[wire.PublicKey]*Session // a session to reuse per peer
 	dials    map[uint32]*dial            // handshakes in progress, by our ephemeral value
-	dialing  map[wire.PublicKey]*dial
+	dialing  map[dialKey]*dial
 	services map[string]*Service // made by the first Listen (a client has none)
 	// dgServices are the datagram services, by name (made by the first).
 	dgServices map[string]*DatagramService
@@ -159,14 +158,6 @@ type Endpoint struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
-
-	// reader is the read loop's scratch, part of the endpoint so that a
-	// new socket allocates none; only readLoop touches it.
-	reader struct {
-		msgs [readBatch]udp.Message
-		bufs readBufs
-		out  [wire.InitPacketLen]byte // handshake replies
-	}
 }
 
 // Listen opens an endpoint on a new UDP socket bound to laddr.
@@ -221,12 +212,6 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 		}
 	}()
 	cfg = cfg.withDefaults()
-	if conn.Caps().Reliable {
-		cfg.Session.ReliableCarrier = true // the TCP fallback (PROTOCOL.md §8.1)
-		if cfg.Session.SendBuffer == 0 {
-			cfg.Session.SendBuffer = ReliableSendBuffer
-		}
-	}
 	if !conn.Caps().DontFragment && cfg.Session.MaxPacketSize == 0 {
 		// Without the don't-fragment bit, a path MTU probe could arrive
 		// as IP fragments and raise the packet size past the path's MTU
@@ -245,12 +230,12 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 	}
 	ep = &Endpoint{
 		cfg:      cfg,
-		conn:     conn,
+		primary:  link{t: conn, caps: conn.Caps()},
 		id:       id,
 		sessions: make(map[uint32]*Session),
 		byPeer:   make(map[wire.PublicKey]*Session),
 		dials:    make(map[uint32]*dial),
-		dialing:  make(map[wire.PublicKey]*dial),
+		dialing:  make(map[dialKey]*dial),
 		done:     make(chan struct{}),
 		pool:     packetPool,
 	}
@@ -263,11 +248,16 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 			return nil, err
 		}
 	}
+	ep.first[0] = &ep.primary
+	ep.links = ep.first[:]
 	sessionq.retain() // released by Close
 	ep.wg.Add(1)
-	go ep.readLoop()
+	go ep.readPrimary() // a go statement with arguments would allocate
 	return ep, nil
 }
+
+// readPrimary is readLoop on the endpoint's first link.
+func (ep *Endpoint) readPrimary() { ep.readLoop(&ep.primary) }
 
 // StopAccepting stops answering new handshakes (rekeys of existing
 // sessions go on): a closed listener's sessions wind down in peace.
@@ -335,17 +325,11 @@ func (ep *Endpoint) checkDrainedLocked() {
 // PublicKey returns the endpoint's static public key.
 func (ep *Endpoint) PublicKey() wire.PublicKey { return ep.id.PublicKey() }
 
-// LocalAddr returns the socket's address.
-func (ep *Endpoint) LocalAddr() netip.AddrPort { return ep.conn.LocalAddr() }
+// LocalAddr returns the address of the endpoint's first socket.
+func (ep *Endpoint) LocalAddr() netip.AddrPort { return ep.primary.t.LocalAddr() }
 
-// Caps reports the socket's batching, GSO and GRO support.
-func (ep *Endpoint) Caps() udp.Caps { return ep.conn.Caps() }
-
-// writeTo sends one packet (a handshake reply; sessions batch theirs).
-func (ep *Endpoint) writeTo(pkt []byte, addr netip.AddrPort) {
-	msgs := [1]udp.Message{{Buf: pkt, Addr: addr}}
-	ep.conn.WriteBatch(msgs[:])
-}
+// Caps reports the first socket's batching, GSO and GRO support.
+func (ep *Endpoint) Caps() udp.Caps { return ep.primary.caps }
 
 // Close closes every session abruptly with code, closes the socket and
 // waits for the endpoint's goroutines to exit.
@@ -376,7 +360,13 @@ func (ep *Endpoint) Close(code uint32, reason string) error {
 		s.closeNow(code, reason) // sends the CLOSE synchronously
 	}
 	close(ep.done)
-	err := ep.conn.Close()
+	ep.mu.Lock()
+	links := ep.links
+	ep.mu.Unlock()
+	err := ep.primary.t.Close()
+	for _, l := range links[1:] {
+		l.t.Close()
+	}
 	ep.runq.stop() // no run of ours is left, nor crypto work of ours
 	sessionq.release()
 	ep.wg.Wait()

@@ -100,7 +100,7 @@ func (s *Session) flush(out []outPacket, sc *writeScratch) {
 	for i := 0; i < len(out); {
 		p := out[i]
 		size, j, total := len(p.buf), i+1, len(p.buf)
-		for j < len(out) && j-i < udp.MaxSegments && out[j].addr == p.addr &&
+		for j < len(out) && j-i < udp.MaxSegments && out[j].to == p.to &&
 			follows(out[j-1], out[j]) && len(out[j].buf) <= size &&
 			total+len(out[j].buf) <= udp.MaxPayload {
 			total += len(out[j].buf)
@@ -109,30 +109,40 @@ func (s *Session) flush(out []outPacket, sc *writeScratch) {
 				break // a shorter segment ends a GSO message
 			}
 		}
-		m := udp.Message{Buf: p.buf, Addr: p.addr}
+		m := udp.Message{Buf: p.buf, Addr: p.to.addr}
 		if j-i > 1 {
-			m = udp.Message{Buf: p.buf[:total], Addr: p.addr, Segment: size}
+			m = udp.Message{Buf: p.buf[:total], Addr: p.to.addr, Segment: size}
 		}
+		if len(msgs) > 0 && sc.link != p.to.l {
+			write(sc.link, msgs) // another link: write what is for the last
+			clear(msgs)
+			msgs = msgs[:0]
+		}
+		sc.link = p.to.l
 		msgs = append(msgs, m)
 		i = j
 	}
+	write(sc.link, msgs)
+	clear(msgs)
+	sc.msgs, sc.link = msgs[:0], nil
+}
+
+// write writes msgs on l. A message that fails (EMSGSIZE for a path MTU
+// probe larger than the interface, a full or closed socket) counts as
+// lost, and the rest of the batch still goes.
+func write(l *link, msgs []udp.Message) {
 	for sent := 0; sent < len(msgs); {
-		n, err := s.ep.conn.WriteBatch(msgs[sent:])
+		n, err := l.t.WriteBatch(msgs[sent:])
 		if err != nil && n == 0 {
-			// The first message failed (EMSGSIZE for a path MTU probe
-			// larger than the interface, a full or closed socket): it
-			// counts as lost, and the rest of the batch still goes.
 			n = 1
 		}
 		sent += n
 	}
-	for i := range msgs {
-		msgs[i] = udp.Message{}
-	}
-	sc.msgs = msgs[:0]
 }
 
-// writeScratch is reused across the batches of one writer.
+// writeScratch is reused across the batches of one writer: the messages,
+// all for one link.
 type writeScratch struct {
 	msgs []udp.Message
+	link *link
 }

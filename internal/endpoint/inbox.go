@@ -1,7 +1,6 @@
 package endpoint
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/havenproto/haven/alignment"
@@ -46,7 +45,7 @@ func (b *inBatch) recycle() {
 type inPacket struct {
 	buf  []byte
 	seg  int
-	addr netip.AddrPort
+	from path
 	pb   alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
 	pool *alignment.Pool  // pb's pool
 }
@@ -72,7 +71,7 @@ func (p *inPacket) next(off int) ([]byte, int) {
 // it when the inbox is full. The copy lives in a buffer of the packet
 // pool until the running worker has opened and applied it (takeInbox puts
 // it back).
-func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
+func (s *Session) deliver(pkt []byte, from path) {
 	var b []byte
 	pb, ok := s.ep.pool.Get(len(pkt))
 	if ok {
@@ -81,7 +80,7 @@ func (s *Session) deliver(pkt []byte, addr netip.AddrPort) {
 		b = make([]byte, len(pkt))
 	}
 	copy(b, pkt)
-	if !s.enqueue(inPacket{buf: b, addr: addr, pb: pb, pool: s.ep.pool}) {
+	if !s.enqueue(inPacket{buf: b, from: from, pb: pb, pool: s.ep.pool}) {
 		s.ep.pool.Put(pb) // the zero Buffer is ignored
 	}
 }
@@ -152,27 +151,27 @@ func (s *Session) takeInbox(now time.Time) {
 		for off := 0; off < len(p.buf); k++ {
 			var pkt []byte
 			pkt, off = p.next(off)
-			s.applyOpened(&opens[k], len(pkt), p.addr, now)
+			s.applyOpened(&opens[k], len(pkt), p.from, now)
 		}
 	}
 	batch.recycle()
 }
 
-// applyOpened finishes opening one received packet of n bytes from addr
-// and applies it to the engine: path validation, the first RTT sample of
-// a responder, the messages.
-func (s *Session) applyOpened(job *secure.OpenJob, n int, addr netip.AddrPort, now time.Time) {
+// applyOpened finishes opening one received packet of n bytes that came
+// by path from and applies it to the engine: path validation, the first
+// RTT sample of a responder, the messages.
+func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Time) {
 	plain, pn, err := s.tr.FinishOpen(job, now)
 	if err != nil {
 		return
 	}
 	if pn >= s.highPN {
 		s.highPN = pn
-		if addr != s.addr && addr != s.candidate {
-			s.startValidation(addr)
+		if from != s.at && from != s.candidate && s.mayFollow(from) {
+			s.startValidation(from)
 		}
 	}
-	if s.candidate.IsValid() && addr == s.candidate {
+	if s.candidate.valid() && from == s.candidate {
 		s.amp.Received(n)
 	}
 	if !s.answeredAt.IsZero() {
@@ -187,8 +186,7 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, addr netip.AddrPort, n
 		// engine's queues overflow: a batch can hold a thousand packets.
 		s.dispatch()
 	}
-	if s.candidate.IsValid() && addr == s.candidate && s.m.PathResponse() == s.challenge {
-		s.addr, s.candidate = s.candidate, netip.AddrPort{} // validated: move
-		s.moves++
+	if s.candidate.valid() && from == s.candidate && s.m.PathResponse() == s.challenge {
+		s.moveTo(s.candidate) // validated
 	}
 }

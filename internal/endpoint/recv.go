@@ -24,19 +24,19 @@ const readBatch = 16
 // and queues transport packets for their session. Its receive buffers are
 // lent by readPool while the socket has data and given back before the
 // reader waits (udp.Conn.ReadBatchLent), so an idle endpoint holds none.
-func (ep *Endpoint) readLoop() {
+func (ep *Endpoint) readLoop(l *link) {
 	defer ep.wg.Done()
-	if pr, ok := ep.conn.(packetReader); ok {
-		ep.readPackets(pr)
+	if pr, ok := l.t.(packetReader); ok {
+		ep.readPackets(l, pr)
 		return
 	}
-	rs := &ep.reader
+	rs := &l.reader
 	msgs := rs.msgs[:]
 	lender := &rs.bufs
 	defer lender.Return(msgs)
 	out := rs.out[:0]
 	for {
-		n, err := ep.conn.ReadBatchLent(msgs, lender)
+		n, err := l.t.ReadBatchLent(msgs, lender)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -48,19 +48,19 @@ func (ep *Endpoint) readLoop() {
 			if m.Truncated {
 				continue
 			}
-			addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+			from := path{l, netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())}
 			if m.Segment <= 0 {
-				if ep.receive(m.Buf[:m.N], addr, out, &lender.bufs[i], readPool) {
+				if ep.receive(m.Buf[:m.N], from, out, &lender.bufs[i], readPool) {
 					m.Buf = nil // the next read lends a fresh buffer here
 				}
 				continue
 			}
-			if ep.receiveTrain(m.Buf[:m.N], m.Segment, addr, &lender.bufs[i]) {
+			if ep.receiveTrain(m.Buf[:m.N], m.Segment, from, &lender.bufs[i]) {
 				m.Buf = nil
 				continue
 			}
 			for off := 0; off < m.N; off += m.Segment {
-				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], addr, out, nil, nil)
+				ep.receive(m.Buf[off:min(off+m.Segment, m.N)], from, out, nil, nil)
 			}
 		}
 	}
@@ -76,15 +76,15 @@ type packetReader interface {
 
 // readPackets is readLoop for a packetReader: each packet goes to receive
 // with its buffer, which receive keeps for the inbox or the loop puts back.
-func (ep *Endpoint) readPackets(pr packetReader) {
+func (ep *Endpoint) readPackets(l *link, pr packetReader) {
 	var pkts [readBatch]udp.Packet
-	out := ep.reader.out[:0]
+	out := l.reader.out[:0]
 	for {
 		n, err := pr.ReadPackets(pkts[:])
 		for i := range pkts[:n] {
 			p := &pkts[i]
-			addr := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
-			if !ep.receive(p.Buf, addr, out, &p.PB, p.Pool) {
+			from := path{l, netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())}
+			if !ep.receive(p.Buf, from, out, &p.PB, p.Pool) {
 				p.Pool.Put(p.PB)
 			}
 			*p = udp.Packet{}
@@ -100,14 +100,14 @@ func (ep *Endpoint) readPackets(pr packetReader) {
 // goes to its session together with that buffer instead of being copied,
 // and receive reports true, having zeroed *pb (the buffer is the inbox's
 // now).
-func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *alignment.Buffer,
+func (ep *Endpoint) receive(pkt []byte, from path, out []byte, pb *alignment.Buffer,
 	pool *alignment.Pool) bool {
 	var h wire.Header
 	if h.Parse(pkt) != nil || h.Length != 0 || h.Destination.Auth() != ep.id.AuthTagFor(h.Suite) {
 		return false
 	}
 	if h.IsHandshake() {
-		ep.handshake(pkt, &h, addr, out)
+		ep.handshake(pkt, &h, from, out)
 		return false
 	}
 	s := ep.sessionOf(&h)
@@ -115,10 +115,10 @@ func (ep *Endpoint) receive(pkt []byte, addr netip.AddrPort, out []byte, pb *ali
 		return false
 	}
 	if pb == nil || len(pkt) < handOverMin {
-		s.deliver(pkt, addr)
+		s.deliver(pkt, from)
 		return false
 	}
-	if !s.enqueue(inPacket{buf: pkt, addr: addr, pb: *pb, pool: pool}) {
+	if !s.enqueue(inPacket{buf: pkt, from: from, pb: *pb, pool: pool}) {
 		return false // the inbox is full: dropped, as deliver would
 	}
 	*pb = alignment.Buffer{}
@@ -139,7 +139,7 @@ func (ep *Endpoint) sessionOf(h *wire.Header) *Session {
 }
 
 // receiveTrain hands a whole GRO train (datagrams of seg bytes, the last
-// possibly shorter, all from addr) to its session in the read buffer pb
+// possibly shorter, all from one path) to its session in the read buffer pb
 // that holds it, instead of copying each datagram into the packet pool:
 // one copy, one pool round trip and one inbox lock less per datagram in a
 // bulk transfer at 1,500-byte MTUs. It does so only when every datagram is
@@ -147,7 +147,7 @@ func (ep *Endpoint) sessionOf(h *wire.Header) *Session {
 // the train is at least handOverMin bytes; otherwise it reports false and
 // the reader splits the train as before. On true *pb is zeroed: the buffer
 // is the inbox's now.
-func (ep *Endpoint) receiveTrain(train []byte, seg int, addr netip.AddrPort, pb *alignment.Buffer) bool {
+func (ep *Endpoint) receiveTrain(train []byte, seg int, from path, pb *alignment.Buffer) bool {
 	if len(train) < handOverMin || seg < wire.Overhead || seg >= len(train) {
 		return false
 	}
@@ -167,7 +167,7 @@ func (ep *Endpoint) receiveTrain(train []byte, seg int, addr netip.AddrPort, pb 
 	if s == nil {
 		return false
 	}
-	if !s.enqueue(inPacket{buf: train, seg: seg, addr: addr, pb: *pb, pool: readPool}) {
+	if !s.enqueue(inPacket{buf: train, seg: seg, from: from, pb: *pb, pool: readPool}) {
 		return false // the inbox is full: the reader's split drops each datagram as well
 	}
 	*pb = alignment.Buffer{}
@@ -181,7 +181,7 @@ func (ep *Endpoint) receiveTrain(train []byte, seg int, addr netip.AddrPort, pb 
 const handOverMin = 8 << 10
 
 // handshake routes a handshake packet (PROTOCOL.md §7).
-func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, out []byte) {
+func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, from path, out []byte) {
 	if len(pkt) < wire.HeaderLen+wire.MsgHeaderLen {
 		return
 	}
@@ -222,7 +222,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			}
 		}
 		now := time.Now()
-		reply, err := resp.HandleInitiation(out[:0], pkt, addr, now, secure.LoadState{Overloaded: ep.overloaded()}, local)
+		reply, err := resp.HandleInitiation(out[:0], pkt, from.addr, now, secure.LoadState{Overloaded: ep.overloaded()}, local)
 		if err != nil {
 			if eph == 0 {
 				ep.releaseEphemeral(local)
@@ -233,7 +233,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 			if eph == 0 {
 				ep.releaseEphemeral(local)
 			}
-			ep.writeTo(reply.Packet, addr)
+			ep.writeTo(reply.Packet, from)
 			return
 		}
 		est := reply.Session
@@ -242,11 +242,11 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 				est.Discard()
 				return
 			}
-		} else if !ep.startSession(local, est, addr, now) {
+		} else if !ep.startSession(local, est, from, now) {
 			est.Discard()
 			return
 		}
-		ep.writeTo(reply.Packet, addr)
+		ep.writeTo(reply.Packet, from)
 	case wire.MsgHandshakeResponse, wire.MsgCookieReply:
 		ep.mu.Lock()
 		d := ep.dials[eph]
@@ -254,7 +254,7 @@ func (ep *Endpoint) handshake(pkt []byte, h *wire.Header, addr netip.AddrPort, o
 		ep.mu.Unlock()
 		switch {
 		case d != nil:
-			d.offer(ep.pool, pkt, addr)
+			d.offer(ep.pool, pkt, from)
 		case s != nil:
 			s.rekeyReply(pkt)
 		}

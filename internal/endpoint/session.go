@@ -53,17 +53,24 @@ type Session struct {
 	mu     sync.Mutex
 	m      *mux.Session
 	tr     secure.Transport // held by value: one allocation less per session
-	addr   netip.AddrPort   // the validated path
+	at     path             // the validated path (links.go)
 	highPN uint64           // highest packet number authenticated
 	// A path being validated (PROTOCOL.md §6.4): the peer's newest packet
 	// came from candidate; until a PATH_RESPONSE to challenge arrives from
-	// there, at most 3× the bytes received from it go there (amp).
-	candidate netip.AddrPort
+	// there, at most 3× the bytes received from it go there (amp). Or a
+	// path this side probes (probe.go): the packet with the challenge goes
+	// there whatever amp says.
+	candidate path
 	challenge [8]byte
 	amp       secure.AntiAmplification
-	moves     int                         // validated path changes
-	chans     idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
-	dgChans   map[uint32]*DatagramChannel // nil until the first datagram channel
+	moves     int // validated path changes
+	// onStream mirrors at.reliable() for readers without mu (Stream).
+	onStream atomic.Bool
+	// probe is the return to UDP of a session that fell back to TCP
+	// (probe.go).
+	probe   udpProbe
+	chans   idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
+	dgChans map[uint32]*DatagramChannel // nil until the first datagram channel
 	// served remembers the last few services the peer accepted a stream
 	// channel to on this session (servedNames, stream.go), so a dial to
 	// one of them need not wait a round trip for the next ACCEPT.
@@ -93,25 +100,27 @@ type Session struct {
 // the run's arena buf lies in, or -1 for a packet with its own slice.
 type outPacket struct {
 	buf   []byte
-	addr  netip.AddrPort
+	to    path
 	arena int32
 }
 
 // startSession creates and registers the session of a completed handshake
 // under our ephemeral value local.
-func (ep *Endpoint) startSession(local uint32, est *secure.Established, addr netip.AddrPort, now time.Time) bool {
+func (ep *Endpoint) startSession(local uint32, est *secure.Established, at path, now time.Time) bool {
 	role := mux.Responder
 	if est.Initiator {
 		role = mux.Initiator
 	}
-	m, err := mux.New(ep.cfg.Session, role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
+	m, err := mux.New(ep.sessionConfig(at.l), role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
 	if err != nil {
 		return false
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, suite: est.Suite, initiator: est.Initiator,
-		m: m, addr: addr, doneCh: make(chan struct{}),
+		m: m, at: at, doneCh: make(chan struct{}),
 	}
+	s.onStream.Store(at.reliable())
+	s.probe.start(s, now)
 	if s.tr.Init(est, ep.cfg.Limits, now) != nil {
 		return false
 	}
@@ -193,6 +202,7 @@ func (s *Session) runOnce() {
 	s.runRekey(now)
 	s.dispatch()
 	if s.tr.Confirmed() {
+		s.probe.run(s, now)
 		s.produce(now)
 	}
 	s.cur = nil
@@ -231,10 +241,12 @@ func (s *Session) produce(now time.Time) {
 		if b == nil {
 			break // the run's arenas are full
 		}
+		pending := s.m.ChallengePending()
 		n := s.m.Poll(b, now)
 		if n == 0 {
 			return
 		}
+		challenged := pending && !s.m.ChallengePending() // this packet carries it
 		r.jobs = append(r.jobs, secure.SealJob{})
 		if err := s.tr.Prepare(b[:n], now, &r.jobs[len(r.jobs)-1]); err != nil {
 			r.jobs = r.jobs[:len(r.jobs)-1]
@@ -244,32 +256,62 @@ func (s *Session) produce(now time.Time) {
 			return
 		}
 		r.aoff += n + wire.TagLen
-		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n + wire.TagLen), arena})
+		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n+wire.TagLen, challenged), arena})
 	}
 	s.kick() // more to send than one run should take: come back
 }
 
 // startValidation starts validating a new path for the peer.
-func (s *Session) startValidation(addr netip.AddrPort) {
-	s.candidate = addr
+func (s *Session) startValidation(p path) {
+	s.candidate = p
+	s.probe.active = false // the probe sets it again for its own
 	s.amp = secure.AntiAmplification{Factor: secure.MigrationAmplification}
 	rand.Read(s.challenge[:])
 	s.m.SendPathChallenge(s.challenge)
 }
 
-// route picks the destination of a packet of n bytes: the path being
-// validated while its amplification budget lasts (the old one may be
-// gone, as after a NAT rebinding), else the validated path.
-func (s *Session) route(n int) netip.AddrPort {
-	if s.candidate.IsValid() && s.amp.Allow(n) {
+// mayFollow reports whether the session may validate p, the path of the
+// peer's newest packet, and move there: always on the same link (a NAT
+// rebinding, a new address), and onto a datagram link from any; but never
+// from one link onto another that is a reliable carrier. A peer that
+// returns from the TCP fallback to UDP (probe.go) still sends on TCP for a
+// moment, and those packets must not pull the session back.
+func (s *Session) mayFollow(p path) bool {
+	return p.l == s.at.l || !p.reliable()
+}
+
+// moveTo makes p, a validated path, the session's path. A move to another
+// link tells the engine of its carrier (mux.Session.SetCarrier): reliable
+// or not, and the packet size to start again from.
+func (s *Session) moveTo(p path) {
+	old := s.at
+	s.at, s.candidate = p, path{}
+	s.moves++
+	if p.l != old.l {
+		s.m.SetCarrier(p.reliable(), s.ep.sessionConfig(p.l).MaxPacketSize)
+		s.onStream.Store(p.reliable())
+	}
+	s.probe.moved(s)
+}
+
+// route picks the path of a packet of n bytes: the packet that carries
+// this side's own probe challenge (challenged) goes to the probed path;
+// others go to the path being validated while its amplification budget
+// lasts (the old one may be gone, as after a NAT rebinding), else to the
+// validated path.
+func (s *Session) route(n int, challenged bool) path {
+	if s.candidate.valid() && (challenged && s.probe.active || s.amp.Allow(n)) {
 		return s.candidate
 	}
-	return s.addr
+	return s.at
 }
 
 // arm sets the session's timer to the engine's next deadline.
 func (s *Session) arm(now time.Time) {
 	d := s.m.Deadline()
+	if pd := s.probe.deadline(); !pd.IsZero() && (d.IsZero() || pd.Before(d)) {
+		d = pd
+	}
 	if s.rekey != nil {
 		if _, rd, _ := s.rekey.Poll(now); !rd.IsZero() && (d.IsZero() || rd.Before(d)) {
 			d = rd
@@ -342,7 +384,7 @@ func (s *Session) Peer() wire.PublicKey { return s.peer }
 func (s *Session) RemoteAddr() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addr
+	return s.at.addr
 }
 
 // Stats returns the engine's counters.
@@ -441,9 +483,9 @@ func (ep *Endpoint) forget(s *Session, all bool) {
 	}
 }
 
-// Stream reports whether the session's endpoint runs on a stream (TCP)
+// Stream reports whether the session's path is on a stream (TCP)
 // transport, which reports itself reliable, rather than a UDP socket.
-func (s *Session) Stream() bool { return s.ep.cfg.Session.ReliableCarrier }
+func (s *Session) Stream() bool { return s.onStream.Load() }
 
 // Suite returns the session's construction (PROTOCOL.md §2.1).
 func (s *Session) Suite() wire.Suite { return s.suite }

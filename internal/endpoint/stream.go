@@ -25,24 +25,8 @@ type Service struct {
 	once    sync.Once
 }
 
-// servicesHome returns the endpoint whose services take this endpoint's
-// incoming channels: Config.ServicesOf, or itself.
-func (ep *Endpoint) servicesHome() *Endpoint {
-	if ep.cfg.ServicesOf != nil {
-		return ep.cfg.ServicesOf
-	}
-	return ep
-}
-
-// errServicesElsewhere: Listen on an endpoint whose channels go to
-// another endpoint's services (Config.ServicesOf).
-var errServicesElsewhere = errors.New("haven: this endpoint's channels go to another endpoint's services")
-
 // Listen registers the service name on the endpoint.
 func (ep *Endpoint) Listen(name string) (*Service, error) {
-	if ep.cfg.ServicesOf != nil {
-		return nil, errServicesElsewhere
-	}
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if ep.closed {
@@ -105,10 +89,9 @@ func (s *Session) incoming(ch uint32) {
 		s.incomingDatagram(ch, info.Service)
 		return
 	}
-	home := s.ep.servicesHome()
-	home.mu.Lock()
-	svc := home.services[info.Service]
-	home.mu.Unlock()
+	s.ep.mu.Lock()
+	svc := s.ep.services[info.Service]
+	s.ep.mu.Unlock()
 	if svc == nil {
 		s.m.Refuse(ch, wire.RefuseNoService, fmt.Sprintf("no service %q", info.Service))
 		return

@@ -1,0 +1,114 @@
+package endpoint
+
+import (
+	"net/netip"
+
+	"github.com/havenproto/haven/internal/udp"
+	"github.com/havenproto/haven/mux"
+	"github.com/havenproto/haven/wire"
+)
+
+// An endpoint's links are the transports it sends and receives through:
+// the one it was made on (a UDP socket, or a TCP listener or connection
+// for "haven+tcp"), and any added with AddTransport, such as the TCP
+// fallback beside a UDP socket (issue #13). Sessions live in the
+// endpoint, not in a link: a session's path names a link and the peer's
+// address on it, and moves from link to link as any path change does
+// (PROTOCOL.md §8.2), so a session that fell back to TCP can return to
+// UDP. Each link has a reader goroutine of its own.
+
+// link is one transport of an endpoint.
+type link struct {
+	t    Transport
+	caps udp.Caps
+	// reader is the link's read loop's scratch, kept here so that a new
+	// socket allocates none; only that loop touches it.
+	reader struct {
+		msgs [readBatch]udp.Message
+		bufs readBufs
+		out  [wire.InitPacketLen]byte // handshake replies
+	}
+}
+
+// path is where a session's packets go: a link, and the peer's address on
+// it. The zero path is no path.
+type path struct {
+	l    *link
+	addr netip.AddrPort
+}
+
+// valid reports whether p is a path.
+func (p path) valid() bool { return p.l != nil }
+
+// reliable reports whether p's link is a reliable carrier (TCP).
+func (p path) reliable() bool { return p.l != nil && p.l.caps.Reliable }
+
+// Link is a transport added to an endpoint (AddTransport).
+type Link struct {
+	ep *Endpoint
+	l  *link
+}
+
+// AddTransport runs t beside the endpoint's first transport, which it then
+// owns: the endpoint reads it and its sessions may take paths over it
+// (SessionVia dials over it). Closing the endpoint, or the Link, closes t.
+func (ep *Endpoint) AddTransport(t Transport) (*Link, error) {
+	l := &link{t: t, caps: t.Caps()}
+	ep.mu.Lock()
+	if ep.closed {
+		ep.mu.Unlock()
+		t.Close()
+		return nil, ErrClosed
+	}
+	ep.links = append(ep.links[:len(ep.links):len(ep.links)], l) // a new array: readers of the old keep it
+	ep.wg.Add(1)
+	ep.mu.Unlock()
+	go ep.readLoop(l)
+	return &Link{ep: ep, l: l}, nil
+}
+
+// Close removes the link from its endpoint and closes its transport.
+// Sessions whose path is on it lose that path: their packets go nowhere
+// until the path changes, as a session's do when its network goes away.
+func (k *Link) Close() error {
+	ep := k.ep
+	ep.mu.Lock()
+	for i, l := range ep.links {
+		if l == k.l {
+			links := make([]*link, 0, len(ep.links)-1)
+			ep.links = append(append(links, ep.links[:i]...), ep.links[i+1:]...)
+			break
+		}
+	}
+	ep.mu.Unlock()
+	return k.l.t.Close()
+}
+
+// LocalAddr returns the link's local address.
+func (k *Link) LocalAddr() netip.AddrPort { return k.l.t.LocalAddr() }
+
+// primaryPath returns the path to addr on the endpoint's first link.
+func (ep *Endpoint) primaryPath(addr netip.AddrPort) path {
+	return path{l: &ep.primary, addr: addr}
+}
+
+// sessionConfig returns the engine configuration of a session whose path
+// is on l: over a reliable carrier, probe timeouts resend no data
+// (mux.Config.ReliableCarrier) and streams keep more in flight
+// (ReliableSendBuffer).
+func (ep *Endpoint) sessionConfig(l *link) mux.Config {
+	cfg := ep.cfg.Session
+	if l.caps.Reliable {
+		cfg.ReliableCarrier = true // the TCP fallback (PROTOCOL.md §8.1)
+		if cfg.SendBuffer == 0 {
+			cfg.SendBuffer = ReliableSendBuffer
+		}
+	}
+	return cfg
+}
+
+// writeTo sends one packet on p (a handshake reply; sessions batch theirs).
+func (ep *Endpoint) writeTo(pkt []byte, p path) {
+	msgs := [1]udp.Message{{Buf: pkt, Addr: p.addr}}
+	p.l.t.WriteBatch(msgs[:])
+}
