@@ -61,6 +61,9 @@ type StreamTransport struct {
 	perSource map[netip.Addr]int
 	dialed    *streamConn // the dialing transport's one connection
 	closed    bool
+	// ended is closed when a dialing transport's connection ends, or the
+	// transport closes (Done).
+	ended chan struct{}
 }
 
 // inbound is one received packet, in a buffer of streamPool.
@@ -151,7 +154,8 @@ func newStream(local netip.AddrPort, maxPacket int) *StreamTransport {
 		maxPacket = wire.MaxPacketSize
 	}
 	return &StreamTransport{local: local, maxPacket: maxPacket, in: make(chan inbound, inQueue),
-		done: make(chan struct{}), conns: make(map[netip.AddrPort]*streamConn), perSource: make(map[netip.Addr]int)}
+		done: make(chan struct{}), ended: make(chan struct{}), conns: make(map[netip.AddrPort]*streamConn),
+		perSource: make(map[netip.Addr]int)}
 }
 
 func addrPortOf(a net.Addr) (netip.AddrPort, error) {
@@ -237,6 +241,7 @@ func (t *StreamTransport) endLocked(sc *streamConn, now bool) {
 		}
 		if t.dialed == sc {
 			t.dialed = nil // WriteBatch drops what it would have queued
+			close(t.ended)
 		}
 		if t.perSource[sc.addr.Addr()]--; t.perSource[sc.addr.Addr()] <= 0 {
 			delete(t.perSource, sc.addr.Addr())
@@ -416,6 +421,11 @@ func (t *StreamTransport) Connected() bool {
 	return !t.closed && (t.ln != nil || t.dialed != nil)
 }
 
+// Ended returns a channel closed when a dialing transport's connection
+// ends, by either side or a failure, or the transport closes (a listening
+// transport's, only then).
+func (t *StreamTransport) Ended() <-chan struct{} { return t.ended }
+
 // LocalAddr returns the listener's or the connection's local address.
 func (t *StreamTransport) LocalAddr() netip.AddrPort { return t.local }
 
@@ -444,6 +454,11 @@ func (t *StreamTransport) Close() error {
 	}
 	if t.dialed != nil {
 		t.endLocked(t.dialed, false)
+	}
+	select {
+	case <-t.ended: // the connection ended first
+	default:
+		close(t.ended)
 	}
 	t.mu.Unlock()
 	t.wg.Wait()

@@ -36,6 +36,7 @@ type Pool struct {
 	// address: a session on one returns to UDP by itself when UDP passes
 	// again (PROTOCOL.md §8.2).
 	fallbacks map[linkKey]fallback
+	quit      chan struct{} // made with fallbacks, closed by Close: ends keepUp's waits
 	// streams holds an endpoint per remote address over the stream (TCP)
 	// transport alone, for SessionStream ("haven+tcp"): one connection per
 	// server, as a TCP client has.
@@ -261,13 +262,85 @@ func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string,
 			fb = old
 		} else {
 			if p.fallbacks == nil {
-				p.fallbacks = make(map[linkKey]fallback) // made by the first fallback: a dial allocates none
+				// Made by the first fallback: a dial allocates none.
+				p.fallbacks, p.quit = make(map[linkKey]fallback), make(chan struct{})
 			}
 			p.fallbacks[key] = fb
 			p.mu.Unlock()
+			go p.keepUp(key, ep, fb, p.quit)
 		}
 	}
 	return ep.SessionVia(ctx, deadline, peer, addr, fb.link, secure.EphemeralAhead{})
+}
+
+// Reconnection of a fallback connection that broke: up to reconnectTries
+// attempts, reconnectFirst apart and then twice as long each time.
+const (
+	reconnectTries = 5
+	reconnectFirst = 250 * time.Millisecond
+)
+
+// keepUp watches the fallback connection fb to key's server: when it
+// breaks while the pool still uses it, it connects again and moves the
+// sessions on it to the new connection (Endpoint.MoveSessions), as TCP
+// itself cannot: a NAT rebinding or a reset kills a connection, not a
+// session. It gives up after reconnectTries failed attempts; the sessions
+// then end by their idle timeout, or move to UDP by their probes. One
+// goroutine per fallback connection; it returns when the pool drops or
+// replaces the connection, or closes.
+func (p *Pool) keepUp(key linkKey, ep *endpoint.Endpoint, fb fallback, quit <-chan struct{}) {
+	for {
+		<-fb.t.Ended()
+		wait := reconnectFirst
+		var next fallback
+		for try := 0; try < reconnectTries && next.link == nil; try++ {
+			if !p.current(key, fb) {
+				return // dropped, replaced or closed: not ours to mend
+			}
+			tm := time.NewTimer(wait)
+			select {
+			case <-tm.C:
+			case <-quit:
+				tm.Stop()
+				return
+			}
+			wait *= 2
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			t, err := compat.DialStream(ctx, p.laddr, key.addr, p.cfg.Session.MaxPacketSize)
+			cancel()
+			if err != nil {
+				continue
+			}
+			l, err := ep.AddTransport(t)
+			if err != nil {
+				return // the endpoint closed
+			}
+			next = fallback{link: l, t: t}
+		}
+		if next.link == nil {
+			p.dropFallback(key)
+			return
+		}
+		p.mu.Lock()
+		if p.closed || p.fallbacks[key] != fb {
+			p.mu.Unlock()
+			next.link.Close()
+			return
+		}
+		p.fallbacks[key] = next
+		p.mu.Unlock()
+		ep.MoveSessions(fb.link, next.link)
+		fb.link.Close()
+		fb = next
+	}
+}
+
+// current reports whether fb is still the pool's fallback connection for
+// key.
+func (p *Pool) current(key linkKey, fb fallback) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.closed && p.fallbacks[key] == fb
 }
 
 // dropFallback closes the pool's TCP connection of key, if any.
@@ -378,6 +451,9 @@ func (p *Pool) endpoint(network string) (*endpoint.Endpoint, error) {
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	eps, streams := p.eps, p.streams
+	if p.quit != nil && !p.closed {
+		close(p.quit)
+	}
 	p.eps, p.streams, p.closed = nil, nil, true
 	p.mu.Unlock()
 	for _, ep := range eps {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,38 @@ type udpGate struct {
 	h    *Host
 	px   *udpproxy.Proxy
 	addr string // the Host's key at the proxy's address
+	tcp  *keptListener
+}
+
+// keptListener keeps the connections it accepts, so that a test can break
+// them from the server's side.
+type keptListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *keptListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// breakAll closes every connection accepted so far and returns how many
+// there were.
+func (l *keptListener) breakAll() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	n := len(l.conns)
+	l.conns = nil
+	return n
 }
 
 func newUDPGate(t *testing.T) *udpGate {
@@ -46,7 +80,8 @@ func newUDPGate(t *testing.T) *udpGate {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.ServeTCP(ln); err != nil {
+		kept := &keptListener{Listener: ln}
+		if err := h.ServeTCP(kept); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
@@ -54,7 +89,7 @@ func newUDPGate(t *testing.T) *udpGate {
 			px.Close()
 		})
 		key := h.Addr().(*Addr).Key
-		return &udpGate{h: h, px: px, addr: (&Addr{Key: key, Addr: px.Addr()}).String()}
+		return &udpGate{h: h, px: px, addr: (&Addr{Key: key, Addr: px.Addr()}).String(), tcp: kept}
 	}
 	t.Fatal("no port free on both UDP and TCP")
 	return nil
@@ -139,4 +174,88 @@ func TestFallbackReturnsToUDP(t *testing.T) {
 	if n := s.PathChanges(); n < 1 {
 		t.Errorf("PathChanges %d after the move, want at least 1", n)
 	}
+}
+
+// TestFallbackSurvivesBrokenConnection: with UDP blocked throughout, the
+// TCP connection a session fell back to is broken (the server closes it,
+// as a middlebox's reset or a NAT rebinding would) in the middle of a
+// transfer. The dialer connects again and moves the session to the new
+// connection: the transfer completes byte for byte.
+func TestFallbackSurvivesBrokenConnection(t *testing.T) {
+	g := newUDPGate(t)
+	ln, err := g.h.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(ln)
+	g.px.Blackout(time.Hour)
+
+	d := &Dialer{}
+	defer d.Close()
+	c, err := d.Dial("haven4", g.addr)
+	if err != nil {
+		t.Fatalf("dial with UDP blocked: %v", err)
+	}
+	defer c.Close()
+	s := c.(*Conn).Session()
+	if tr := s.Transport(); tr != "tcp" {
+		t.Fatalf("session transport %q with UDP blocked, want tcp", tr)
+	}
+	data := make([]byte, 32<<20)
+	for i := range data {
+		data[i] = byte(i*3 + i>>9)
+	}
+	half := len(data) / 2
+	wrote := make(chan error, 1)
+	broken := make(chan struct{})
+	go func() {
+		if _, err := c.Write(data[:half]); err != nil {
+			wrote <- err
+			return
+		}
+		<-broken
+		_, err := c.Write(data[half:])
+		c.(*Conn).CloseWrite()
+		wrote <- err
+	}()
+	got := &countingBuffer{}
+	read := make(chan error, 1)
+	go func() {
+		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		_, err := io.Copy(got, c)
+		read <- err
+	}()
+	for deadline := time.Now().Add(time.Minute); got.n.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing echoed within a minute")
+		}
+	}
+	if n := g.tcp.breakAll(); n != 1 {
+		t.Fatalf("the server had %d TCP connections when broken, want 1", n)
+	}
+	close(broken)
+	if err := <-wrote; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := <-read; err != nil || !bytes.Equal(got.b.Bytes(), data) {
+		t.Fatalf("echo across the broken connection: %d of %d bytes, %v", got.b.Len(), len(data), err)
+	}
+	if n := g.tcp.breakAll(); n != 1 {
+		t.Fatalf("%d TCP connections after the break, want the 1 the dialer made again", n)
+	}
+	if tr := s.Transport(); tr != "tcp" {
+		t.Fatalf("session transport %q, want tcp (UDP is still blocked)", tr)
+	}
+}
+
+// countingBuffer is a bytes.Buffer written by one goroutine whose length
+// another may watch.
+type countingBuffer struct {
+	b bytes.Buffer
+	n atomic.Int64
+}
+
+func (w *countingBuffer) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return w.b.Write(p)
 }

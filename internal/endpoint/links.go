@@ -84,6 +84,37 @@ func (k *Link) Close() error {
 	return k.l.t.Close()
 }
 
+// MoveSessions starts moving every session whose path is on from to the
+// same peer address on to, as a path change this side makes (PROTOCOL.md
+// §8.2): a PATH_CHALLENGE over to, and the move once it is answered. A
+// dialer calls it when the TCP connection of from broke and to is a new
+// one to the same server. It returns how many sessions it started moving.
+func (ep *Endpoint) MoveSessions(from, to *Link) int {
+	ep.mu.Lock()
+	var on []*Session
+	for _, s := range ep.sessions {
+		if s != nil && !s.closing() {
+			on = append(on, s)
+		}
+	}
+	ep.mu.Unlock()
+	n := 0
+	for _, s := range on {
+		s.mu.Lock()
+		move := s.at.l == from.l
+		if move {
+			s.startValidation(path{to.l, s.at.addr})
+			s.probe.active = true // the challenge goes over to, whatever amp says
+		}
+		s.mu.Unlock()
+		if move {
+			s.kick()
+			n++
+		}
+	}
+	return n
+}
+
 // LocalAddr returns the link's local address.
 func (k *Link) LocalAddr() netip.AddrPort { return k.l.t.LocalAddr() }
 
