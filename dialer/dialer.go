@@ -26,6 +26,11 @@ type Pool struct {
 	// NoFallback keeps Session on UDP: no TCP attempt after
 	// FallbackDelay. Set it before the first Session.
 	NoFallback bool
+	// Backups are further local addresses: each UDP endpoint of the pool
+	// gets a socket on each that fits its network, and its sessions keep
+	// the paths from them as backups (PROTOCOL.md §6.6.7). Set it before
+	// the first Session.
+	Backups []netip.AddrPort
 	// mu guards eps (created on first use per network), fallbacks,
 	// streams, racing and closed.
 	mu     sync.Mutex
@@ -441,6 +446,15 @@ func (p *Pool) endpoint(network string) (*endpoint.Endpoint, error) {
 	ep, err := endpoint.Listen(network, laddr, p.cfg)
 	if err != nil {
 		return nil, err
+	}
+	for _, b := range p.Backups {
+		if network == "udp4" && !b.Addr().Unmap().Is4() || network == "udp6" && b.Addr().Unmap().Is4() {
+			continue // not of this network's family
+		}
+		if _, err := ep.AddSocket(network, b); err != nil {
+			ep.Close(wire.CloseNormal, "")
+			return nil, err
+		}
 	}
 	p.eps[network] = ep
 	return ep, nil

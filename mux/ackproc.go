@@ -226,6 +226,33 @@ func (s *Session) framesAcked(p *sentPacket) {
 	}
 }
 
+// AbandonInFlight declares every outstanding packet lost and queues its
+// messages again, with no congestion response, and restarts the probe
+// timeout from its base: the owner moved the session off a path that
+// went dark or away (a failover, a NAT rebinding; PROTOCOL.md §6.6.7), so
+// what is in flight there will not arrive, and the new path owes nothing
+// to the old one's timeouts.
+func (s *Session) AbandonInFlight() {
+	r := &s.rec
+	for i := 0; i < s.sent.n; i++ {
+		p := s.sent.get(s.sent.base + uint64(i))
+		if p.state != pktOutstanding {
+			continue
+		}
+		p.state = pktLost
+		if p.inFlight {
+			r.inFlight -= p.size
+		}
+		if p.eliciting {
+			r.eliciting--
+		}
+		s.stats.PacketsLost++
+		s.framesLost(p)
+	}
+	r.lossTime = time.Time{}
+	r.ptoCount, r.probes = 0, 0
+}
+
 // framesLost queues the messages of a lost packet again. Data and the
 // latest control values are resent, never the lost packet itself.
 func (s *Session) framesLost(p *sentPacket) {
@@ -245,6 +272,14 @@ func (s *Session) framesLost(p *sentPacket) {
 			continue
 		case fCloseSess:
 			s.closeSent = false
+			continue
+		case fChallenge:
+			// A path is validated only by an answer; a lost challenge
+			// would leave it unvalidated for good (PROTOCOL.md §6.4).
+			if s.pathResult != s.pathChallenge {
+				s.ctrlChallenge = true
+				s.sched.wakeControl()
+			}
 			continue
 		}
 		c := s.channels.Lookup(f.ch)

@@ -21,6 +21,7 @@ type ackState struct {
 	any       bool
 	unacked   bool // something arrived since the last ACK we sent
 	eliciting int  // ack-eliciting packets since the last ACK we sent
+	data      bool // one of them carried more than a PING (Session.Poll)
 	immediate bool
 	deadline  time.Time // an ACK is due by then (zero: none due)
 	every     int
@@ -101,6 +102,6 @@ func (a *ackState) build(now time.Time) *wire.Ack {
 
 // sent notes that an ACK went out.
 func (a *ackState) sent() {
-	a.unacked, a.eliciting, a.immediate = false, 0, false
+	a.unacked, a.eliciting, a.immediate, a.data = false, 0, false, false
 	a.deadline = time.Time{}
 }

@@ -21,6 +21,7 @@ const (
 	fMaxChannels                      // MAX_CHANNELS
 	fCloseSess                        // session CLOSE
 	fPMTUProbe                        // a path MTU probe of n bytes (not resent)
+	fChallenge                        // PATH_CHALLENGE (resent while unanswered)
 )
 
 // frameRef records one retransmittable message of a sent packet: on loss

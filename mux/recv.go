@@ -53,6 +53,9 @@ func (s *Session) Receive(pkt []byte, now time.Time) error {
 		s.spin = h.Flags&wire.FlagSpin != 0
 	}
 	s.acks.record(pn, eliciting, now)
+	if s.rxData {
+		s.acks.data = true
+	}
 	return nil
 }
 
@@ -62,6 +65,7 @@ func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool
 	var r wire.MessageReader
 	r.Reset(pkt, s.align)
 	eliciting := false
+	s.rxData = false
 	var c *channel
 	known := h.Channel == 0 // whether the channel's state has been looked up
 	ignore := false         // the channel is closed and forgotten
@@ -72,6 +76,7 @@ func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool
 		}
 		if mh.ID != wire.MsgAck && mh.ID != wire.MsgPadding {
 			eliciting = true
+			s.rxData = s.rxData || mh.ID != wire.MsgPing
 		}
 		switch mh.ID {
 		case wire.MsgAck:

@@ -52,7 +52,9 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	}
 	p := h.Append(b[:0])
 	sp := s.sent.add()
+	ackedData := false
 	if s.acks.unacked {
+		ackedData = s.acks.data
 		a := s.acks.build(now)
 		p = wire.AppendAlign(p, s.align)
 		p = a.Append(p)
@@ -66,13 +68,14 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 		p, eliciting = s.appendChannel(c, p, room, sp)
 		s.sched.rotate(c)
 	}
-	if !eliciting && (probe || keepalive) {
+	if !eliciting && (probe || keepalive || ackedData && s.pingWithAck(now)) {
 		p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
 		eliciting = true
 		s.lastPing = now
 	}
 	if eliciting {
 		s.pingNow = false
+		s.lastElicit = now
 	}
 	s.finishPacket(sp, len(p), eliciting, now)
 	return len(p)
@@ -97,6 +100,17 @@ func (s *Session) finishPacket(sp *sentPacket, n int, eliciting bool, now time.T
 	s.nextPN++
 	s.stats.PacketsSent++
 	s.stats.BytesSent += uint64(size)
+}
+
+// pingWithAck reports whether an ACK-only packet should carry a PING too
+// (RFC 9000 §13.2.4): when nothing ack-eliciting of ours is outstanding
+// and none left for a round trip. A side that only receives then still
+// has packets to time out, so it notices a path that went dark and can
+// move to another (PROTOCOL.md §6.6.7); once a round trip at most, and
+// only in ACKs of packets that carried more than a PING, so two idle
+// ends never ping each other in a loop.
+func (s *Session) pingWithAck(now time.Time) bool {
+	return s.rec.eliciting == 0 && now.Sub(s.lastElicit) >= s.rec.rtt.Smoothed()
 }
 
 // keepAliveDue reports whether to send a keepalive PING: only when nothing
@@ -174,7 +188,7 @@ func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, boo
 		p = m.response.Append(wire.AppendAlign(p, s.align))
 		s.ctrlResponse, added = false, true
 	}
-	if s.ctrlChallenge && s.fits(p, room, 16) {
+	if s.ctrlChallenge && s.fits(p, room, 16) && record(sp, frameRef{kind: fChallenge}) {
 		m.challenge.Data = s.pathChallenge
 		p = m.challenge.Append(wire.AppendAlign(p, s.align))
 		s.ctrlChallenge, added = false, true

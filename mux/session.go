@@ -84,6 +84,8 @@ type Session struct {
 	now           time.Time // the latest time Receive or Poll was given
 	lastSent      time.Time
 	lastPing      time.Time // last keepalive PING
+	lastElicit    time.Time // last ack-eliciting packet sent (pingWithAck)
+	rxData        bool      // the packet being applied carried more than ACK, PING, PADDING
 	pingNow       bool      // Ping called: send an ack-eliciting packet
 	lastSessTune  time.Time
 	lastRecv      time.Time
@@ -337,6 +339,21 @@ func (s *Session) SetCarrier(reliable bool, maxPacket int) {
 	s.setMTU(s.baseMTU)
 	s.initPMTU(s.maxMTU)
 	s.pmtu.waitAck = true // search once the new path has acknowledged a packet
+}
+
+// KeepAlive returns the interval after which an idle session sends a PING
+// (Config.KeepAlive, or a third of the idle timeout).
+func (s *Session) KeepAlive() time.Duration { return s.cfg.KeepAlive }
+
+// PTOCount returns how many probe timeouts have fired in a row with
+// ack-eliciting packets outstanding, 0 once an ACK arrives: two or more
+// make the path in use suspect (PROTOCOL.md §6.6.5), and an owner with
+// another path moves to it.
+func (s *Session) PTOCount() int {
+	if s.rec.eliciting == 0 {
+		return 0
+	}
+	return s.rec.ptoCount
 }
 
 // PathResponse returns the data of the last PATH_RESPONSE received.

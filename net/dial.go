@@ -26,6 +26,13 @@ type Dialer struct {
 	Timeout time.Duration
 	// LocalAddr is the UDP address to bind ("ip:port"); zero picks one.
 	LocalAddr netip.AddrPort
+	// LocalAddrs are further local addresses (other interfaces, say
+	// Wi-Fi and cellular): the Dialer binds a socket to each too, and
+	// every session keeps the paths from them to its server as backups
+	// it moves to when the path in use goes dark (two probe timeouts,
+	// docs/PROTOCOL.md §6.6.7). With LocalAddr zero, the first of them
+	// is the main socket's address.
+	LocalAddrs []netip.AddrPort
 	// Service is the service name channels are opened to (default "").
 	Service string
 	// Priority is the channels' priority, 0 most urgent (default 3).
@@ -147,8 +154,13 @@ type epAddr struct {
 // sessions returns the Dialer's pool, making it on first use.
 func (d *Dialer) sessions() *dialer.Pool {
 	d.once.Do(func() {
-		d.pool = dialer.New(d.Config.endpoint(false), d.LocalAddr)
+		laddr, backups := d.LocalAddr, d.LocalAddrs
+		if !laddr.IsValid() && len(backups) > 0 {
+			laddr, backups = backups[0], backups[1:]
+		}
+		d.pool = dialer.New(d.Config.endpoint(false), laddr)
 		d.pool.NoFallback = d.Config.DisableTCP
+		d.pool.Backups = backups
 	})
 	return d.pool
 }

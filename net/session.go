@@ -2,6 +2,7 @@ package net
 
 import (
 	"net"
+	"net/netip"
 
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/mux"
@@ -39,6 +40,28 @@ func (s *Session) Close(code uint32, reason string) { s.s.Close(code, reason) }
 // PathChanges returns how many times the peer moved to a new address (or
 // port) and the new path was validated (PROTOCOL.md §6.4).
 func (s *Session) PathChanges() int { return s.s.PathChanges() }
+
+// PathInfo describes one of a session's paths (Session.Paths).
+type PathInfo struct {
+	Local, Remote netip.AddrPort
+	Transport     string // "udp" or "tcp"
+	Active        bool   // the path in use; the others are backups, or being validated
+}
+
+// Paths returns the session's paths, the one in use first: with
+// Dialer.LocalAddrs, a backup from each further local socket
+// (docs/PROTOCOL.md §6.6.7).
+func (s *Session) Paths() []PathInfo {
+	var out []PathInfo
+	for _, p := range s.s.Paths() {
+		tr := "udp"
+		if p.Stream {
+			tr = "tcp"
+		}
+		out = append(out, PathInfo{Local: p.Local, Remote: p.Remote, Transport: tr, Active: p.Active})
+	}
+	return out
+}
 
 // Transport returns what carries the session: "udp", or "tcp" for the
 // stream transport of docs/PROTOCOL.md §8 (a "haven+tcp" dial, or a

@@ -174,6 +174,7 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Ti
 	if s.candidate.valid() && from == s.candidate {
 		s.amp.Received(n)
 	}
+	s.backups.received(now)
 	if !s.answeredAt.IsZero() {
 		// The initiator's first packet answers our response: a round
 		// trip, or a few when its first packets were lost.

@@ -103,8 +103,7 @@ func (ep *Endpoint) MoveSessions(from, to *Link) int {
 		s.mu.Lock()
 		move := s.at.l == from.l
 		if move {
-			s.startValidation(path{to.l, s.at.addr})
-			s.probe.active = true // the challenge goes over to, whatever amp says
+			s.startValidation(path{to.l, s.at.addr}) // its challenge goes over to (route)
 		}
 		s.mu.Unlock()
 		if move {
@@ -142,4 +141,15 @@ func (ep *Endpoint) sessionConfig(l *link) mux.Config {
 func (ep *Endpoint) writeTo(pkt []byte, p path) {
 	msgs := [1]udp.Message{{Buf: pkt, Addr: p.addr}}
 	p.l.t.WriteBatch(msgs[:])
+}
+
+// AddSocket opens a UDP socket on network bound to laddr and adds it as a
+// link (AddTransport): a dialer's second local address, whose paths its
+// sessions keep as backups (failover.go).
+func (ep *Endpoint) AddSocket(network string, laddr netip.AddrPort) (*Link, error) {
+	conn, err := udp.Listen(network, laddr, udp.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return ep.AddTransport(conn)
 }

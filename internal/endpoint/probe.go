@@ -22,9 +22,8 @@ const (
 
 // udpProbe is a session's probing of UDP, guarded by the session's mu.
 type udpProbe struct {
-	active bool          // the candidate path is this side's probe (route)
-	at     time.Time     // when to probe next; zero: no probing
-	gap    time.Duration // the wait after the next probe
+	at  time.Time     // when to probe next; zero: no probing
+	gap time.Duration // the wait after the next probe
 }
 
 // start arms the probing of a new session: one this side dialed over a
@@ -42,14 +41,12 @@ func (p *udpProbe) run(s *Session, now time.Time) {
 		return
 	}
 	s.startValidation(s.ep.primaryPath(s.at.addr))
-	p.active = true
 	p.at = now.Add(p.gap)
 	p.gap = min(2*p.gap, ProbeUDPMax)
 }
 
 // moved ends the probing once the session's path is on a datagram link.
 func (p *udpProbe) moved(s *Session) {
-	p.active = false
 	if !s.at.reliable() {
 		p.at = time.Time{}
 	}

@@ -69,6 +69,7 @@ type Session struct {
 	// probe is the return to UDP of a session that fell back to TCP
 	// (probe.go).
 	probe   udpProbe
+	backups backups                     // failover.go
 	chans   idtable.Table[*Stream]      // the first few inline: a session's streams cost no map
 	dgChans map[uint32]*DatagramChannel // nil until the first datagram channel
 	// served remembers the last few services the peer accepted a stream
@@ -121,6 +122,7 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, at path,
 	}
 	s.onStream.Store(at.reliable())
 	s.probe.start(s, now)
+	s.backups.init(s, now)
 	if s.tr.Init(est, ep.cfg.Limits, now) != nil {
 		return false
 	}
@@ -202,8 +204,10 @@ func (s *Session) runOnce() {
 	s.runRekey(now)
 	s.dispatch()
 	if s.tr.Confirmed() {
+		s.backups.check(s, now)
 		s.probe.run(s, now)
 		s.produce(now)
+		s.dispatch() // what Poll emitted (its timers, say): no later run is due for it
 	}
 	s.cur = nil
 	finished := s.m.Closed()
@@ -264,7 +268,6 @@ func (s *Session) produce(now time.Time) {
 // startValidation starts validating a new path for the peer.
 func (s *Session) startValidation(p path) {
 	s.candidate = p
-	s.probe.active = false // the probe sets it again for its own
 	s.amp = secure.AntiAmplification{Factor: secure.MigrationAmplification}
 	rand.Read(s.challenge[:])
 	s.m.SendPathChallenge(s.challenge)
@@ -280,9 +283,10 @@ func (s *Session) mayFollow(p path) bool {
 	return p.l == s.at.l || !p.reliable()
 }
 
-// moveTo makes p, a validated path, the session's path. A move to another
-// link tells the engine of its carrier (mux.Session.SetCarrier): reliable
-// or not, and the packet size to start again from.
+// moveTo makes p, a validated path (or a backup of ours, failover.go),
+// the session's path. A move to another link tells the engine of its
+// carrier (mux.Session.SetCarrier): reliable or not, and the packet size
+// to start again from.
 func (s *Session) moveTo(p path) {
 	old := s.at
 	s.at, s.candidate = p, path{}
@@ -291,16 +295,28 @@ func (s *Session) moveTo(p path) {
 		s.m.SetCarrier(p.reliable(), s.ep.sessionConfig(p.l).MaxPacketSize)
 		s.onStream.Store(p.reliable())
 	}
+	if !old.reliable() {
+		// What is in flight on a datagram path left behind is as good as
+		// lost (it went dark, or a NAT rebinding moved the peer): send it
+		// again now rather than after the old path's timeouts. A TCP
+		// connection left behind still delivers what it holds.
+		s.m.AbandonInFlight()
+	}
 	s.probe.moved(s)
 }
 
 // route picks the path of a packet of n bytes: the packet that carries
-// this side's own probe challenge (challenged) goes to the probed path;
-// others go to the path being validated while its amplification budget
-// lasts (the old one may be gone, as after a NAT rebinding), else to the
-// validated path.
+// the PATH_CHALLENGE (challenged) goes to the path it validates, even
+// beyond the amplification budget (it is one small packet per path change
+// the peer caused, or per probe of ours; sent on the old path, which may
+// be dark, the validation would never end); others go to the path being
+// validated while its budget lasts (the old one may be gone, as after a
+// NAT rebinding), else to the validated path.
 func (s *Session) route(n int, challenged bool) path {
-	if s.candidate.valid() && (challenged && s.probe.active || s.amp.Allow(n)) {
+	if !s.candidate.valid() {
+		return s.at
+	}
+	if s.amp.Allow(n) || challenged {
 		return s.candidate
 	}
 	return s.at
@@ -309,8 +325,10 @@ func (s *Session) route(n int, challenged bool) path {
 // arm sets the session's timer to the engine's next deadline.
 func (s *Session) arm(now time.Time) {
 	d := s.m.Deadline()
-	if pd := s.probe.deadline(); !pd.IsZero() && (d.IsZero() || pd.Before(d)) {
-		d = pd
+	for _, pd := range [...]time.Time{s.probe.deadline(), s.backups.deadline()} {
+		if !pd.IsZero() && (d.IsZero() || pd.Before(d)) {
+			d = pd
+		}
 	}
 	if s.rekey != nil {
 		if _, rd, _ := s.rekey.Poll(now); !rd.IsZero() && (d.IsZero() || rd.Before(d)) {

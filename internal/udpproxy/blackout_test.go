@@ -124,3 +124,34 @@ func TestTap(t *testing.T) {
 			toTargetSeen, modified, toClientSeen, st)
 	}
 }
+
+// TestBlockClient: a client IP address cut off gets nothing through in
+// either direction, counted as blacked out, while another client of the
+// same proxy is relayed; restored, it is relayed again.
+func TestBlockClient(t *testing.T) {
+	srv := startServer(t, lo4, true, 0)
+	p := newProxy(t, srv.addr(), Config{})
+	a := listen(t, lo4)
+	b := listen(t, netip.MustParseAddrPort("127.0.0.2:0"))
+	roundTrips(t, a, p, 2, 1)
+	roundTrips(t, b, p, 2, 1)
+
+	p.BlockClient(netip.MustParseAddr("127.0.0.2"), true)
+	before := srv.count()
+	sendPaced(t, b, p, 10, 20, 8)
+	roundTrips(t, a, p, 5, 2) // the other client is untouched
+	st := settle(t, p)
+	if st.ToTarget.BlackedOut != 10 {
+		t.Errorf("to target %+v, want the 10 datagrams of the cut-off client blacked out", st.ToTarget)
+	}
+	if got := srv.count() - before; got != 5 {
+		t.Errorf("target got %d datagrams while 127.0.0.2 was cut off, want the other client's 5", got)
+	}
+
+	p.BlockClient(netip.MustParseAddr("127.0.0.2"), false)
+	for i, r := range roundTrips(t, b, p, 3, 1) {
+		if !bytes.Equal(r, payload(i)) {
+			t.Fatalf("reply %d corrupted after the cut", i)
+		}
+	}
+}

@@ -31,7 +31,9 @@ type Proxy struct {
 	// blackoutUntil is the end of the current blackout (Blackout); zero
 	// or past when there is none.
 	blackoutUntil time.Time
-	closed        bool
+	// cut holds the client IP addresses BlockClient cut off (nil: none).
+	cut    map[netip.Addr]bool
+	closed bool
 
 	stats     [2]counters
 	rotations atomic.Uint64
@@ -145,6 +147,36 @@ func (p *Proxy) Blackout(d time.Duration) {
 		p.blackoutUntil = time.Now().Add(d)
 	}
 	p.mu.Unlock()
+}
+
+// BlockClient cuts off (on) or restores the clients at IP address ip:
+// while cut off, their datagrams and those the target sends them are
+// dropped and counted as Lost and BlackedOut, as in a blackout of that
+// client's link alone (a multi-link test's one dark path).
+func (p *Proxy) BlockClient(ip netip.Addr, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut == nil {
+		p.cut = make(map[netip.Addr]bool)
+	}
+	if on {
+		p.cut[ip.Unmap()] = true
+	} else {
+		delete(p.cut, ip.Unmap())
+	}
+}
+
+// cutOff reports whether a datagram in direction dir of the client at ip
+// is cut off (BlockClient), and counts it if so. The caller holds p.mu.
+func (p *Proxy) cutOff(dir int, ip netip.Addr) bool {
+	if !p.cut[ip.Unmap()] {
+		return false
+	}
+	st := &p.stats[dir]
+	st.received.Add(1)
+	st.lost.Add(1)
+	st.blackedOut.Add(1)
+	return true
 }
 
 // blackedOut reports whether a datagram read now in direction dir falls
@@ -313,7 +345,7 @@ func (p *Proxy) readUpstream(s *session, c *net.UDPConn) {
 			p.mu.Unlock()
 			return
 		}
-		if p.blackedOut(toClient) {
+		if p.blackedOut(toClient) || p.cutOff(toClient, s.client.Addr()) {
 			p.mu.Unlock()
 			continue
 		}
@@ -348,7 +380,7 @@ func (p *Proxy) fromClient(src netip.AddrPort, pkt []byte) {
 	}
 	p.useClock++
 	s.lastUse = p.useClock
-	if p.blackedOut(toTarget) {
+	if p.blackedOut(toTarget) || p.cutOff(toTarget, s.client.Addr()) {
 		p.mu.Unlock()
 		return
 	}

@@ -1,0 +1,148 @@
+package endpoint
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Failover between the dialing side's local sockets (PROTOCOL.md §6.6.7):
+// a session uses one path at a time and keeps the paths from the
+// endpoint's other UDP sockets to the same peer address as backups. When
+// the path in use has had two consecutive probe timeouts with data
+// outstanding (mux.Session.PTOCount), the session moves to the next
+// backup at once: it needs no validation from this side (the peer
+// validates the new address as any other, PROTOCOL.md §6.4), and what was
+// outstanding on the old path is sent again on the new one at once
+// (mux.Session.AbandonInFlight).
+//
+// A side that only receives has nothing of its own to time out, so while
+// it has backups it probes silence: after quietFirst without a packet it
+// sends a PING, whose probe timeouts then tell a dark path, and the wait
+// doubles after each such PING up to the keepalive interval; traffic
+// arriving sooner than quietFirst apart sets it back.
+
+// backups holds a session's backup paths, guarded by the session's mu.
+type backups struct {
+	paths []path
+	// movedAt is the probe-timeout count when the session last moved: it
+	// moves again only after two more (the count drops to 0 on an ACK).
+	movedAt int
+	// lastRecv is when the session last received an authenticated packet,
+	// pinged when it last sent a silence PING, quiet how long a silence is
+	// before the next.
+	lastRecv, pinged time.Time
+	quiet            time.Duration
+}
+
+// quietFirst is the first silence a session with backups probes with a
+// PING: short enough that a read stalls well under a second when its path
+// goes dark, long enough that a busy session never pings.
+const quietFirst = 200 * time.Millisecond
+
+// init gives a new session the backups of its endpoint: a session this
+// side dialed over a datagram link gets a path from each other datagram
+// link whose address family fits the peer's address.
+func (b *backups) init(s *Session, now time.Time) {
+	if !s.initiator || s.at.reliable() {
+		return
+	}
+	b.lastRecv, b.quiet = now, quietFirst
+	s.ep.mu.Lock()
+	links := s.ep.links
+	s.ep.mu.Unlock()
+	for _, l := range links {
+		if l != s.at.l && !l.caps.Reliable && fits(l.t.LocalAddr().Addr(), s.at.addr.Addr()) {
+			b.paths = append(b.paths, path{l, s.at.addr})
+		}
+	}
+}
+
+// fits reports whether a socket bound to local can send to remote.
+func fits(local, remote netip.Addr) bool {
+	local = local.Unmap()
+	return local.IsUnspecified() && local.Is6() || local.Is4() == remote.Unmap().Is4()
+}
+
+// received notes an authenticated packet (s.mu held).
+func (b *backups) received(now time.Time) {
+	if len(b.paths) == 0 {
+		return
+	}
+	if now.Sub(b.lastRecv) < quietFirst && b.lastRecv.After(b.pinged) {
+		// Two packets close together, not just the answer to a PING:
+		// traffic flows, and a silence is news again.
+		b.quiet = quietFirst
+	}
+	b.lastRecv = now
+}
+
+// deadline returns when check must run next for the silence probe (zero:
+// never).
+func (b *backups) deadline() time.Time {
+	if len(b.paths) == 0 {
+		return time.Time{}
+	}
+	return b.silentSince().Add(b.quiet)
+}
+
+// silentSince is when the current silence began: the last packet
+// received, or the last silence PING if later.
+func (b *backups) silentSince() time.Time {
+	if b.pinged.After(b.lastRecv) {
+		return b.pinged
+	}
+	return b.lastRecv
+}
+
+// check probes a silence and moves the session to its next backup when
+// the path in use is suspect; called by the running worker with s.mu
+// held.
+func (b *backups) check(s *Session, now time.Time) {
+	if len(b.paths) == 0 {
+		return
+	}
+	if !now.Before(b.silentSince().Add(b.quiet)) && s.m.PTOCount() == 0 {
+		s.m.Ping()
+		b.pinged = now
+		b.quiet = min(2*b.quiet, max(s.m.KeepAlive(), quietFirst))
+	}
+	n := s.m.PTOCount()
+	if n < b.movedAt {
+		b.movedAt = 0 // an ACK came since the last move
+	}
+	if n < 2 || n < b.movedAt+2 {
+		return
+	}
+	next := b.paths[0]
+	copy(b.paths, b.paths[1:])
+	b.paths[len(b.paths)-1] = s.at
+	b.movedAt = 0 // AbandonInFlight (moveTo) restarts the count
+	s.candidate = path{}
+	s.moveTo(next)
+	s.m.Ping() // at once on the new path
+}
+
+// PathInfo describes one path of a session (Session.Paths).
+type PathInfo struct {
+	Local, Remote netip.AddrPort
+	Stream        bool // over a stream (TCP) transport
+	Active        bool // the path in use; the others are backups or being validated
+}
+
+// Paths returns the session's paths: the one in use first, then the
+// backups, then a path being validated, if any.
+func (s *Session) Paths() []PathInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := func(p path, active bool) PathInfo {
+		return PathInfo{Local: p.l.t.LocalAddr(), Remote: p.addr, Stream: p.reliable(), Active: active}
+	}
+	out := []PathInfo{info(s.at, true)}
+	for _, p := range s.backups.paths {
+		out = append(out, info(p, false))
+	}
+	if s.candidate.valid() {
+		out = append(out, info(s.candidate, false))
+	}
+	return out
+}
