@@ -2,6 +2,7 @@ package mux
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -110,16 +111,23 @@ func TestHostileMisplacedMessages(t *testing.T) {
 		{"max channels on a channel", 2, &wire.MaxChannels{Max: 9}},
 		{"data on a channel we never opened", 7, &wire.Stream{Data: []byte("x")}},
 		{"unknown critical message", 0, rawMessage{0x7e}},
+		{"address on a channel", 2, &wire.AdvertiseAddress{Seq: 1, Addr: netip.MustParseAddrPort("192.0.2.1:9")}},
+		{"malformed address", 0, rawMessage{wire.MsgAddress}},
 	}
 	for _, c := range cases {
 		a, _ := pair(t, Config{}, Config{}, now)
 		err := a.Receive(hostilePacket(a, c.ch, 0, c.msg), now)
 		t.Run(c.name, func(t *testing.T) { closedWith(t, a, err, wire.CloseProtocol) })
 	}
-	// An unknown ignorable message is skipped.
+	// An unknown ignorable message is skipped; ADDRESS and ADDRESS_RETIRE
+	// (PROTOCOL.md §6.6.2) are accepted.
 	a, _ := pair(t, Config{}, Config{}, now)
 	if err := a.Receive(hostilePacket(a, 0, 0, rawMessage{0xfe}, &wire.Ping{}), now); err != nil || a.Err() != nil {
 		t.Fatalf("ignorable message: %v %v", err, a.Err())
+	}
+	adv := &wire.AdvertiseAddress{Seq: 1, Addr: netip.MustParseAddrPort("[2001:db8::1]:4433")}
+	if err := a.Receive(hostilePacket(a, 0, 1, adv, &wire.RetireAddress{Seq: 1}), now); err != nil || a.Err() != nil {
+		t.Fatalf("ADDRESS, ADDRESS_RETIRE: %v %v", err, a.Err())
 	}
 }
 

@@ -51,6 +51,10 @@ func parseMessage(raw []byte) (wireMessage, error) {
 		m = &PathChallenge{}
 	case MsgPathResponse:
 		m = &PathResponse{}
+	case MsgAddress:
+		m = &AdvertiseAddress{}
+	case MsgAddressRetire:
+		m = &RetireAddress{}
 	case MsgOpen:
 		m = &Open{}
 	case MsgAccept:
@@ -80,7 +84,7 @@ func parseMessage(raw []byte) (wireMessage, error) {
 // packet rebuilt from the parsed messages walks to the same messages.
 func FuzzPacket(f *testing.F) {
 	for _, align := range []uint8{0, 3, 4} {
-		f.Add(align, buildPacket(sampleHeader(), 1<<align, sampleMessages()[:19]...))
+		f.Add(align, buildPacket(sampleHeader(), 1<<align, transportSamples()...))
 	}
 	f.Add(uint8(3), buildPacket(Header{Flags: FlagHandshake}, 8, &HandshakeInit{}))
 	f.Add(uint8(0), sampleHeaderValue.Append(nil))

@@ -66,6 +66,7 @@ var msgNames = [...]string{
 	MsgPathChallenge: "PATH_CHALLENGE", MsgPathResponse: "PATH_RESPONSE",
 	MsgOpen: "OPEN", MsgAccept: "ACCEPT", MsgRefuse: "REFUSE", MsgReset: "RESET",
 	MsgStream: "STREAM", MsgDatagram: "DATAGRAM",
+	MsgAddress: "ADDRESS", MsgAddressRetire: "ADDRESS_RETIRE",
 }
 
 // Known reports whether id belongs to the haven/1 message set.

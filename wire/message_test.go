@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,6 +29,9 @@ func sampleMessages() []wireMessage {
 		&MaxChannels{Max: 100},
 		&PathChallenge{Data: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}},
 		&PathResponse{Data: [8]byte{8, 7, 6, 5, 4, 3, 2, 1}},
+		&AdvertiseAddress{Seq: 1, Addr: netip.MustParseAddrPort("192.0.2.7:4433")},
+		&AdvertiseAddress{Seq: 2, Addr: netip.MustParseAddrPort("[2001:db8::7]:4433")},
+		&RetireAddress{Seq: 1},
 		&Open{Type: ChannelStream, Priority: 3, Window: 1 << 20, Service: []byte("http")},
 		&Open{Type: ChannelDatagram, Priority: 0, Service: []byte{}},
 		&Accept{Window: 1 << 16},
@@ -41,6 +45,20 @@ func sampleMessages() []wireMessage {
 		&HandshakeResponse{Ephemeral: [32]byte{3}, MAC1: [16]byte{4}},
 		&CookieReply{Nonce: [24]byte{5}, Cookie: [32]byte{6}},
 	}
+}
+
+// transportSamples is sampleMessages without the handshake messages: what
+// transport packets carry.
+func transportSamples() []wireMessage {
+	var out []wireMessage
+	for _, m := range sampleMessages() {
+		switch m.(type) {
+		case *HandshakeInit, *HandshakeResponse, *CookieReply:
+		default:
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // fresh returns a zero value of m's type.
@@ -231,7 +249,8 @@ func TestFullStreamOffset(t *testing.T) {
 func TestMessageIDs(t *testing.T) {
 	for _, m := range sampleMessages() {
 		id := MsgID(m.Append(nil)[0])
-		if !id.Known() || id.Ignorable() || strings.HasPrefix(id.String(), "MSG_") {
+		optional := id == MsgAddress || id == MsgAddressRetire // §6.6.2: skippable by who lacks them
+		if !id.Known() || id.Ignorable() != optional || strings.HasPrefix(id.String(), "MSG_") {
 			t.Errorf("%T: id %v", m, id)
 		}
 	}

@@ -59,7 +59,7 @@ func (id MsgID) AllowedIn(ch uint32, handshake bool) bool {
 	switch id {
 	case MsgAck, MsgPing, MsgClose, MsgMaxData, MsgBlocked:
 		return true
-	case MsgMaxChannels, MsgPathChallenge, MsgPathResponse:
+	case MsgMaxChannels, MsgPathChallenge, MsgPathResponse, MsgAddress, MsgAddressRetire:
 		return ch == 0
 	case MsgOpen, MsgAccept, MsgRefuse, MsgReset, MsgStream, MsgDatagram:
 		return ch != 0

@@ -36,7 +36,7 @@ func TestMessageStart(t *testing.T) {
 }
 
 func TestMessageReaderWalk(t *testing.T) {
-	msgs := sampleMessages()[:19] // the transport messages
+	msgs := transportSamples() // the transport messages
 	for _, align := range []int{1, 2, 4, 8, 16} {
 		pkt := buildPacket(sampleHeader(), align, msgs...)
 		pkt = append(pkt, make([]byte, 13)...) // trailing zero padding
