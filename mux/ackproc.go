@@ -273,6 +273,9 @@ func (s *Session) framesLost(p *sentPacket) {
 		case fCloseSess:
 			s.closeSent = false
 			continue
+		case fAddress:
+			s.addressLost(int(f.n))
+			continue
 		case fChallenge:
 			// A path is validated only by an answer; a lost challenge
 			// would leave it unvalidated for good (PROTOCOL.md §6.4).

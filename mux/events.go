@@ -20,6 +20,9 @@ const (
 	EventPathResponse
 	// EventSessionClosed: the session ended (channel 0); see Err.
 	EventSessionClosed
+	// EventAddresses: the peer advertised or retired an address
+	// (channel 0); see PeerAddresses.
+	EventAddresses
 )
 
 // Event says what happened on one channel since the last PollEvent for it.

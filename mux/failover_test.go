@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -74,7 +75,7 @@ func TestPingWithAck(t *testing.T) {
 				b.Receive(bufA[:n], now)
 			}
 			if m > 0 {
-				pings += countPings(t, bufB[:m], b.align)
+				pings += countID(t, bufB[:m], b.align, wire.MsgPing)
 				a.Receive(bufB[:m], now)
 			}
 			if n == 0 && m == 0 {
@@ -109,18 +110,43 @@ func TestPingWithAck(t *testing.T) {
 	}
 }
 
-// countPings returns the PING messages in packet pkt.
-func countPings(t *testing.T, pkt []byte, align int) int {
-	t.Helper()
-	var h wire.Header
-	if err := h.Parse(pkt); err != nil {
-		t.Fatal(err)
+// TestAdvertise: ADDRESS messages reach the peer, which reports the
+// addresses (PeerAddresses, EventAddresses), and one lost on the way is
+// sent again.
+func TestAdvertise(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	a, b := pair(t, Config{}, Config{}, now)
+	addrs := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:4433"), netip.MustParseAddrPort("[2001:db8::1]:4433")}
+	b.Advertise(addrs)
+	buf := make([]byte, wire.MaxPacketSize)
+	if n := b.Poll(buf, now); n == 0 || countID(t, buf[:n], b.align, wire.MsgAddress) != 2 {
+		t.Fatal("the first packet does not carry the two ADDRESS messages")
+	} // lost
+	delivered := false
+	for i := 0; i < 10 && !delivered; i++ {
+		now = b.Deadline()
+		for {
+			n := b.Poll(buf, now)
+			if n == 0 {
+				break
+			}
+			a.Receive(buf[:n], now)
+		}
+		drain(a, func(ev Event) { delivered = delivered || ev.Channel == 0 && ev.Kind&EventAddresses != 0 })
 	}
+	if got := a.PeerAddresses(); !delivered || len(got) != 2 || got[0] != addrs[0] || got[1] != addrs[1] {
+		t.Fatalf("peer addresses %v (event %v) after the loss, want %v", got, delivered, addrs)
+	}
+}
+
+// countID returns the messages with id in packet pkt.
+func countID(t *testing.T, pkt []byte, align int, id wire.MsgID) int {
+	t.Helper()
 	var r wire.MessageReader
 	r.Reset(pkt, align)
 	n := 0
 	for r.Next() {
-		if r.Header().ID == wire.MsgPing {
+		if r.Header().ID == id {
 			n++
 		}
 	}

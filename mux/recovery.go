@@ -22,6 +22,7 @@ const (
 	fCloseSess                        // session CLOSE
 	fPMTUProbe                        // a path MTU probe of n bytes (not resent)
 	fChallenge                        // PATH_CHALLENGE (resent while unanswered)
+	fAddress                          // ADDRESS number n of ours (addresses.go)
 )
 
 // frameRef records one retransmittable message of a sent packet: on loss

@@ -215,17 +215,18 @@ func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
 		s.emit(nil, EventPathResponse)
 	case wire.MsgAddress:
 		// The multi-path sub-protocol's advertisements (PROTOCOL.md
-		// §6.6.2): checked, then unused until paths to a responder's other
-		// addresses are built (§6.6.7).
+		// §6.6.2, addresses.go).
 		var adv wire.AdvertiseAddress
 		if adv.Parse(msg) != nil {
 			return violation("malformed ADDRESS")
 		}
+		s.peerAdvertised(adv)
 	case wire.MsgAddressRetire:
 		var ret wire.RetireAddress
 		if ret.Parse(msg) != nil {
 			return violation("malformed ADDRESS_RETIRE")
 		}
+		s.peerRetired(ret.Seq)
 	default:
 		return violation("unexpected " + id.String() + " on channel 0")
 	}

@@ -160,7 +160,8 @@ func (s *Session) fits(p []byte, room, n int) bool {
 
 // controlPending reports whether channel 0 has a message to send.
 func (s *Session) controlPending() bool {
-	return s.ctrlMaxData || s.ctrlMaxChans || s.ctrlBlocked || s.ctrlResponse || s.ctrlChallenge
+	return s.ctrlMaxData || s.ctrlMaxChans || s.ctrlBlocked || s.ctrlResponse || s.ctrlChallenge ||
+		s.addrs.pending != 0
 }
 
 // appendControl adds channel-0 control messages.
@@ -192,6 +193,11 @@ func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, boo
 		m.challenge.Data = s.pathChallenge
 		p = m.challenge.Append(wire.AppendAlign(p, s.align))
 		s.ctrlChallenge, added = false, true
+	}
+	if s.addrs.pending != 0 {
+		var more bool
+		p, more = s.appendAddresses(p, room, sp)
+		added = added || more
 	}
 	return p, added
 }

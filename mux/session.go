@@ -62,11 +62,12 @@ type Session struct {
 	creditSent      uint32                   // cumulative channels we allow the peer
 	creditAnnounced uint32                   // the last MAX_CHANNELS sent
 	sched           scheduler
-	ctrlMaxChans    bool // MAX_CHANNELS pending
-	ctrlMaxData     bool // session MAX_DATA pending
-	ctrlBlocked     bool // session BLOCKED pending
-	ctrlResponse    bool // PATH_RESPONSE with pathResponse pending
-	ctrlChallenge   bool // PATH_CHALLENGE with pathChallenge pending
+	ctrlMaxChans    bool      // MAX_CHANNELS pending
+	ctrlMaxData     bool      // session MAX_DATA pending
+	ctrlBlocked     bool      // session BLOCKED pending
+	ctrlResponse    bool      // PATH_RESPONSE with pathResponse pending
+	ctrlChallenge   bool      // PATH_CHALLENGE with pathChallenge pending
+	addrs           addresses // ADDRESS advertisements, ours and the peer's
 	pathResponse    [8]byte
 	pathChallenge   [8]byte
 	pathResult      [8]byte

@@ -1,6 +1,7 @@
 package net
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
@@ -81,6 +82,12 @@ type Config struct {
 	// handshake has not completed within 300 ms tries TCP at that port as
 	// well, for networks that block UDP. "haven+tcp" is TCP only either way.
 	DisableTCP bool
+	// Advertise lists other addresses a listener accepts packets at
+	// (another interface, IPv6 beside IPv4, a second uplink): each session
+	// a client makes tells the client of them (PROTOCOL.md §6.6.2), and
+	// the client keeps paths to them as backups it fails over to (§6.6.7).
+	// A listener bound to one address learns of no others by itself.
+	Advertise []netip.AddrPort
 	// Cipher is the AEAD of the sessions this side starts: CipherAuto (the
 	// default: AES-256-GCM on CPUs with AES instructions, ChaCha20-Poly1305
 	// elsewhere), CipherChaCha20Poly1305 or CipherAES256GCM. Listeners
@@ -116,5 +123,6 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		MaxSessions: c.MaxSessions,
 		Backlog:     c.Backlog,
 		Authorize:   c.Authorize,
+		Advertise:   c.Advertise,
 	}
 }

@@ -95,73 +95,50 @@ func newUDPGate(t *testing.T) *udpGate {
 	return nil
 }
 
-// TestFallbackReturnsToUDP: a session that fell back to TCP because UDP
-// was blocked moves back to UDP once UDP passes again, with a transfer
-// running across the move byte for byte, and then carries its traffic
-// over UDP both ways (the server moved too).
-func TestFallbackReturnsToUDP(t *testing.T) {
+// dialBlocked serves an echo on a udpGate whose UDP is blocked for d,
+// dials it (falling back to TCP) and checks that the session is on TCP.
+func dialBlocked(t *testing.T, d time.Duration) (*udpGate, net.Conn) {
+	t.Helper()
 	g := newUDPGate(t)
 	ln, err := g.h.Listen("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	serveEcho(ln)
-	g.px.Blackout(time.Minute)
-
-	d := &Dialer{}
-	defer d.Close()
-	c, err := d.Dial("haven4", g.addr)
+	g.px.Blackout(d)
+	dialer := &Dialer{}
+	t.Cleanup(func() { dialer.Close() })
+	c, err := dialer.Dial("haven4", g.addr)
 	if err != nil {
 		t.Fatalf("dial with UDP blocked: %v", err)
 	}
-	defer c.Close()
-	s := c.(*Conn).Session()
-	if tr := s.Transport(); tr != "tcp" {
+	t.Cleanup(func() { c.Close() })
+	if tr := c.(*Conn).Session().Transport(); tr != "tcp" {
 		t.Fatalf("session transport %q with UDP blocked, want tcp", tr)
 	}
+	return g, c
+}
 
-	data := make([]byte, 32<<20)
-	for i := range data {
-		data[i] = byte(i*7 + i>>12)
-	}
-	half := len(data) / 2
-	wrote := make(chan error, 1)
-	moved := make(chan struct{})
-	go func() {
-		if _, err := c.Write(data[:half]); err != nil {
-			wrote <- err
-			return
-		}
-		<-moved
-		_, err := c.Write(data[half:])
-		c.(*Conn).CloseWrite()
-		wrote <- err
-	}()
-	var got bytes.Buffer
-	read := make(chan error, 1)
-	go func() {
-		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
-		_, err := io.Copy(&got, c)
-		read <- err
-	}()
+// TestFallbackReturnsToUDP: a session that fell back to TCP because UDP
+// was blocked moves back to UDP once UDP passes again, with a transfer
+// running across the move byte for byte, and then carries its traffic
+// over UDP both ways (the server moved too).
+func TestFallbackReturnsToUDP(t *testing.T) {
+	g, c := dialBlocked(t, time.Minute)
+	s := c.(*Conn).Session()
 
+	run := startEcho(c, patterned(32<<20, 7))
 	g.px.Blackout(0) // the firewall opens
 	deadline := time.Now().Add(time.Minute)
 	for s.Transport() != "udp" {
 		if time.Now().After(deadline) {
-			close(moved)
+			run.resume()
 			t.Fatal("the session did not return to UDP within a minute of UDP passing again")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	before := g.px.Stats()
-	close(moved)
-	if err := <-wrote; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if err := <-read; err != nil || !bytes.Equal(got.Bytes(), data) {
-		t.Fatalf("echo across the move: %d of %d bytes, %v", got.Len(), len(data), err)
-	}
+	run.finish(t, "echo across the move")
 	after := g.px.Stats()
 	// The second half, 16 MiB each way, went over UDP: hundreds of
 	// datagrams both ways through the proxy (256 at the largest packets), not a few probes.
@@ -182,64 +159,15 @@ func TestFallbackReturnsToUDP(t *testing.T) {
 // transfer. The dialer connects again and moves the session to the new
 // connection: the transfer completes byte for byte.
 func TestFallbackSurvivesBrokenConnection(t *testing.T) {
-	g := newUDPGate(t)
-	ln, err := g.h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveEcho(ln)
-	g.px.Blackout(time.Hour)
-
-	d := &Dialer{}
-	defer d.Close()
-	c, err := d.Dial("haven4", g.addr)
-	if err != nil {
-		t.Fatalf("dial with UDP blocked: %v", err)
-	}
-	defer c.Close()
+	g, c := dialBlocked(t, time.Hour)
 	s := c.(*Conn).Session()
-	if tr := s.Transport(); tr != "tcp" {
-		t.Fatalf("session transport %q with UDP blocked, want tcp", tr)
-	}
-	data := make([]byte, 32<<20)
-	for i := range data {
-		data[i] = byte(i*3 + i>>9)
-	}
-	half := len(data) / 2
-	wrote := make(chan error, 1)
-	broken := make(chan struct{})
-	go func() {
-		if _, err := c.Write(data[:half]); err != nil {
-			wrote <- err
-			return
-		}
-		<-broken
-		_, err := c.Write(data[half:])
-		c.(*Conn).CloseWrite()
-		wrote <- err
-	}()
-	got := &countingBuffer{}
-	read := make(chan error, 1)
-	go func() {
-		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
-		_, err := io.Copy(got, c)
-		read <- err
-	}()
-	for deadline := time.Now().Add(time.Minute); got.n.Load() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing echoed within a minute")
-		}
-	}
+	run := startEcho(c, patterned(32<<20, 3))
+	run.waitEchoed(t, 1)
 	if n := g.tcp.breakAll(); n != 1 {
+		run.resume()
 		t.Fatalf("the server had %d TCP connections when broken, want 1", n)
 	}
-	close(broken)
-	if err := <-wrote; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if err := <-read; err != nil || !bytes.Equal(got.b.Bytes(), data) {
-		t.Fatalf("echo across the broken connection: %d of %d bytes, %v", got.b.Len(), len(data), err)
-	}
+	run.finish(t, "echo across the broken connection")
 	if n := g.tcp.breakAll(); n != 1 {
 		t.Fatalf("%d TCP connections after the break, want the 1 the dialer made again", n)
 	}
@@ -248,14 +176,94 @@ func TestFallbackSurvivesBrokenConnection(t *testing.T) {
 	}
 }
 
-// countingBuffer is a bytes.Buffer written by one goroutine whose length
-// another may watch.
-type countingBuffer struct {
-	b bytes.Buffer
-	n atomic.Int64
+// echoRun sends data through an echo on c from two goroutines: the
+// first half at once, the rest after resume; what comes back is counted
+// as it arrives (echoed) and kept in a buffer grown once (a growing one
+// stalls its reader with copies).
+type echoRun struct {
+	c           net.Conn
+	data        []byte
+	got         []byte
+	echoed      atomic.Int64
+	wrote, read chan error
+	resumed     chan struct{}
+	once        sync.Once
+	// stall is the longest wait for a Read once data flowed, from
+	// stallAt; read them after finish.
+	stall   time.Duration
+	stallAt time.Time
 }
 
-func (w *countingBuffer) Write(p []byte) (int, error) {
-	w.n.Add(int64(len(p)))
-	return w.b.Write(p)
+// startEcho starts an echoRun of data on c.
+func startEcho(c net.Conn, data []byte) *echoRun {
+	r := &echoRun{c: c, data: data, got: make([]byte, 0, len(data)),
+		wrote: make(chan error, 1), read: make(chan error, 1), resumed: make(chan struct{})}
+	half := len(data) / 2
+	go func() {
+		if _, err := c.Write(data[:half]); err != nil {
+			r.wrote <- err
+			return
+		}
+		<-r.resumed
+		_, err := c.Write(data[half:])
+		c.(*Conn).CloseWrite()
+		r.wrote <- err
+	}()
+	go func() {
+		buf := make([]byte, 256<<10)
+		c.SetReadDeadline(time.Now().Add(3 * time.Minute))
+		last := time.Now()
+		for {
+			n, err := c.Read(buf)
+			if now := time.Now(); len(r.got) > 0 && now.Sub(last) > r.stall {
+				r.stall, r.stallAt = now.Sub(last), last
+			}
+			last = time.Now()
+			r.got = append(r.got, buf[:n]...)
+			r.echoed.Add(int64(n))
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				r.read <- err
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// resume lets the second half go.
+func (r *echoRun) resume() { r.once.Do(func() { close(r.resumed) }) }
+
+// waitEchoed waits (at most 2 minutes) until n bytes came back.
+func (r *echoRun) waitEchoed(t *testing.T, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); r.echoed.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.resume()
+			t.Fatalf("%d of %d bytes echoed after 2 minutes", r.echoed.Load(), n)
+		}
+	}
+}
+
+// finish resumes, waits for both halves and checks the echo byte for byte.
+func (r *echoRun) finish(t *testing.T, what string) {
+	t.Helper()
+	r.resume()
+	if err := <-r.wrote; err != nil {
+		t.Fatalf("%s: write: %v", what, err)
+	}
+	if err := <-r.read; err != nil || !bytes.Equal(r.got, r.data) {
+		t.Fatalf("%s: %d of %d bytes echoed, %v", what, len(r.got), len(r.data), err)
+	}
+}
+
+// patterned returns n bytes of a pattern seeded by k.
+func patterned(n, k int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*k + i>>(k%13+3))
+	}
+	return b
 }

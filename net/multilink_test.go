@@ -1,11 +1,8 @@
 package net
 
 import (
-	"bytes"
-	"io"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,53 +45,8 @@ func TestFailoverBetweenLocalAddrs(t *testing.T) {
 		t.Fatalf("paths %+v, want one in use from %v and a backup from %v", ps, one, two)
 	}
 
-	data := make([]byte, 64<<20)
-	for i := range data {
-		data[i] = byte(i*11 + i>>13)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		c.(*Conn).CloseWrite()
-		wrote <- err
-	}()
-	got := make([]byte, 0, len(data)) // grown once: a growing buffer's copies stall the reader
-	var echoed atomic.Int64
-	var stall time.Duration // the longest wait for a Read, once data flowed
-	var stallAt time.Time
-	read := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 256<<10)
-		c.SetReadDeadline(time.Now().Add(3 * time.Minute))
-		last := time.Now()
-		for {
-			n, err := c.Read(buf)
-			now := time.Now()
-			if echoed.Load() > 0 {
-				if now.Sub(last) > stall {
-					stall, stallAt = now.Sub(last), last
-				}
-			}
-			last = now
-			got = append(got, buf[:n]...)
-			echoed.Add(int64(n))
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				read <- err
-				return
-			}
-		}
-	}()
-	waitEchoed := func(n int64) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); echoed.Load() < n; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d bytes echoed after 2 minutes", echoed.Load(), n)
-			}
-		}
-	}
+	run := startEcho(c, patterned(64<<20, 11))
+	run.resume()
 	moveOff := func(dark netip.Addr) {
 		t.Helper()
 		for deadline := time.Now().Add(time.Minute); active() == dark; time.Sleep(time.Millisecond) {
@@ -104,28 +56,78 @@ func TestFailoverBetweenLocalAddrs(t *testing.T) {
 		}
 	}
 
-	waitEchoed(16 << 20)
+	run.waitEchoed(t, 16<<20)
 	px.BlockClient(one, true) // the path in use goes dark
 	moveOff(one)
-	waitEchoed(32 << 20)
+	run.waitEchoed(t, 32<<20)
 	px.BlockClient(one, false) // it comes back, and the other goes dark
 	px.BlockClient(two, true)
 	moveOff(two)
 	if a := active(); a != one {
 		t.Fatalf("the session moved to %v, want back to %v", a, one)
 	}
-	if err := <-wrote; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if err := <-read; err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("echo across two failovers: %d of %d bytes, %v", len(got), len(data), err)
-	}
+	run.finish(t, "echo across two failovers")
 	if n := s.PathChanges(); n < 2 {
 		t.Errorf("PathChanges %d after two failovers", n)
 	}
-	if stall > 2*time.Second {
-		t.Errorf("a read stalled %v (from %v) across a failover, want well under 2 s", stall, stallAt.Format("15:04:05.000"))
+	if run.stall > 2*time.Second {
+		t.Errorf("a read stalled %v (from %v) across a failover, want well under 2 s",
+			run.stall, run.stallAt.Format("15:04:05.000"))
 	}
 }
 
-var _ net.Conn = (*Conn)(nil)
+// TestFailoverToAdvertisedAddress: a server reachable at two addresses
+// (two proxies in front of its one socket) advertises the second
+// (Config.Advertise); the client keeps a path to it as a backup and moves
+// there when the first goes dark, in the middle of a 32 MiB echo, which
+// completes byte for byte (PROTOCOL.md §6.6.2, §6.6.7).
+func TestFailoverToAdvertisedAddress(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	var px [2]*udpproxy.Proxy
+	for i := range px {
+		if px[i], err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), target, udpproxy.Config{}); err != nil {
+			t.Fatal(err)
+		}
+		defer px[i].Close()
+	}
+	h, err := NewHost(pc, Config{Advertise: []netip.AddrPort{px[1].Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ln, err := h.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(ln)
+
+	d := &Dialer{Config: Config{DisableTCP: true}}
+	defer d.Close()
+	c, err := d.Dial("haven4", (&Addr{Key: h.Addr().(*Addr).Key, Addr: px[0].Addr()}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := c.(*Conn).Session()
+	for deadline := time.Now().Add(10 * time.Second); len(s.Paths()) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("paths %+v: the advertised address never became a backup", s.Paths())
+		}
+	}
+	if ps := s.Paths(); ps[0].Remote != px[0].Addr() || ps[1].Remote != px[1].Addr() || ps[1].Active {
+		t.Fatalf("paths %+v, want %v in use and %v as a backup", ps, px[0].Addr(), px[1].Addr())
+	}
+
+	run := startEcho(c, patterned(32<<20, 13))
+	run.resume()
+	run.waitEchoed(t, 8<<20)
+	px[0].Blackout(time.Hour) // the first address goes dark
+	run.finish(t, "echo across the failover")
+	if ps := s.Paths(); ps[0].Remote != px[1].Addr() {
+		t.Fatalf("paths %+v after the first address went dark, want %v in use", ps, px[1].Addr())
+	}
+}

@@ -44,6 +44,10 @@ type Config struct {
 	// (PROTOCOL.md §2.1), whatever Handshake.Suite says.
 	Limits    secure.Limits
 	Handshake secure.HandshakeConfig
+	// Advertise lists other addresses a listening endpoint accepts packets
+	// at; every session it answers advertises them to the dialer
+	// (mux.Session.Advertise, PROTOCOL.md §6.6.2).
+	Advertise []netip.AddrPort
 	// MaxSessions bounds the sessions (default 10,000); initiations beyond
 	// it are dropped.
 	MaxSessions int

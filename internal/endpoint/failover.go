@@ -3,6 +3,8 @@ package endpoint
 import (
 	"net/netip"
 	"time"
+
+	"github.com/havenproto/haven/mux"
 )
 
 // Failover between the dialing side's local sockets (PROTOCOL.md §6.6.7):
@@ -55,6 +57,42 @@ func (b *backups) init(s *Session, now time.Time) {
 			b.paths = append(b.paths, path{l, s.at.addr})
 		}
 	}
+}
+
+// learn adds, for each address the peer advertised (PROTOCOL.md §6.6.2),
+// a backup path from each datagram link that fits it, up to
+// mux.MaxAddresses paths in all; a path that is no longer advertised stays
+// until the session ends (s.mu held).
+func (b *backups) learn(s *Session) {
+	if !s.initiator {
+		return
+	}
+	s.ep.mu.Lock()
+	links := s.ep.links
+	s.ep.mu.Unlock()
+	for _, addr := range s.m.PeerAddresses() {
+		for _, l := range links {
+			p := path{l, addr}
+			if l.caps.Reliable || !fits(l.t.LocalAddr().Addr(), addr.Addr()) || p == s.at || b.has(p) ||
+				len(b.paths)+1 >= mux.MaxAddresses {
+				continue
+			}
+			if len(b.paths) == 0 {
+				b.lastRecv, b.quiet = time.Now(), quietFirst // the silence probe starts (check)
+			}
+			b.paths = append(b.paths, p)
+		}
+	}
+}
+
+// has reports whether p is one of the backups.
+func (b *backups) has(p path) bool {
+	for _, q := range b.paths {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // fits reports whether a socket bound to local can send to remote.

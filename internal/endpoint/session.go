@@ -134,6 +134,7 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, at path,
 		m.Ping() // key confirmation: the initiator speaks first
 	} else {
 		s.answeredAt = now // the response leaves now; see takeInbox
+		m.Advertise(ep.cfg.Advertise)
 	}
 	ep.mu.Lock()
 	if ep.closed {
@@ -350,6 +351,9 @@ func (s *Session) dispatch() {
 			return
 		}
 		if ev.Channel == 0 {
+			if ev.Kind&mux.EventAddresses != 0 {
+				s.backups.learn(s)
+			}
 			if ev.Kind&mux.EventSessionClosed != 0 {
 				s.ending.Store(true)
 				s.err = s.m.Err()

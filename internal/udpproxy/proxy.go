@@ -172,11 +172,17 @@ func (p *Proxy) cutOff(dir int, ip netip.Addr) bool {
 	if !p.cut[ip.Unmap()] {
 		return false
 	}
+	p.countBlackedOut(dir)
+	return true
+}
+
+// countBlackedOut counts a datagram read in direction dir and dropped by
+// a blackout or a cut.
+func (p *Proxy) countBlackedOut(dir int) {
 	st := &p.stats[dir]
 	st.received.Add(1)
 	st.lost.Add(1)
 	st.blackedOut.Add(1)
-	return true
 }
 
 // blackedOut reports whether a datagram read now in direction dir falls
@@ -189,10 +195,7 @@ func (p *Proxy) blackedOut(dir int) bool {
 		p.blackoutUntil = time.Time{}
 		return false
 	}
-	st := &p.stats[dir]
-	st.received.Add(1)
-	st.lost.Add(1)
-	st.blackedOut.Add(1)
+	p.countBlackedOut(dir)
 	return true
 }
 
