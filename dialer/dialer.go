@@ -279,23 +279,45 @@ func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string,
 }
 
 // Reconnection of a fallback connection that broke: up to reconnectTries
-// attempts, reconnectFirst apart and then twice as long each time.
+// attempts, reconnectFirst apart and then twice as long each time. Every
+// idleCheck a fallback connection no session uses any more (they returned
+// to UDP, or ended) is closed.
 const (
 	reconnectTries = 5
 	reconnectFirst = 250 * time.Millisecond
 )
+
+var idleCheck = 30 * time.Second // a variable for the test that waits for it
 
 // keepUp watches the fallback connection fb to key's server: when it
 // breaks while the pool still uses it, it connects again and moves the
 // sessions on it to the new connection (Endpoint.MoveSessions), as TCP
 // itself cannot: a NAT rebinding or a reset kills a connection, not a
 // session. It gives up after reconnectTries failed attempts; the sessions
-// then end by their idle timeout, or move to UDP by their probes. One
-// goroutine per fallback connection; it returns when the pool drops or
-// replaces the connection, or closes.
+// then end by their idle timeout, or move to UDP by their probes. It also
+// closes the connection once no session uses it. One goroutine per
+// fallback connection; it returns when the pool drops or replaces the
+// connection, or closes.
 func (p *Pool) keepUp(key linkKey, ep *endpoint.Endpoint, fb fallback, quit <-chan struct{}) {
+	idle := time.NewTicker(idleCheck)
+	defer idle.Stop()
 	for {
-		<-fb.t.Ended()
+		select {
+		case <-fb.t.Ended():
+		case <-idle.C:
+			if fb.link.InUse() {
+				continue
+			}
+		case <-quit:
+			return
+		}
+		if !fb.link.InUse() {
+			// Its sessions ended or returned to UDP: nothing to keep up.
+			if p.current(key, fb) {
+				p.dropFallback(key)
+			}
+			return
+		}
 		wait := reconnectFirst
 		var next fallback
 		for try := 0; try < reconnectTries && next.link == nil; try++ {

@@ -129,3 +129,38 @@ func TestConcurrentDialsShareTheFallback(t *testing.T) {
 		t.Fatalf("dial after the fallback: %v (same session: %v)", err, s == sessions[0])
 	}
 }
+
+// TestFallbackClosedAfterReturn: once the session that fell back to TCP
+// has returned to UDP, the pool closes the TCP connection it no longer
+// uses (keepUp's idle check, shortened here from 30 s).
+func TestFallbackClosedAfterReturn(t *testing.T) {
+	defer func(d time.Duration) { idleCheck = d }(idleCheck)
+	idleCheck = 50 * time.Millisecond
+	srv := newFallbackServer(t)
+	srv.px.Blackout(time.Minute)
+	p := New(endpoint.Config{}, netip.AddrPort{})
+	defer p.Close()
+	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr())
+	if err != nil || !s.Stream() {
+		t.Fatalf("dial with UDP dark: %v (over TCP: %v)", err, err == nil && s.Stream())
+	}
+	if n := fallbacks(p); n != 1 {
+		t.Fatalf("%d fallback connections, want 1", n)
+	}
+	srv.px.Blackout(0)
+	for deadline := time.Now().Add(30 * time.Second); s.Stream() || fallbacks(p) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after UDP came back: over TCP %v, %d fallback connections", s.Stream(), fallbacks(p))
+		}
+	}
+	if s.Err() != nil || p.eps["udp4"].Live(srv.udp.PublicKey()) != s {
+		t.Fatalf("the session ended with its TCP connection: %v", s.Err())
+	}
+}
+
+// fallbacks returns how many fallback connections p holds.
+func fallbacks(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.fallbacks)
+}

@@ -114,6 +114,29 @@ func (ep *Endpoint) MoveSessions(from, to *Link) int {
 	return n
 }
 
+// InUse reports whether a session of the endpoint has its path, or a path
+// being validated, on the link.
+func (k *Link) InUse() bool {
+	ep := k.ep
+	ep.mu.Lock()
+	var all []*Session
+	for _, s := range ep.sessions {
+		if s != nil && !s.closing() {
+			all = append(all, s)
+		}
+	}
+	ep.mu.Unlock()
+	for _, s := range all {
+		s.mu.Lock()
+		on := s.at.l == k.l || s.candidate.l == k.l
+		s.mu.Unlock()
+		if on {
+			return true
+		}
+	}
+	return false
+}
+
 // LocalAddr returns the link's local address.
 func (k *Link) LocalAddr() netip.AddrPort { return k.l.t.LocalAddr() }
 
