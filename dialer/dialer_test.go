@@ -134,11 +134,10 @@ func TestConcurrentDialsShareTheFallback(t *testing.T) {
 // has returned to UDP, the pool closes the TCP connection it no longer
 // uses (keepUp's idle check, shortened here from 30 s).
 func TestFallbackClosedAfterReturn(t *testing.T) {
-	defer func(d time.Duration) { idleCheck = d }(idleCheck)
-	idleCheck = 50 * time.Millisecond
 	srv := newFallbackServer(t)
 	srv.px.Blackout(time.Minute)
 	p := New(endpoint.Config{}, netip.AddrPort{})
+	p.idleCheck = 50 * time.Millisecond
 	defer p.Close()
 	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr())
 	if err != nil || !s.Stream() {
