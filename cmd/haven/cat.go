@@ -18,17 +18,22 @@ half-closed (like nc -N), and haven cat exits once the server has ended its
 side too: status 0 on a clean end, 1 with a one-line error otherwise.
 `
 
+// localAddrsHelp documents the clients' -local flag.
+const localAddrsHelp = "a local `IP:PORT` to send from (port 0: any; repeat it, or give a comma-separated list, for a backup path from each, which the session fails over to)"
+
 // dialTimeoutDefault bounds a client's handshake and channel open: the
 // library's own default, a minute of retries on a bad path (issue #11;
 // docs/PROTOCOL.md §7.6), so the command line gives up no sooner.
 const dialTimeoutDefault = 60 * time.Second
 
 func cmdCat(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("cat", "cat [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] ADDR", catAbout)
+	c := newCommand("cat", "cat [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] [-local IP:PORT ...] ADDR", catAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
 	cipher := cipherFlag(c)
 	service := c.String("service", "", "the service `NAME` to open the channel to (default: the default service)")
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and channel open")
+	var locals addrsFlag
+	c.Var(&locals, "local", localAddrsHelp)
 	if err := c.parse(args, 1, std.out); err != nil {
 		return err
 	}
@@ -37,7 +42,7 @@ func cmdCat(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service}
+	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service, LocalAddrs: locals}
 	defer d.Close()
 	conn, err := dial(ctx, d, addr, *timeout)
 	if err != nil {

@@ -407,3 +407,33 @@ func TestAddressStartingWithDash(t *testing.T) {
 		t.Errorf("cat %s: status %d, stderr %q", addr, code, errOut)
 	}
 }
+
+// TestAddrsFlag: -local and -advertise take IP:PORT addresses, repeated
+// or comma-separated, and refuse anything else.
+func TestAddrsFlag(t *testing.T) {
+	var f addrsFlag
+	for _, v := range []string{"127.0.0.1:0", "127.0.0.2:0, [::1]:4433"} {
+		if err := f.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	if got := f.String(); got != "127.0.0.1:0,127.0.0.2:0,[::1]:4433" {
+		t.Fatalf("addresses %q", got)
+	}
+	for _, bad := range []string{"", "localhost:1", "127.0.0.1", "1.2.3.4:99999"} {
+		var g addrsFlag
+		if err := g.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted: %v", bad, g)
+		}
+	}
+}
+
+// TestCatSeveralLocalAddrs: haven cat with two -local addresses (a backup
+// path from the second) round-trips through haven serve -advertise.
+func TestCatSeveralLocalAddrs(t *testing.T) {
+	_, addr := serveListening(t, "-echo", "-advertise", "127.0.0.1:9")
+	out, errOut, code := runHaven(t, "over two sockets\n", "cat", "-local", "127.0.0.1:0", "-local", "127.0.0.2:0", addr)
+	if code != 0 || out != "over two sockets\n" {
+		t.Fatalf("cat: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

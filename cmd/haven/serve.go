@@ -54,10 +54,12 @@ type serveMode struct {
 }
 
 func cmdServe(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("serve", "serve -key FILE [-listen ADDR] [-authorized-keys FILE] (-echo | -discard | -forward HOST:PORT)", serveAbout)
+	c := newCommand("serve", "serve -key FILE [-listen ADDR] [-authorized-keys FILE] [-advertise IP:PORT ...] (-echo | -discard | -forward HOST:PORT)", serveAbout)
 	keyPath := c.String("key", "", "the server's private key `FILE` (from haven genkey; mode 0600)")
 	listen := c.String("listen", ":"+defaultPort, "UDP `ADDR` to listen on, [host]:port, when not socket-activated")
 	authKeys := c.String("authorized-keys", "", "admit only the client keys listed in `FILE` (re-read on SIGHUP)")
+	var advertise addrsFlag
+	c.Var(&advertise, "advertise", "another `IP:PORT` the server is reachable at, told to every client, which keeps a backup path to it (repeatable, or comma-separated)")
 	var mode serveMode
 	c.BoolVar(&mode.echo, "echo", false, "echo each stream channel, and each datagram, back to its sender")
 	c.BoolVar(&mode.discard, "discard", false, "read each stream channel and drop what arrives")
@@ -86,7 +88,7 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	cfg := hnet.Config{PrivateKey: key}
+	cfg := hnet.Config{PrivateKey: key, Advertise: advertise}
 	var auth *authorizer
 	if *authKeys != "" {
 		if auth, err = newAuthorizer(*authKeys); err != nil {

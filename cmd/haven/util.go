@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +93,29 @@ func (f *sizeFlag) Set(s string) error {
 		return errors.New("want a byte count such as 1000000, 64MiB or 1G")
 	}
 	*f = sizeFlag(n)
+	return nil
+}
+
+// addrsFlag is a flag.Value for a list of "ip:port" addresses, from
+// repeated flags, each of which may also hold a comma-separated list.
+type addrsFlag []netip.AddrPort
+
+func (f *addrsFlag) String() string {
+	s := make([]string, len(*f))
+	for i, a := range *f {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *addrsFlag) Set(v string) error {
+	for _, one := range strings.Split(v, ",") {
+		a, err := netip.ParseAddrPort(strings.TrimSpace(one))
+		if err != nil {
+			return fmt.Errorf("want IP:PORT (port 0: any), not %q", one)
+		}
+		*f = append(*f, a)
+	}
 	return nil
 }
 
