@@ -172,8 +172,20 @@ func (s *Session) ptoDeadline() time.Time {
 	return s.lastEliciting.Add(pto)
 }
 
-// peerMaxAckDelay is how long the peer may hold an ACK back.
-func (s *Session) peerMaxAckDelay() time.Duration { return s.cfg.MaxAckDelay }
+// peerMaxAckDelay is how long the peer may hold an ACK back, as the probe
+// timeout allows for it: twice the delay a Haven receiver applies on this
+// path (setAckDelay: a quarter of the smoothed RTT, at least 1 ms), at
+// most MaxAckDelay. With the full 25 ms on a short path, every loss at
+// the tail of a full window (which no later packet's ACK reveals) left
+// the sender idle for 25 ms. Both ends measure the same path, so twice
+// the receiver's delay covers the difference between their estimates; an
+// estimate off by more costs one early probe, not data.
+func (s *Session) peerMaxAckDelay() time.Duration {
+	if !s.rec.rtt.HasSample() {
+		return s.cfg.MaxAckDelay
+	}
+	return min(2*max(s.rec.rtt.Smoothed()/4, minAckDelay), s.cfg.MaxAckDelay)
+}
 
 // onPTO fires the probe timeout: two ack-eliciting probes go out, carrying
 // the oldest unacknowledged data again if there is any (RFC 9002 §6.2.4).

@@ -13,7 +13,8 @@ const maxAckRanges = 32
 
 // ackState tracks received packet numbers and decides when to acknowledge
 // (RFC 9000 §13.2): at once for out-of-order arrivals, after AckEvery
-// ack-eliciting packets, and never later than MaxAckDelay.
+// ack-eliciting packets, and otherwise after a delay that follows the
+// path's round trip, never later than MaxAckDelay (Session.setAckDelay).
 type ackState struct {
 	recvd     buf.RangeSet // received packet numbers, half-open ranges
 	largest   uint64
@@ -25,7 +26,8 @@ type ackState struct {
 	immediate bool
 	deadline  time.Time // an ACK is due by then (zero: none due)
 	every     int
-	maxDelay  time.Duration
+	maxDelay  time.Duration // Config.MaxAckDelay, what the peer's PTO allows for
+	delay     time.Duration // the delay in force (Session.setAckDelay)
 	msg       wire.Ack
 }
 
@@ -34,7 +36,7 @@ type ackState struct {
 func (a *ackState) init(cfg Config, first *buf.InlineRanges, ranges []wire.AckRange) {
 	a.recvd.InitInline(maxAckRanges, first)
 	a.every = cfg.AckEvery
-	a.maxDelay = cfg.MaxAckDelay
+	a.maxDelay, a.delay = cfg.MaxAckDelay, cfg.MaxAckDelay
 	// msg.Ranges grows from ranges with what build reports (at most
 	// maxAckRanges) and keeps that room.
 	a.msg.Ranges = ranges
@@ -71,7 +73,7 @@ func (a *ackState) record(pn uint64, eliciting bool, now time.Time) {
 		a.immediate = true
 	}
 	if a.deadline.IsZero() {
-		a.deadline = now.Add(a.maxDelay)
+		a.deadline = now.Add(a.delay)
 	}
 }
 
@@ -104,4 +106,24 @@ func (a *ackState) build(now time.Time) *wire.Ack {
 func (a *ackState) sent() {
 	a.unacked, a.eliciting, a.immediate, a.data = false, 0, false, false
 	a.deadline = time.Time{}
+}
+
+// minAckDelay is the shortest delay before acknowledging a lone
+// ack-eliciting packet (setAckDelay).
+const minAckDelay = time.Millisecond
+
+// setAckDelay sets how long a lone ack-eliciting packet waits for its
+// ACK: a quarter of the smoothed RTT, between minAckDelay and MaxAckDelay.
+// A sender whose window is full, or whose last packet carried the end of
+// a burst, waits for that ACK; at the full 25 ms of MaxAckDelay on a short
+// path it sat idle for a hundred round trips (bulk at 2 % loss, MTU
+// 1,500: 22 MB/s, most of it in such waits). The peer's probe timeout
+// still allows for the full MaxAckDelay, so acknowledging sooner is
+// always safe (RFC 9000 §13.2.1 lets a receiver acknowledge at any time).
+func (s *Session) setAckDelay() {
+	d := s.acks.maxDelay
+	if s.rec.rtt.HasSample() {
+		d = min(max(s.rec.rtt.Smoothed()/4, minAckDelay), s.acks.maxDelay)
+	}
+	s.acks.delay = d
 }

@@ -52,6 +52,7 @@ func (s *Session) Receive(pkt []byte, now time.Time) error {
 	if !s.acks.any || pn > s.acks.largest {
 		s.spin = h.Flags&wire.FlagSpin != 0
 	}
+	s.setAckDelay()
 	s.acks.record(pn, eliciting, now)
 	if s.rxData {
 		s.acks.data = true
