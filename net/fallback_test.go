@@ -211,7 +211,7 @@ func startEcho(c net.Conn, data []byte) *echoRun {
 	}()
 	go func() {
 		buf := make([]byte, 256<<10)
-		c.SetReadDeadline(time.Now().Add(3 * time.Minute))
+		c.SetReadDeadline(time.Now().Add(time.Minute))
 		last := time.Now()
 		for {
 			n, err := c.Read(buf)

@@ -84,19 +84,7 @@ func TestStreamBulk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	data := make([]byte, 16<<20)
-	for i := range data {
-		data[i] = byte(i ^ i>>9)
-	}
-	go func() {
-		c.Write(data)
-		c.(*Conn).CloseWrite()
-	}()
-	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	got, err := io.ReadAll(c)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("echo over haven+tcp: %d of %d bytes, %v", len(got), len(data), err)
-	}
+	startEcho(c, patterned(16<<20, 9)).finish(t, "echo over haven+tcp")
 	ud := &Dialer{Timeout: 1500 * time.Millisecond, Config: Config{DisableTCP: true}}
 	defer ud.Close()
 	if _, err := ud.Dial("haven", ln.Addr().String()); err == nil {
@@ -189,19 +177,7 @@ func TestDialFallsBackToTCP(t *testing.T) {
 	if tr := c.(*Conn).Session().Transport(); tr != "tcp" {
 		t.Fatalf("session transport %q, want tcp", tr)
 	}
-	data := make([]byte, 16<<20)
-	for i := range data {
-		data[i] = byte(i*5 + i>>10)
-	}
-	go func() {
-		c.Write(data)
-		c.(*Conn).CloseWrite()
-	}()
-	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	got, err := io.ReadAll(c)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("echo after the fallback: %d of %d bytes, %v", len(got), len(data), err)
-	}
+	startEcho(c, patterned(16<<20, 5)).finish(t, "echo after the fallback")
 
 	udpOnly := &Dialer{Timeout: 1500 * time.Millisecond, Config: Config{DisableTCP: true}}
 	defer udpOnly.Close()
