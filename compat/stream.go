@@ -356,25 +356,6 @@ func (t *StreamTransport) ReadPackets(pkts []udp.Packet) (int, error) {
 	}
 }
 
-// ReadBatchLent is ReadPackets for a reader that lends buffers, as it
-// reads from a udp.Conn: each packet is copied into a buffer l lends.
-func (t *StreamTransport) ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error) {
-	if len(msgs) == 0 {
-		return 0, nil
-	}
-	l.Return(msgs) // hold nothing while waiting
-	var pkts [16]udp.Packet
-	n, err := t.ReadPackets(pkts[:min(len(msgs), len(pkts))])
-	l.Lend(msgs[:n])
-	for i, p := range pkts[:n] {
-		m := &msgs[i]
-		m.N = copy(m.Buf, p.Buf)
-		m.Addr, m.Segment, m.Truncated = p.Addr, 0, len(p.Buf) > len(m.Buf)
-		p.Pool.Put(p.PB)
-	}
-	return n, err
-}
-
 // WriteBatch queues each message's packets (a segmented message's each
 // datagram) for the connection of its address; a dialing transport's one
 // connection takes them all. It never blocks: a packet for an unknown

@@ -3,10 +3,12 @@ package endpoint
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/internal/udpproxy"
 	"github.com/havenproto/haven/wire"
 )
@@ -77,5 +79,32 @@ func TestCloseWithReservedEphemeral(t *testing.T) {
 	}
 	if err := ep.Close(wire.CloseNormal, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeOnly is a Transport that cannot be read either way.
+type writeOnly struct{ closed bool }
+
+func (w *writeOnly) WriteBatch(msgs []udp.Message) (int, error) { return len(msgs), nil }
+func (w *writeOnly) LocalAddr() netip.AddrPort                  { return loopback }
+func (w *writeOnly) Caps() udp.Caps                             { return udp.Caps{} }
+func (w *writeOnly) Close() error                               { w.closed = true; return nil }
+
+// TestUnreadableTransport: a transport with neither ReadBatchLent nor
+// ReadPackets is refused, as an endpoint's first transport and as a
+// further link, and closed, since the endpoint owned it.
+func TestUnreadableTransport(t *testing.T) {
+	w := &writeOnly{}
+	if _, err := NewWithTransport(w, Config{}); !errors.Is(err, errNoReader) || !w.closed {
+		t.Fatalf("NewWithTransport: %v (closed %v)", err, w.closed)
+	}
+	ep, err := Listen("udp4", loopback, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close(wire.CloseNormal, "")
+	w = &writeOnly{}
+	if _, err := ep.AddTransport(w); !errors.Is(err, errNoReader) || !w.closed {
+		t.Fatalf("AddTransport: %v (closed %v)", err, w.closed)
 	}
 }

@@ -189,13 +189,16 @@ func New(pc net.PacketConn, cfg Config) (*Endpoint, error) {
 // Transport is what an endpoint sends and receives its packets through:
 // a UDP socket (*udp.Conn) or a stream transport (package compat's,
 // PROTOCOL.md §8). The endpoint and its sessions do not care which
-// (issue #13). Methods have *udp.Conn's meaning: ReadBatchLent is called by
-// the endpoint's one reader goroutine and must hold no lent buffer while
-// it waits; WriteBatch by any worker, concurrently; Close unblocks both.
-// A stream transport hands packets over in the datagram form (payload
-// length field zero) and sets the field itself when it writes.
+// (issue #13). Methods have *udp.Conn's meaning: WriteBatch is called by
+// any worker, concurrently; Close unblocks the reader and the writers.
+// A transport is read in one of two ways, by the link's one reader
+// goroutine (recv.go): ReadBatchLent into buffers the endpoint lends
+// (lentReader, *udp.Conn), which must hold none while it waits; or
+// ReadPackets, whole packets in the transport's own pooled buffers
+// (packetReader, compat.StreamTransport). A stream transport hands
+// packets over in the datagram form (payload length field zero) and sets
+// the field itself when it writes.
 type Transport interface {
-	ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error)
 	WriteBatch(msgs []udp.Message) (int, error)
 	LocalAddr() netip.AddrPort
 	Caps() udp.Caps
@@ -215,6 +218,9 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 			conn.Close()
 		}
 	}()
+	if !readable(conn) {
+		return nil, errNoReader
+	}
 	cfg = cfg.withDefaults()
 	if !conn.Caps().DontFragment && cfg.Session.MaxPacketSize == 0 {
 		// Without the don't-fragment bit, a path MTU probe could arrive

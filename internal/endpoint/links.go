@@ -53,6 +53,10 @@ type Link struct {
 // owns: the endpoint reads it and its sessions may take paths over it
 // (SessionVia dials over it). Closing the endpoint, or the Link, closes t.
 func (ep *Endpoint) AddTransport(t Transport) (*Link, error) {
+	if !readable(t) {
+		t.Close()
+		return nil, errNoReader
+	}
 	l := &link{t: t, caps: t.Caps()}
 	ep.mu.Lock()
 	if ep.closed {

@@ -30,13 +30,14 @@ func (ep *Endpoint) readLoop(l *link) {
 		ep.readPackets(l, pr)
 		return
 	}
+	lr := l.t.(lentReader) // readable checked it when the link was made
 	rs := &l.reader
 	msgs := rs.msgs[:]
 	lender := &rs.bufs
 	defer lender.Return(msgs)
 	out := rs.out[:0]
 	for {
-		n, err := l.t.ReadBatchLent(msgs, lender)
+		n, err := lr.ReadBatchLent(msgs, lender)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -66,13 +67,28 @@ func (ep *Endpoint) readLoop(l *link) {
 	}
 }
 
+// lentReader is a Transport read into buffers the endpoint lends
+// (*udp.Conn: recvmmsg, GRO).
+type lentReader interface {
+	ReadBatchLent(msgs []udp.Message, l udp.Lender) (int, error)
+}
+
 // packetReader is a Transport that reads whole packets into pooled
 // buffers of its own and hands them over (compat.StreamTransport, the TCP
-// fallback): the endpoint reads it with ReadPackets instead of lending
-// buffers to ReadBatchLent, which would copy each packet once more.
+// fallback): lending it buffers would copy each packet once more.
 type packetReader interface {
 	ReadPackets(pkts []udp.Packet) (int, error)
 }
+
+// readable reports whether t can be read one of the two ways.
+func readable(t Transport) bool {
+	_, lent := t.(lentReader)
+	_, pkts := t.(packetReader)
+	return lent || pkts
+}
+
+// errNoReader: a Transport with neither ReadBatchLent nor ReadPackets.
+var errNoReader = errors.New("endpoint: transport has neither ReadBatchLent nor ReadPackets")
 
 // readPackets is readLoop for a packetReader: each packet goes to receive
 // with its buffer, which receive keeps for the inbox or the loop puts back.
