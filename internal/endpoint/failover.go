@@ -26,9 +26,6 @@ import (
 // backups holds a session's backup paths, guarded by the session's mu.
 type backups struct {
 	paths []path
-	// movedAt is the probe-timeout count when the session last moved: it
-	// moves again only after two more (the count drops to 0 on an ACK).
-	movedAt int
 	// lastRecv is when the session last received an authenticated packet,
 	// pinged when it last sent a silence PING, quiet how long a silence is
 	// before the next.
@@ -144,17 +141,15 @@ func (b *backups) check(s *Session, now time.Time) {
 		b.pinged = now
 		b.quiet = min(2*b.quiet, max(s.m.KeepAlive(), quietFirst))
 	}
-	n := s.m.PTOCount()
-	if n < b.movedAt {
-		b.movedAt = 0 // an ACK came since the last move
-	}
-	if n < 2 || n < b.movedAt+2 {
+	// Two probe timeouts in a row on the path in use. The move's
+	// AbandonInFlight (moveTo) sets the count back to 0, so the next move
+	// takes two timeouts on the new path.
+	if s.m.PTOCount() < 2 {
 		return
 	}
 	next := b.paths[0]
 	copy(b.paths, b.paths[1:])
 	b.paths[len(b.paths)-1] = s.at
-	b.movedAt = 0 // AbandonInFlight (moveTo) restarts the count
 	s.candidate = path{}
 	s.moveTo(next)
 	s.m.Ping() // at once on the new path

@@ -141,9 +141,6 @@ func (k *Link) InUse() bool {
 	return false
 }
 
-// LocalAddr returns the link's local address.
-func (k *Link) LocalAddr() netip.AddrPort { return k.l.t.LocalAddr() }
-
 // primaryPath returns the path to addr on the endpoint's first link.
 func (ep *Endpoint) primaryPath(addr netip.AddrPort) path {
 	return path{l: &ep.primary, addr: addr}
