@@ -18,14 +18,7 @@ import "github.com/havenproto/haven/wire"
 // session.
 func (ep *Endpoint) CloseSessions(match func(peer wire.PublicKey) bool, code uint32, reason string) int {
 	ep.admitMu.Lock()
-	ep.mu.Lock()
-	all := make([]*Session, 0, len(ep.sessions))
-	for _, s := range ep.sessions {
-		if s != nil && !s.closing() {
-			all = append(all, s)
-		}
-	}
-	ep.mu.Unlock()
+	all := ep.liveSessions()
 	ep.admitMu.Unlock()
 	n := 0
 	for _, s := range all {

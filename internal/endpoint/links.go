@@ -94,16 +94,8 @@ func (k *Link) Close() error {
 // dialer calls it when the TCP connection of from broke and to is a new
 // one to the same server. It returns how many sessions it started moving.
 func (ep *Endpoint) MoveSessions(from, to *Link) int {
-	ep.mu.Lock()
-	var on []*Session
-	for _, s := range ep.sessions {
-		if s != nil && !s.closing() {
-			on = append(on, s)
-		}
-	}
-	ep.mu.Unlock()
 	n := 0
-	for _, s := range on {
+	for _, s := range ep.liveSessions() {
 		s.mu.Lock()
 		move := s.at.l == from.l
 		if move {
@@ -121,16 +113,7 @@ func (ep *Endpoint) MoveSessions(from, to *Link) int {
 // InUse reports whether a session of the endpoint has its path, or a path
 // being validated, on the link.
 func (k *Link) InUse() bool {
-	ep := k.ep
-	ep.mu.Lock()
-	var all []*Session
-	for _, s := range ep.sessions {
-		if s != nil && !s.closing() {
-			all = append(all, s)
-		}
-	}
-	ep.mu.Unlock()
-	for _, s := range all {
+	for _, s := range k.ep.liveSessions() {
 		s.mu.Lock()
 		on := s.at.l == k.l || s.candidate.l == k.l
 		s.mu.Unlock()
@@ -139,6 +122,20 @@ func (k *Link) InUse() bool {
 		}
 	}
 	return false
+}
+
+// liveSessions returns the endpoint's sessions that are not ending, a
+// fresh slice taken under ep.mu (their own locks are taken after it).
+func (ep *Endpoint) liveSessions() []*Session {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	all := make([]*Session, 0, len(ep.sessions))
+	for _, s := range ep.sessions {
+		if s != nil && !s.closing() {
+			all = append(all, s)
+		}
+	}
+	return all
 }
 
 // primaryPath returns the path to addr on the endpoint's first link.
