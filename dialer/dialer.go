@@ -50,9 +50,6 @@ type Pool struct {
 	// that concurrent dials share one outcome: a TCP session that lost
 	// is then seen by its race alone, which may close it.
 	racing map[wire.PublicKey]*attempt
-	// idleCheck is how often an unused fallback connection is looked for
-	// (the constant; a test shortens it before the first Session).
-	idleCheck time.Duration
 }
 
 // linkKey names a fallback connection: the UDP network of the endpoint it
@@ -84,7 +81,7 @@ type attempt struct {
 func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 	cfg.Accept = false
 	return &Pool{cfg: cfg, laddr: laddr, eps: make(map[string]*endpoint.Endpoint),
-		streams: make(map[netip.AddrPort]*endpoint.Endpoint), idleCheck: idleCheck}
+		streams: make(map[netip.AddrPort]*endpoint.Endpoint)}
 }
 
 // Session returns the session to peer at addr over the UDP network

@@ -124,7 +124,7 @@ func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string,
 			}
 			p.fallbacks[key] = fb
 			p.mu.Unlock()
-			go p.keepUp(key, ep, fb, p.quit, p.idleCheck)
+			go p.keepUp(key, ep, fb, p.quit)
 		}
 	}
 	return ep.SessionVia(ctx, deadline, peer, addr, fb.link, secure.EphemeralAhead{})
@@ -150,8 +150,8 @@ const idleCheck = 30 * time.Second
 // closes the connection once no session uses it. One goroutine per
 // fallback connection; it returns when the pool drops or replaces the
 // connection, or closes.
-func (p *Pool) keepUp(key linkKey, ep *endpoint.Endpoint, fb fallback, quit <-chan struct{}, every time.Duration) {
-	idle := time.NewTicker(every)
+func (p *Pool) keepUp(key linkKey, ep *endpoint.Endpoint, fb fallback, quit <-chan struct{}) {
+	idle := time.NewTicker(idleCheck)
 	defer idle.Stop()
 	for {
 		select {
