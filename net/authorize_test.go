@@ -56,13 +56,7 @@ func newKey(t *testing.T) PrivateKey {
 // dial (the listener's key at the proxy) and the proxy.
 func authorizedEcho(t *testing.T, list *allowList) (string, *udpproxy.Proxy) {
 	t.Helper()
-	lc := ListenConfig{Config: Config{Authorize: list.allows}}
-	ln, err := lc.Listen(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go echoServer(ln)
+	ln := echoListener(t, ListenConfig{Config: Config{Authorize: list.allows}})
 	return proxyTo(t, ln, udpproxy.Config{})
 }
 

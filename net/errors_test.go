@@ -67,7 +67,9 @@ func TestErrorsAreOpErrors(t *testing.T) {
 		{"Dial address without key", func() error { _, err := Dial("haven4", "127.0.0.1:1"); return err },
 			func(e error) bool { return errors.As(e, &wireAddr) }},
 		{"Dial nobody answers", func() error {
-			_, err := (&Dialer{Timeout: 300 * time.Millisecond}).Dial("haven4", silent)
+			d := &Dialer{Timeout: 300 * time.Millisecond}
+			defer d.Close()
+			_, err := d.Dial("haven4", silent)
 			return err
 		}, func(e error) bool {
 			var ne net.Error

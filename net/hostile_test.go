@@ -1,6 +1,7 @@
 package net
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net"
@@ -12,6 +13,27 @@ import (
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/wire"
 )
+
+// echoListener listens on 127.0.0.1 with lc and echoes every channel
+// (echoServer). The test's cleanup closes the whole host, sessions
+// included: a listener's Close alone leaves accepted sessions running
+// until their peers close them, and a test whose proxy goes first may
+// lose that close and leave the session to its idle timeout, which a
+// later test would count as a leak.
+func echoListener(t *testing.T, lc ListenConfig) net.Listener {
+	t.Helper()
+	h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ln, err := h.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echoServer(ln)
+	return ln
+}
 
 // echoServer accepts channels on ln and echoes each until EOF.
 func echoServer(ln net.Listener) {

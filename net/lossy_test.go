@@ -26,13 +26,7 @@ func streamBytes(k, size int) []byte {
 // returns the address to dial (the listener's key at the proxy's address).
 func viaProxy(t *testing.T, cfg udpproxy.Config) (string, *udpproxy.Proxy) {
 	t.Helper()
-	ln, err := Listen("haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go echoServer(ln)
-	return proxyTo(t, ln, cfg)
+	return proxyTo(t, echoListener(t, ListenConfig{}), cfg)
 }
 
 // proxyTo puts a lossy proxy in front of ln.

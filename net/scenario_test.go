@@ -78,11 +78,16 @@ type scenarioPath struct {
 // proxy with cfg in front of it, both closed at cleanup.
 func newScenarioPath(t *testing.T, cfg udpproxy.Config) *scenarioPath {
 	t.Helper()
-	ln, err := Listen("haven4", "127.0.0.1:0")
+	// A host, closed at cleanup with its sessions (see echoListener).
+	h, err := new(ListenConfig).ListenHost(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() { h.Close() })
+	ln, err := h.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := &scenarioPath{peers: map[PublicKey]int{}}
 	cfg.Tap = func(toTarget bool, pkt []byte) {
 		if toTarget && len(pkt) == wire.InitPacketLen && wire.Flags(pkt[wire.OffFlags])&wire.FlagHandshake != 0 &&
