@@ -7,19 +7,21 @@ import (
 )
 
 // onAck applies an ACK (RFC 9002 §6, §7): newly acknowledged packets leave
-// flight and deliver their messages, the RTT is sampled, the congestion
-// controller grows, and losses are detected.
+// flight and deliver their messages, and each path whose packets it
+// covers samples its RTT, grows its congestion controller and detects
+// losses (PROTOCOL.md §6.6.4).
 func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 	largest := a.Ranges[0].Largest
 	if largest >= s.nextPN {
 		return violation("ACK of a packet never sent")
 	}
-	r := &s.rec
-	prior := r.inFlight
-	acked := 0
-	var newest *sentPacket
-	var newestPN uint64
-	large, small := false, false // for path MTU black-hole detection
+	n := s.numPaths()
+	var per [MaxPaths]ackedOnPath
+	for i := 0; i < n; i++ {
+		per[i].prior = s.path(i).inFlight
+	}
+	any := false
+	large, small := false, false // for path MTU black-hole detection (path 0)
 	for _, rg := range a.Ranges {
 		if rg.Largest < s.sent.base {
 			break // ranges descend: the rest is older still
@@ -27,21 +29,25 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 		lo := max(rg.Smallest, s.sent.base)
 		for pn := rg.Largest; ; pn-- {
 			if p := s.sent.get(pn); p != nil && p.state != pktAcked {
+				r, pa := s.path(int(p.path)), &per[p.path]
 				if p.state == pktLost {
-					s.lateAck(pn)
+					s.lateAck(r, pn)
 				} else if p.inFlight {
 					r.inFlight -= p.size
-					acked += p.size
+					pa.acked += p.size
 				}
 				if p.eliciting && p.state == pktOutstanding {
 					r.eliciting--
 				}
 				p.state = pktAcked
-				if newest == nil {
-					newest, newestPN = p, pn
+				if pa.newest == nil {
+					pa.newest, pa.pn = p, pn
 				}
-				large = large || p.size > s.baseMTU
-				small = small || pn >= s.pmtu.suspPN && p.size <= s.baseMTU
+				if p.path == 0 {
+					large = large || p.size > s.baseMTU
+					small = small || pn >= s.pmtu.suspPN && p.size <= s.baseMTU
+				}
+				any = true
 				s.framesAcked(p)
 			}
 			if pn == lo {
@@ -49,109 +55,161 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 			}
 		}
 	}
-	if newest == nil {
+	if !any {
 		return nil
 	}
-	s.pmtu.waitAck = false
-	s.pmtuAckedWhileSuspect(large, small)
-	if !r.anyAcked || largest > r.largestAcked {
-		r.largestAcked, r.anyAcked = largest, true
+	if per[0].newest != nil {
+		s.pmtu.waitAck = false
+		s.pmtuAckedWhileSuspect(large, small)
 	}
-	if newestPN == largest && newest.eliciting {
-		delay := time.Duration(a.Delay) * time.Microsecond
-		r.rtt.Update(now.Sub(newest.time), delay, true)
+	s.maxAcked = max(s.maxAcked, largest)
+	// The ACK's largest packet, if still tracked: RFC 9002 §5.1 samples
+	// the RTT only from it. Its path does so; another path samples from
+	// its newest packet the ACK covers, an upper bound (the peer may have
+	// held that one longer than the delay it reports).
+	var largestPath int = -1
+	if p := s.sent.get(largest); p != nil {
+		largestPath = int(p.path)
 	}
-	if acked > 0 {
-		r.cc.OnAck(now, acked, newest.time, &r.rtt, prior)
+	delay := time.Duration(a.Delay) * time.Microsecond
+	for i := 0; i < n; i++ {
+		pa := &per[i]
+		if pa.newest == nil {
+			continue
+		}
+		r := s.path(i)
+		if !r.anyAcked || seqBefore(r.largestAcked, pa.newest.seq) {
+			r.largestAcked, r.anyAcked = pa.newest.seq, true
+		}
+		if pa.newest.eliciting && (pa.pn == largest || largestPath >= 0 && largestPath != i) {
+			r.rtt.Update(now.Sub(pa.newest.time), delay, true)
+		}
+		if pa.acked > 0 {
+			r.cc.OnAck(now, pa.acked, pa.newest.time, &r.rtt, pa.prior)
+		}
+		if r.eventLost > 0 && r.eventLate >= r.eventLost {
+			r.cc.OnSpuriousCongestion(now)
+			r.eventLost, r.eventLate = 0, 0
+		}
+		r.ptoCount = 0
+		r.suspect = false // it delivers again (PROTOCOL.md §6.6.5)
 	}
-	if r.eventLost > 0 && r.eventLate >= r.eventLost {
-		r.cc.OnSpuriousCongestion(now)
-		r.eventLost, r.eventLate = 0, 0
-	}
-	r.ptoCount = 0
 	s.detectLosses(now)
 	s.retireSent(now)
 	return nil
 }
 
-// lateAck counts the acknowledgement of a packet already declared lost.
-func (s *Session) lateAck(pn uint64) {
+// ackedOnPath gathers what one ACK did on one path.
+type ackedOnPath struct {
+	acked  int         // bytes newly acknowledged
+	prior  int         // bytes in flight before
+	newest *sentPacket // its largest packet newly acknowledged
+	pn     uint64      // newest's packet number
+}
+
+// lateAck counts the acknowledgement of a packet of path r already
+// declared lost.
+func (s *Session) lateAck(r *recovery, pn uint64) {
 	s.stats.SpuriousLosses++
-	if r := &s.rec; pn >= r.eventStart && pn <= r.eventEnd {
+	if pn >= r.eventStart && pn <= r.eventEnd {
 		r.eventLate++
 	}
 }
 
-// detectLosses declares lost the outstanding packets below the largest
-// acknowledged that are packetThreshold older or older than the time
-// threshold, and arms the loss timer for the rest (RFC 9002 §6.1).
+// lostOnPath gathers one loss detection pass's findings on one path.
+type lostOnPath struct {
+	delay       time.Duration
+	lostBefore  time.Time
+	prior       int
+	bytes       int
+	count       int
+	lastLost    time.Time
+	first, last uint64 // packet numbers of the first and last lost
+}
+
+// detectLosses declares lost the outstanding packets that a packet sent
+// later on the same path, now acknowledged, has overtaken by
+// packetThreshold packets or by the path's time threshold, and arms each
+// path's loss timer for the rest (RFC 9002 §6.1, PROTOCOL.md §6.6.4).
 func (s *Session) detectLosses(now time.Time) {
-	r := &s.rec
-	r.lossTime = time.Time{}
-	if !r.anyAcked {
+	n := s.numPaths()
+	var per [MaxPaths]lostOnPath
+	armed := false
+	for i := 0; i < n; i++ {
+		r := s.path(i)
+		r.lossTime = time.Time{}
+		if r.anyAcked {
+			armed = true
+			per[i].delay = r.lossDelay()
+			per[i].lostBefore = now.Add(-per[i].delay)
+			per[i].prior = r.inFlight
+		}
+	}
+	if !armed {
 		return
 	}
-	delay := r.lossDelay()
-	lostBefore := now.Add(-delay)
-	prior := r.inFlight
-	lostBytes, count := 0, 0
-	var lastLost time.Time
-	var firstPN, lastPN uint64
 	for i := 0; i < s.sent.n; i++ {
 		pn := s.sent.base + uint64(i)
-		if pn >= r.largestAcked {
-			break
+		if pn >= s.maxAcked {
+			break // nothing sent later on any path is acknowledged
 		}
 		p := s.sent.get(pn)
 		if p.state != pktOutstanding {
 			continue
 		}
-		if r.largestAcked-pn < packetThreshold && p.time.After(lostBefore) {
-			if t := p.time.Add(delay); r.lossTime.IsZero() || t.Before(r.lossTime) {
+		r, pl := s.path(int(p.path)), &per[p.path]
+		if !r.anyAcked || !seqBefore(p.seq, r.largestAcked) {
+			continue
+		}
+		if r.largestAcked-p.seq < packetThreshold && p.time.After(pl.lostBefore) {
+			if t := p.time.Add(pl.delay); r.lossTime.IsZero() || t.Before(r.lossTime) {
 				r.lossTime = t
 			}
 			continue
 		}
-		p.state = pktLost
 		if p.inFlight {
-			r.inFlight -= p.size
-			lostBytes += p.size
+			pl.bytes += p.size
 		}
-		if p.eliciting {
-			r.eliciting--
+		if pl.count == 0 {
+			pl.first = pn
 		}
-		if count == 0 {
-			firstPN = pn
+		pl.last, pl.lastLost = pn, p.time
+		pl.count++
+		s.markLost(r, p)
+	}
+	for i := 0; i < n; i++ {
+		pl := &per[i]
+		if pl.count == 0 {
+			continue
 		}
-		lastPN, lastLost = pn, p.time
-		count++
-		s.stats.PacketsLost++
-		s.framesLost(p)
-	}
-	if count == 0 {
-		return
-	}
-	if !r.cc.InRecovery(lastLost) {
-		r.eventStart, r.eventEnd, r.eventLost, r.eventLate = firstPN, lastPN, count, 0
-	} else if lastPN > r.eventEnd {
-		r.eventEnd = lastPN
-		r.eventLost += count
-	}
-	if lostBytes > 0 {
-		r.cc.OnCongestionEvent(now, lastLost, lostBytes, prior)
+		r := s.path(i)
+		if !r.cc.InRecovery(pl.lastLost) {
+			r.eventStart, r.eventEnd, r.eventLost, r.eventLate = pl.first, pl.last, pl.count, 0
+		} else if pl.last > r.eventEnd {
+			r.eventEnd = pl.last
+			r.eventLost += pl.count
+		}
+		if pl.bytes > 0 {
+			r.cc.OnCongestionEvent(now, pl.lastLost, pl.bytes, pl.prior)
+		}
 	}
 }
 
 // retireSent forgets resolved packets at the front of the ring, and
 // shrinks the ring when little of it was used over the last epoch (three
-// probe timeouts). A lost packet is kept
-// for a while so a late acknowledgement is recognised as a spurious loss.
-// A packet that elicits no acknowledgement (an ACK alone, a CLOSE) carries
-// nothing to deliver or retransmit and no bytes in flight, so it is not
-// waited for: the peer may never acknowledge it, and it would pin the
-// ring of an idle session.
+// probe timeouts of the slowest path). A lost packet is kept for a while
+// so a late acknowledgement is recognised as a spurious loss. A packet
+// that elicits no acknowledgement (an ACK alone, a CLOSE) carries nothing
+// to deliver or retransmit and no bytes in flight, so it is not waited
+// for: the peer may never acknowledge it, and it would pin the ring of an
+// idle session.
 func (s *Session) retireSent(now time.Time) {
 	keep := 3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay)
+	for i := 1; i < s.numPaths(); i++ {
+		if r := s.path(i); r.live {
+			keep = max(keep, 3*r.rtt.PTO(s.cfg.MaxAckDelay))
+		}
+	}
 	for s.sent.n > 0 {
 		p := s.sent.get(s.sent.base)
 		waited := p.eliciting || p.inFlight || p.nf > 0
@@ -163,46 +221,74 @@ func (s *Session) retireSent(now time.Time) {
 	s.sent.shrink(now, keep)
 }
 
-// ptoDeadline is when the probe timeout fires (zero: not armed).
+// ptoDeadline is when the next probe timeout fires, on any path (zero:
+// none armed).
 func (s *Session) ptoDeadline() time.Time {
-	if s.rec.eliciting == 0 {
-		return time.Time{}
+	var d time.Time
+	for i := 0; i < s.numPaths(); i++ {
+		if t := s.pathPTO(s.path(i)); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
 	}
-	pto := s.rec.rtt.PTO(time.Duration(s.peerMaxAckDelay())) << min(s.rec.ptoCount, 10)
-	return s.lastEliciting.Add(pto)
+	return d
 }
 
-// peerMaxAckDelay is how long the peer may hold an ACK back, as the probe
-// timeout allows for it: twice the delay a Haven receiver applies on this
-// path (setAckDelay: a quarter of the smoothed RTT, at least 1 ms), at
-// most MaxAckDelay. With the full 25 ms on a short path, every loss at
+// pathPTO is when path r's probe timeout fires (zero: not armed).
+func (s *Session) pathPTO(r *recovery) time.Time {
+	if r.eliciting == 0 || !r.live {
+		return time.Time{}
+	}
+	pto := r.rtt.PTO(s.peerMaxAckDelay(r)) << min(r.ptoCount, 10)
+	return r.lastEliciting.Add(pto)
+}
+
+// peerMaxAckDelay is how long the peer may hold an ACK back, as path r's
+// probe timeout allows for it: twice the delay a Haven receiver applies
+// on the path (setAckDelay: a quarter of the smoothed RTT, at least 1 ms),
+// at most MaxAckDelay. With the full 25 ms on a short path, every loss at
 // the tail of a full window (which no later packet's ACK reveals) left
 // the sender idle for 25 ms. Both ends measure the same path, so twice
 // the receiver's delay covers the difference between their estimates; an
 // estimate off by more costs one early probe, not data.
-func (s *Session) peerMaxAckDelay() time.Duration {
-	if !s.rec.rtt.HasSample() {
+func (s *Session) peerMaxAckDelay(r *recovery) time.Duration {
+	if !r.rtt.HasSample() {
 		return s.cfg.MaxAckDelay
 	}
-	return min(2*max(s.rec.rtt.Smoothed()/4, minAckDelay), s.cfg.MaxAckDelay)
+	return min(2*max(r.rtt.Smoothed()/4, minAckDelay), s.cfg.MaxAckDelay)
 }
 
-// onPTO fires the probe timeout: two ack-eliciting probes go out, carrying
-// the oldest unacknowledged data again if there is any (RFC 9002 §6.2.4).
-func (s *Session) onPTO() {
-	s.rec.ptoCount++
-	s.rec.probes = 2
-	if s.cfg.ReliableCarrier {
-		return // the probes are PINGs: the carrier still holds the data
-	}
-	if s.rec.ptoCount >= 2 {
-		s.pmtuSuspect()
-	}
-	for i := 0; i < s.sent.n; i++ {
-		p := s.sent.get(s.sent.base + uint64(i))
-		if p.state == pktOutstanding && p.eliciting {
-			s.framesLost(p)
-			return
+// onPTO fires the probe timeouts due by now: on each such path two
+// ack-eliciting probes go out, carrying the oldest unacknowledged data of
+// the path again if there is any (RFC 9002 §6.2.4). A path with a second
+// timeout in a row while another path is usable becomes suspect instead
+// (PROTOCOL.md §6.6.5): its data goes to the others at once and its
+// probes are PINGs.
+func (s *Session) onPTO(now time.Time) {
+	for k := 0; k < s.numPaths(); k++ {
+		r := s.path(k)
+		if t := s.pathPTO(r); t.IsZero() || now.Before(t) {
+			continue
+		}
+		r.ptoCount++
+		r.probes = 2
+		if s.cfg.ReliableCarrier && k == 0 {
+			continue // the probes are PINGs: the carrier still holds the data
+		}
+		if r.ptoCount >= 2 && k == 0 {
+			s.pmtuSuspect()
+		}
+		if r.ptoCount >= 2 && s.otherUsable(k) {
+			r.suspect = true
+			s.abandonPath(k, true)
+			r.probes = 2
+			continue
+		}
+		for i := 0; i < s.sent.n; i++ {
+			p := s.sent.get(s.sent.base + uint64(i))
+			if p.state == pktOutstanding && p.eliciting && int(p.path) == k {
+				s.framesLost(p)
+				break
+			}
 		}
 	}
 }
@@ -240,29 +326,14 @@ func (s *Session) framesAcked(p *sentPacket) {
 
 // AbandonInFlight declares every outstanding packet lost and queues its
 // messages again, with no congestion response, and restarts the probe
-// timeout from its base: the owner moved the session off a path that
+// timeouts from their base: the owner moved the session off a path that
 // went dark or away (a failover, a NAT rebinding; PROTOCOL.md §6.6.7), so
 // what is in flight there will not arrive, and the new path owes nothing
 // to the old one's timeouts.
 func (s *Session) AbandonInFlight() {
-	r := &s.rec
-	for i := 0; i < s.sent.n; i++ {
-		p := s.sent.get(s.sent.base + uint64(i))
-		if p.state != pktOutstanding {
-			continue
-		}
-		p.state = pktLost
-		if p.inFlight {
-			r.inFlight -= p.size
-		}
-		if p.eliciting {
-			r.eliciting--
-		}
-		s.stats.PacketsLost++
-		s.framesLost(p)
+	for k := 0; k < s.numPaths(); k++ {
+		s.abandonPath(k, false)
 	}
-	r.lossTime = time.Time{}
-	r.ptoCount, r.probes = 0, 0
 }
 
 // framesLost queues the messages of a lost packet again. Data and the

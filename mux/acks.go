@@ -9,7 +9,14 @@ import (
 
 // maxAckRanges bounds the received-packet ranges a session remembers and
 // reports; older ranges are forgotten first (their packets were acked).
-const maxAckRanges = 32
+// A session with several paths remembers up to maxAckRangesMulti: the
+// packets in flight on a slower path are holes among the faster one's
+// (PROTOCOL.md §6.6.3), and a packet below every range remembered is
+// ignored as a possible duplicate.
+const (
+	maxAckRanges      = 32
+	maxAckRangesMulti = 512
+)
 
 // ackState tracks received packet numbers and decides when to acknowledge
 // (RFC 9000 §13.2): at once for out-of-order arrivals, after AckEvery
@@ -26,6 +33,7 @@ type ackState struct {
 	immediate bool
 	deadline  time.Time // an ACK is due by then (zero: none due)
 	every     int
+	multi     bool          // several paths: reordering is no loss signal
 	maxDelay  time.Duration // Config.MaxAckDelay, what the peer's PTO allows for
 	delay     time.Duration // the delay in force (Session.setAckDelay)
 	msg       wire.Ack
@@ -69,7 +77,7 @@ func (a *ackState) record(pn uint64, eliciting bool, now time.Time) {
 		return
 	}
 	a.eliciting++
-	if outOfOrder || a.eliciting >= a.every {
+	if outOfOrder && !a.multi || a.eliciting >= a.every {
 		a.immediate = true
 	}
 	if a.deadline.IsZero() {
@@ -90,10 +98,20 @@ func (a *ackState) timer() time.Time {
 	return a.deadline
 }
 
-// build fills and returns the ACK message for the ranges received.
-func (a *ackState) build(now time.Time) *wire.Ack {
+// multipath prepares the state for packets arriving by several paths:
+// more ranges, and no immediate ACK for packets out of order, which a
+// faster path makes the rule (the sender detects losses per path).
+func (a *ackState) multipath() {
+	a.multi = true
+	a.recvd.Grow(maxAckRangesMulti)
+}
+
+// build fills and returns the ACK message for the ranges received, at
+// most maxRanges of them, the newest (an ACK may leave out old ranges,
+// PROTOCOL.md §5.1).
+func (a *ackState) build(now time.Time, maxRanges int) *wire.Ack {
 	a.msg.Ranges = a.msg.Ranges[:0]
-	for i := a.recvd.Len() - 1; i >= 0; i-- {
+	for i := a.recvd.Len() - 1; i >= 0 && len(a.msg.Ranges) < maxRanges; i-- {
 		start, end := a.recvd.At(i)
 		a.msg.Ranges = append(a.msg.Ranges, wire.AckRange{Smallest: start, Largest: end - 1})
 	}

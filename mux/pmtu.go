@@ -104,7 +104,7 @@ func (s *Session) buildPMTUProbe(b []byte, now time.Time) int {
 	s.stats.PMTUProbes++
 	// Neither eliciting nor in flight for recovery: a probe's fate says
 	// nothing about congestion, and it must not hold up the PTO of data.
-	s.finishPacket(sp, n, false, now)
+	s.finishPacket(sp, 0, n, false, now)
 	return n
 }
 

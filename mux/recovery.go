@@ -48,6 +48,8 @@ type sentPacket struct {
 	inFlight  bool
 	state     uint8 // pktOutstanding, pktAcked, pktLost
 	nf        uint8
+	path      uint8  // the path it was sent on (paths.go)
+	seq       uint32 // its number among the packets sent on that path
 	frames    [maxFrames]frameRef
 }
 
@@ -142,22 +144,36 @@ func (r *sentRing) popFront() {
 	r.base++
 }
 
-// recovery is the sender's loss recovery state (RFC 9002).
+// recovery is the sender's loss recovery state of one path (RFC 9002;
+// PROTOCOL.md §6.6.4): every path has its own RTT estimate, congestion
+// controller, pacer, bytes in flight, loss detection and probe timeout.
 type recovery struct {
-	rtt          congestion.RTTStats
-	cc           congestion.Controller
-	pacer        congestion.Pacer
-	inFlight     int
-	largestAcked uint64
-	anyAcked     bool
-	lossTime     time.Time // earliest time a packet becomes lost by time threshold
-	ptoCount     int
-	probes       int // ack-eliciting packets owed to a probe timeout
-	eliciting    int // outstanding ack-eliciting packets
+	rtt      congestion.RTTStats
+	cc       congestion.Controller
+	pacer    congestion.Pacer
+	inFlight int
+	// Loss detection counts packets in the path's own sequence (seq), so
+	// that packets overtaken by a faster path are not lost: nextSeq is the
+	// next packet's, largestAcked the largest acknowledged one's.
+	nextSeq       uint32
+	largestAcked  uint32
+	lossTime      time.Time // earliest time a packet becomes lost by time threshold
+	ptoCount      int
+	probes        int       // ack-eliciting packets owed to a probe timeout
+	eliciting     int       // outstanding ack-eliciting packets
+	lastEliciting time.Time // last ack-eliciting packet sent on the path
 	// Spurious-loss undo: the packets lost in the last congestion event
 	// and how many of them were acknowledged later.
 	eventLost, eventLate int
 	eventStart, eventEnd uint64 // packet numbers the event's losses span
+	anyAcked bool // largestAcked is set
+	// The path's standing (paths.go): live while the session holds it;
+	// suspect after two probe timeouts in a row while another path is
+	// usable.
+	live, suspect bool
+	mode          PathMode
+	// Counters for PathStats.
+	sentPackets, sentBytes, lostPackets uint64
 }
 
 // SetInitialRTT replaces the RTT the session assumes before its first
@@ -180,6 +196,7 @@ func (r *recovery) init(cc congestion.Controller, mtu int) {
 	r.cc = cc
 	r.rtt = congestion.NewRTTStats(0)
 	r.pacer = congestion.NewPacer(mtu, 10)
+	r.live = true
 }
 
 // Loss thresholds of RFC 9002 §6.1.

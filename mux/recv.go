@@ -18,6 +18,17 @@ var errDropPacket = errors.New("mux: packet dropped unacknowledged")
 // during the call. A peer that breaks the protocol closes the session with
 // a CLOSE carrying the code; Receive then returns that error.
 func (s *Session) Receive(pkt []byte, now time.Time) error {
+	return s.ReceivePath(pkt, 0, now)
+}
+
+// ReceivePath is Receive for a session with several paths (AddPath): the
+// packet arrived on path id. Packets that carry only ACKs or PINGs go
+// back on the path the latest packet came by (PROTOCOL.md §6.6.3): it
+// worked a moment ago, whatever this side's own packets on it meet.
+func (s *Session) ReceivePath(pkt []byte, id int, now time.Time) error {
+	if id >= 0 && id < s.numPaths() && s.path(id).live {
+		s.rxPath = uint8(id)
+	}
 	s.now = now
 	if s.state == sessClosed || s.state == sessDraining {
 		return nil

@@ -10,27 +10,37 @@ import (
 // when there is nothing to send now (see Deadline). The packet is header
 // and messages, unsealed: the caller seals it, appending wire.TagLen bytes,
 // so b must have room for MaxPacketSize bytes. b is the caller's; Poll
-// keeps nothing of it.
+// keeps nothing of it. Poll is PollPath for an owner with one path.
 func (s *Session) Poll(b []byte, now time.Time) int {
+	n, _ := s.PollPath(b, now)
+	return n
+}
+
+// PollPath is Poll for a session with several paths (AddPath): it also
+// returns the path the packet goes on (paths.go).
+func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 	s.now = now
 	s.sched.woke = false // Poll takes up whatever was woken (TakeWake)
 	s.onTimers(now)
 	switch s.state {
 	case sessClosed, sessDraining:
-		return 0
+		return 0, 0
 	case sessClosing:
 		return s.buildClose(b, now)
 	}
 	if len(b) < s.mtu {
-		return 0
+		return 0, 0
 	}
 	if ps := s.probeSize(); ps > 0 && len(b) >= ps {
-		return s.buildPMTUProbe(b, now)
+		return s.buildPMTUProbe(b, now), 0
 	}
-	room := s.sendSize() - wire.TagLen
-	r := &s.rec
+	k, canSend := s.pickPath(now)
+	r := s.path(k)
+	room := s.sendSizeOn(k) - wire.TagLen
 	probe := r.probes > 0
-	canSend := probe || r.cc.CanSend(r.inFlight) && !r.pacer.TimeUntilSend(now, r.cc.PacingRate(&r.rtt)).After(now)
+	if r.suspect {
+		canSend = false // its probes are PINGs (PROTOCOL.md §6.6.5)
+	}
 	ctrl := canSend && s.controlPending()
 	s.releaseHeldAccept(now)
 	var c *channel
@@ -40,7 +50,11 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	ackNow := s.acks.unacked && s.acks.due(now)
 	keepalive := s.keepAliveDue(now) || s.pingNow
 	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
-		return 0
+		return 0, 0
+	}
+	if !ctrl && c == nil && !probe && k != s.ackPath() {
+		k = s.ackPath() // an ACK or a keepalive: back the way packets come
+		r = s.path(k)
 	}
 
 	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
@@ -55,7 +69,8 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 	ackedData := false
 	if s.acks.unacked {
 		ackedData = s.acks.data
-		a := s.acks.build(now)
+		// As many ranges as fit in half the packet (8 bytes each).
+		a := s.acks.build(now, max(1, (room/2-wire.HeaderLen-24)/8))
 		p = wire.AppendAlign(p, s.align)
 		p = a.Append(p)
 		s.acks.sent()
@@ -77,25 +92,29 @@ func (s *Session) Poll(b []byte, now time.Time) int {
 		s.pingNow = false
 		s.lastElicit = now
 	}
-	s.finishPacket(sp, len(p), eliciting, now)
-	return len(p)
+	s.finishPacket(sp, k, len(p), eliciting, now)
+	return len(p), k
 }
 
-// finishPacket records a packet built by Poll.
-func (s *Session) finishPacket(sp *sentPacket, n int, eliciting bool, now time.Time) {
-	r := &s.rec
+// finishPacket records a packet built by Poll for path k.
+func (s *Session) finishPacket(sp *sentPacket, k, n int, eliciting bool, now time.Time) {
+	r := s.path(k)
 	size := n + wire.TagLen
 	sp.time, sp.size, sp.eliciting, sp.inFlight = now, size, eliciting, eliciting
+	sp.path, sp.seq = uint8(k), r.nextSeq
+	r.nextSeq++
 	if eliciting {
 		r.inFlight += size
 		r.eliciting++
-		s.lastEliciting = now
+		r.lastEliciting = now
 		r.cc.OnPacketSent(now, size, r.inFlight)
 		r.pacer.OnSend(now, size)
 		if r.probes > 0 {
 			r.probes--
 		}
 	}
+	r.sentPackets++
+	r.sentBytes += uint64(size)
 	s.lastSent = now
 	s.nextPN++
 	s.stats.PacketsSent++
@@ -110,7 +129,12 @@ func (s *Session) finishPacket(sp *sentPacket, n int, eliciting bool, now time.T
 // only in ACKs of packets that carried more than a PING, so two idle
 // ends never ping each other in a loop.
 func (s *Session) pingWithAck(now time.Time) bool {
-	return s.rec.eliciting == 0 && now.Sub(s.lastElicit) >= s.rec.rtt.Smoothed()
+	for i := 0; i < s.numPaths(); i++ {
+		if s.path(i).eliciting > 0 {
+			return false
+		}
+	}
+	return now.Sub(s.lastElicit) >= s.rec.rtt.Smoothed()
 }
 
 // keepAliveDue reports whether to send a keepalive PING: only when nothing
@@ -376,10 +400,11 @@ func le32append(b []byte, v uint32) []byte {
 	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 }
 
-// buildClose sends the session CLOSE while closing.
-func (s *Session) buildClose(b []byte, now time.Time) int {
+// buildClose sends the session CLOSE while closing, on the path ACKs
+// take.
+func (s *Session) buildClose(b []byte, now time.Time) (int, int) {
 	if s.closeSent || len(b) < s.mtu {
-		return 0
+		return 0, 0
 	}
 	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
 	p := h.Append(b[:0])
@@ -391,10 +416,11 @@ func (s *Session) buildClose(b []byte, now time.Time) int {
 	m.close = wire.Close{Code: s.closeCode, Reason: append(m.close.Reason[:0], reason...)}
 	p = m.close.Append(wire.AppendAlign(p, s.align))
 	sp := s.sent.add()
-	s.finishPacket(sp, len(p), false, now)
+	k := s.ackPath()
+	s.finishPacket(sp, k, len(p), false, now)
 	s.closeSent = true
 	if s.closeUntil.IsZero() {
 		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))
 	}
-	return len(p)
+	return len(p), k
 }

@@ -49,7 +49,11 @@ type Session struct {
 	nextPN uint64
 	acks   ackState
 	sent   sentRing
-	rec    recovery
+	rec    recovery    // path 0's (paths.go)
+	extra  []*recovery // paths 1 and up, nil until AddPath
+	// maxAcked is the largest packet number acknowledged, on any path.
+	maxAcked uint64
+	rxPath   uint8 // the path of the latest packet received (ReceivePath)
 
 	// Channels.
 	channels        idtable.Table[*channel]
@@ -90,7 +94,6 @@ type Session struct {
 	pingNow       bool      // Ping called: send an ack-eliciting packet
 	lastSessTune  time.Time
 	lastRecv      time.Time
-	lastEliciting time.Time // last ack-eliciting packet sent
 	idle          time.Duration
 	spin          bool
 
@@ -144,9 +147,9 @@ type Stats struct {
 	DatagramsDropped             uint64 // received datagrams dropped: the receive queue was full
 	DatagramsUnsent              uint64 // datagrams the sender dropped: the peer's credit was exhausted (its reader is behind)
 	ChannelsOpened               uint64 // both directions
-	SmoothedRTT, MinRTT          time.Duration
-	CongestionWindow             int
-	BytesInFlight                int
+	SmoothedRTT, MinRTT          time.Duration // path 0's
+	CongestionWindow             int           // summed over the live paths
+	BytesInFlight                int           // summed over the live paths
 	PacketSize                   int    // the packet size in use, tag included (path MTU discovery)
 	PMTUProbes                   uint64 // path MTU probes sent
 	PMTUBlackHoles               uint64 // falls back to the base size (pmtu.go)
@@ -213,7 +216,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 	} else {
 		cc = cfg.NewController(s.mtu)
 	}
-	s.rec.init(cc, s.mtu)
+	s.rec.init(cc, s.mtu) // path 0
 	s.sched.init(store.levels[:0])
 	s.events.ids = store.events[:0]
 	return s, nil
@@ -235,8 +238,12 @@ func (s *Session) Stats() Stats {
 	st := s.stats
 	st.SmoothedRTT = s.rec.rtt.Smoothed()
 	st.MinRTT = s.rec.rtt.Min()
-	st.CongestionWindow = s.rec.cc.Window()
-	st.BytesInFlight = s.rec.inFlight
+	for i := 0; i < s.numPaths(); i++ {
+		if r := s.path(i); r.live {
+			st.CongestionWindow += r.cc.Window()
+			st.BytesInFlight += r.inFlight
+		}
+	}
 	return st
 }
 
@@ -346,10 +353,10 @@ func (s *Session) SetCarrier(reliable bool, maxPacket int) {
 // (Config.KeepAlive, or a third of the idle timeout).
 func (s *Session) KeepAlive() time.Duration { return s.cfg.KeepAlive }
 
-// PTOCount returns how many probe timeouts have fired in a row with
-// ack-eliciting packets outstanding, 0 once an ACK arrives: two or more
-// make the path in use suspect (PROTOCOL.md §6.6.5), and an owner with
-// another path moves to it.
+// PTOCount returns how many probe timeouts have fired in a row on path 0
+// with ack-eliciting packets outstanding, 0 once an ACK arrives: two or
+// more make the path in use suspect (PROTOCOL.md §6.6.5), and an owner
+// with another path moves to it.
 func (s *Session) PTOCount() int {
 	if s.rec.eliciting == 0 {
 		return 0

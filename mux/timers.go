@@ -22,11 +22,11 @@ func (s *Session) onTimers(now time.Time) {
 		s.state = sessClosed
 		return
 	}
-	if t := s.rec.lossTime; !t.IsZero() && !now.Before(t) {
+	if t := s.lossDeadline(); !t.IsZero() && !now.Before(t) {
 		s.detectLosses(now)
 	}
 	if t := s.ptoDeadline(); !t.IsZero() && !now.Before(t) {
-		s.onPTO()
+		s.onPTO(now)
 	}
 }
 
@@ -56,7 +56,7 @@ func (s *Session) Deadline() time.Time {
 			earliest(s.acks.timer())
 		}
 	}
-	earliest(s.rec.lossTime)
+	earliest(s.lossDeadline())
 	earliest(s.ptoDeadline())
 	if s.idle > 0 {
 		earliest(s.lastRecv.Add(s.idle))
@@ -67,10 +67,31 @@ func (s *Session) Deadline() time.Time {
 	// Something to send: probes go at once; everything else waits for the
 	// congestion window (an ACK reopens it) and then for the pacer, the
 	// same gates Poll applies.
-	if s.rec.probes > 0 || s.pingNow {
+	if s.pingNow {
 		earliest(s.now)
-	} else if (s.controlPending() || s.sched.hasWork()) && s.rec.cc.CanSend(s.rec.inFlight) {
-		earliest(s.rec.pacer.TimeUntilSend(s.now, s.rec.cc.PacingRate(&s.rec.rtt)))
+	}
+	work := s.controlPending() || s.sched.hasWork()
+	up := s.activeUsable()
+	for i := 0; i < s.numPaths(); i++ {
+		r := s.path(i)
+		switch {
+		case !r.live:
+		case r.probes > 0:
+			earliest(s.now)
+		case work && (len(s.extra) == 0 || r.usable(up)) && r.cc.CanSend(r.inFlight):
+			earliest(r.pacer.TimeUntilSend(s.now, r.cc.PacingRate(&r.rtt)))
+		}
+	}
+	return d
+}
+
+// lossDeadline is the earliest of the paths' loss timers (zero: none).
+func (s *Session) lossDeadline() time.Time {
+	d := s.rec.lossTime
+	for i := 1; i < s.numPaths(); i++ {
+		if t := s.path(i).lossTime; !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
 	}
 	return d
 }

@@ -59,6 +59,12 @@ func (s *RangeSet) InitInline(maxRanges int, first *InlineRanges) {
 // stream buffers keep sets that most streams never use.
 func (s *RangeSet) initLazy(maxRanges int) { s.init(maxRanges) }
 
+// Grow raises the most intervals the set holds to maxRanges (clamped to
+// MaxRangesLimit); it never lowers it.
+func (s *RangeSet) Grow(maxRanges int) {
+	s.max = max(s.max, min(maxRanges, MaxRangesLimit))
+}
+
 // MaxRanges returns the most intervals the set holds.
 func (s *RangeSet) MaxRanges() int { return s.max }
 

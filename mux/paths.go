@@ -1,0 +1,315 @@
+package mux
+
+import (
+	"errors"
+	"time"
+
+	"github.com/havenproto/haven/mux/congestion"
+)
+
+// Several paths at once (PROTOCOL.md §6.6). A session starts with path 0,
+// the one its handshake used, and the owner adds more once it has
+// validated them (AddPath: the engine does not validate paths, the owner
+// does, PROTOCOL.md §6.6.1). Packet numbers stay session-wide; each
+// packet is sent on one path (PollPath says which) and remembers it, and
+// every path has its own recovery state: RTT, congestion controller,
+// pacer, bytes in flight, loss detection in the path's own packet
+// sequence, probe timeout (§6.6.4).
+//
+// The scheduler (§6.6.5): a probe owed to a path goes on it; otherwise a
+// packet with data goes on the usable path with the lowest smoothed RTT
+// whose congestion window and pacer allow it, so a full path spills over
+// to the next; a packet without (an ACK, a keepalive) goes back on the
+// path the latest packet came by (§6.6.3). Usable: live, not suspect, and active, or a
+// backup while no active path is usable. A path that sees two probe
+// timeouts in a row while another is usable becomes suspect: what it has
+// in flight is declared lost (and sent again on the others, without a
+// congestion response), it gets only PINGs at its backoff, and an
+// acknowledgement of any packet sent on it makes it usable again.
+//
+// Path 0 keeps the session-wide parts: path MTU discovery (the other
+// paths send base-size packets), the carrier (SetCarrier), and the RTT
+// that flow-control tuning and acknowledgement delays follow.
+
+// MaxPaths is the most paths a session holds at once (PROTOCOL.md §6.6.1).
+const MaxPaths = 8
+
+// PathMode says how the scheduler uses a path.
+type PathMode uint8
+
+const (
+	// PathActive paths carry data, lowest RTT first.
+	PathActive PathMode = iota
+	// PathBackup paths carry data only while no active path is usable;
+	// otherwise only PINGs and ACKs the scheduler sends there.
+	PathBackup
+)
+
+// Path errors.
+var (
+	ErrTooManyPaths = errors.New("mux: the session holds MaxPaths paths")
+	ErrNoPath       = errors.New("mux: no such path")
+)
+
+// path returns path i's recovery state; i must be below numPaths.
+func (s *Session) path(i int) *recovery {
+	if i == 0 {
+		return &s.rec
+	}
+	return s.extra[i-1]
+}
+
+// numPaths is one more than the highest path id ever given (some may be
+// gone: not live).
+func (s *Session) numPaths() int { return 1 + len(s.extra) }
+
+// AddPath adds a validated path and returns its id, the smallest free one
+// above 0. It starts at the base packet size with a fresh congestion
+// controller, and with rtt as its first RTT estimate: the round trip its
+// validation took (PATH_CHALLENGE to PATH_RESPONSE), or, for rtt <= 0,
+// the lowest smoothed RTT of the session's paths. An estimate in scale
+// matters: the pacer spreads the first window over it, and the first
+// probe timeout follows it (the default, 333 ms, would slow a backup that
+// takes over to a crawl for its first round trips).
+func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
+	if s.state != sessOpen {
+		return 0, ErrSessionClosed
+	}
+	id := 0
+	for i := 1; i < s.numPaths(); i++ {
+		if !s.path(i).live {
+			id = i
+			break
+		}
+	}
+	if id == 0 {
+		if s.numPaths() == MaxPaths {
+			return 0, ErrTooManyPaths
+		}
+		s.extra = append(s.extra, new(recovery))
+		id = len(s.extra)
+	}
+	if rtt <= 0 {
+		rtt, _ = s.lowestRTT()
+	}
+	r := s.path(id)
+	*r = recovery{}
+	r.init(s.newController(s.baseMTU), s.baseMTU)
+	r.pacer.SetRateBurst(true)
+	r.mode = mode
+	s.acks.multipath()
+	if rtt > 0 {
+		r.rtt.SetInitialRTT(rtt)
+	}
+	return id, nil
+}
+
+// newController makes a congestion controller for packets of mtu bytes:
+// Config.NewController's, or CUBIC.
+func (s *Session) newController(mtu int) congestion.Controller {
+	if s.cfg.NewController != nil {
+		return s.cfg.NewController(mtu)
+	}
+	c := new(congestion.Cubic)
+	c.Init(congestion.CubicConfig{MaxDatagramSize: mtu})
+	return c
+}
+
+// lowestRTT returns the lowest smoothed RTT among the live paths that
+// have a sample.
+func (s *Session) lowestRTT() (time.Duration, bool) {
+	var best time.Duration
+	known := false
+	for i := 0; i < s.numPaths(); i++ {
+		r := s.path(i)
+		if r.live && r.rtt.HasSample() && (!known || r.rtt.Smoothed() < best) {
+			best, known = r.rtt.Smoothed(), true
+		}
+	}
+	return best, known
+}
+
+// RemovePath retires path id (not 0, which the owner moves instead): what
+// it has in flight is declared lost and sent again on the other paths.
+func (s *Session) RemovePath(id int) error {
+	if id <= 0 || id >= s.numPaths() || !s.path(id).live {
+		return ErrNoPath
+	}
+	s.abandonPath(id, false)
+	s.path(id).live = false
+	return nil
+}
+
+// SetPathMode changes how the scheduler uses path id.
+func (s *Session) SetPathMode(id int, mode PathMode) error {
+	if id < 0 || id >= s.numPaths() || !s.path(id).live {
+		return ErrNoPath
+	}
+	s.path(id).mode = mode
+	return nil
+}
+
+// PathStats describes one path of a session.
+type PathStats struct {
+	Live, Suspect    bool
+	Mode             PathMode
+	SmoothedRTT      time.Duration
+	CongestionWindow int
+	BytesInFlight    int
+	PTOCount         int    // probe timeouts in a row with packets outstanding
+	PacketsSent      uint64 // packets sent on the path
+	BytesSent        uint64 // their bytes, tag included
+	PacketsLost      uint64 // packets sent on the path declared lost
+}
+
+// PathStats returns path id's state; ok is false for an id never given.
+func (s *Session) PathStats(id int) (st PathStats, ok bool) {
+	if id < 0 || id >= s.numPaths() {
+		return PathStats{}, false
+	}
+	r := s.path(id)
+	return PathStats{
+		Live: r.live, Suspect: r.suspect, Mode: r.mode,
+		SmoothedRTT: r.rtt.Smoothed(), CongestionWindow: r.cc.Window(), BytesInFlight: r.inFlight,
+		PTOCount: r.ptoCount, PacketsSent: r.sentPackets, BytesSent: r.sentBytes, PacketsLost: r.lostPackets,
+	}, true
+}
+
+// usable reports whether path r may carry data: live, not suspect, and
+// active unless no active path is usable (activeUp false).
+func (r *recovery) usable(activeUp bool) bool {
+	return r.live && !r.suspect && (r.mode == PathActive || !activeUp)
+}
+
+// activeUsable reports whether some active path is live and not suspect.
+func (s *Session) activeUsable() bool {
+	for i := 0; i < s.numPaths(); i++ {
+		if r := s.path(i); r.live && !r.suspect && r.mode == PathActive {
+			return true
+		}
+	}
+	return false
+}
+
+// canSend reports whether path r's congestion window and pacer let a
+// packet go now.
+func (r *recovery) canSend(now time.Time) bool {
+	return r.cc.CanSend(r.inFlight) && !r.pacer.TimeUntilSend(now, r.cc.PacingRate(&r.rtt)).After(now)
+}
+
+// pickPath chooses the path of the next packet (PROTOCOL.md §6.6.5) and
+// reports whether it may carry data: a path owed a probe; else the usable
+// path with the lowest RTT that can send; else (false) the usable path
+// with the lowest RTT, for an ACK or a PING.
+func (s *Session) pickPath(now time.Time) (int, bool) {
+	if len(s.extra) == 0 {
+		r := &s.rec
+		return 0, r.probes > 0 || r.canSend(now)
+	}
+	n := s.numPaths()
+	for i := 0; i < n; i++ {
+		if r := s.path(i); r.live && r.probes > 0 {
+			return i, true
+		}
+	}
+	up := s.activeUsable()
+	best := -1
+	for i := 0; i < n; i++ {
+		r := s.path(i)
+		if r.usable(up) && r.canSend(now) && (best < 0 || r.rtt.Smoothed() < s.path(best).rtt.Smoothed()) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return best, true
+	}
+	return s.ackPath(), false
+}
+
+// ackPath is the path for a packet without data: the path the latest
+// packet came by (ReceivePath) while it is live; else the usable path
+// with the lowest RTT; if none is usable, the live path with the fewest
+// probe timeouts.
+func (s *Session) ackPath() int {
+	if len(s.extra) == 0 {
+		return 0
+	}
+	if s.path(int(s.rxPath)).live {
+		return int(s.rxPath)
+	}
+	up := s.activeUsable()
+	best := -1
+	for i := 0; i < s.numPaths(); i++ {
+		r := s.path(i)
+		if r.usable(up) && (best < 0 || r.rtt.Smoothed() < s.path(best).rtt.Smoothed()) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return best
+	}
+	for i := 0; i < s.numPaths(); i++ {
+		if r := s.path(i); r.live && (best < 0 || r.ptoCount < s.path(best).ptoCount) {
+			best = i
+		}
+	}
+	return max(best, 0)
+}
+
+// otherUsable reports whether a path other than k could carry data.
+func (s *Session) otherUsable(k int) bool {
+	for i := 0; i < s.numPaths(); i++ {
+		if r := s.path(i); i != k && r.live && !r.suspect {
+			return true
+		}
+	}
+	return false
+}
+
+// abandonPath declares everything outstanding on path k lost and queues
+// its messages again, with no congestion response (the path went dark,
+// or away; PROTOCOL.md §6.6.5). keepPTO keeps the probe timeout count, so
+// that a suspect path's probes back off.
+func (s *Session) abandonPath(k int, keepPTO bool) {
+	r := s.path(k)
+	for i := 0; i < s.sent.n; i++ {
+		p := s.sent.get(s.sent.base + uint64(i))
+		if p.state != pktOutstanding || int(p.path) != k {
+			continue
+		}
+		s.markLost(r, p)
+	}
+	r.lossTime = time.Time{}
+	r.probes = 0
+	if !keepPTO {
+		r.ptoCount = 0
+	}
+}
+
+// markLost declares outstanding packet p of path r lost and queues its
+// messages again.
+func (s *Session) markLost(r *recovery, p *sentPacket) {
+	p.state = pktLost
+	if p.inFlight {
+		r.inFlight -= p.size
+	}
+	if p.eliciting {
+		r.eliciting--
+	}
+	r.lostPackets++
+	s.stats.PacketsLost++
+	s.framesLost(p)
+}
+
+// sendSizeOn returns the largest packet to build for path k: path MTU
+// discovery's for path 0, the base size for the others.
+func (s *Session) sendSizeOn(k int) int {
+	if k == 0 {
+		return s.sendSize()
+	}
+	return s.baseMTU
+}
+
+// seqBefore reports whether path sequence number a comes before b
+// (modulo 2³²).
+func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
