@@ -166,7 +166,7 @@ type recovery struct {
 	// and how many of them were acknowledged later.
 	eventLost, eventLate int
 	eventStart, eventEnd uint64 // packet numbers the event's losses span
-	anyAcked bool // largestAcked is set
+	anyAcked             bool   // largestAcked is set
 	// The path's standing (paths.go): live while the session holds it;
 	// suspect after two probe timeouts in a row while another path is
 	// usable.

@@ -86,16 +86,16 @@ type Session struct {
 	blockedSent uint64
 
 	// Timers and liveness.
-	now           time.Time // the latest time Receive or Poll was given
-	lastSent      time.Time
-	lastPing      time.Time // last keepalive PING
-	lastElicit    time.Time // last ack-eliciting packet sent (pingWithAck)
-	rxData        bool      // the packet being applied carried more than ACK, PING, PADDING
-	pingNow       bool      // Ping called: send an ack-eliciting packet
-	lastSessTune  time.Time
-	lastRecv      time.Time
-	idle          time.Duration
-	spin          bool
+	now          time.Time // the latest time Receive or Poll was given
+	lastSent     time.Time
+	lastPing     time.Time // last keepalive PING
+	lastElicit   time.Time // last ack-eliciting packet sent (pingWithAck)
+	rxData       bool      // the packet being applied carried more than ACK, PING, PADDING
+	pingNow      bool      // Ping called: send an ack-eliciting packet
+	lastSessTune time.Time
+	lastRecv     time.Time
+	idle         time.Duration
+	spin         bool
 
 	// Events and closing.
 	events     eventQueue
@@ -144,15 +144,15 @@ type Stats struct {
 	StreamBytesRetransmitted     uint64
 	DatagramsSent                uint64
 	DatagramsReceived            uint64
-	DatagramsDropped             uint64 // received datagrams dropped: the receive queue was full
-	DatagramsUnsent              uint64 // datagrams the sender dropped: the peer's credit was exhausted (its reader is behind)
-	ChannelsOpened               uint64 // both directions
+	DatagramsDropped             uint64        // received datagrams dropped: the receive queue was full
+	DatagramsUnsent              uint64        // datagrams the sender dropped: the peer's credit was exhausted (its reader is behind)
+	ChannelsOpened               uint64        // both directions
 	SmoothedRTT, MinRTT          time.Duration // path 0's
 	CongestionWindow             int           // summed over the live paths
 	BytesInFlight                int           // summed over the live paths
-	PacketSize                   int    // the packet size in use, tag included (path MTU discovery)
-	PMTUProbes                   uint64 // path MTU probes sent
-	PMTUBlackHoles               uint64 // falls back to the base size (pmtu.go)
+	PacketSize                   int           // the packet size in use, tag included (path MTU discovery)
+	PMTUProbes                   uint64        // path MTU probes sent
+	PMTUBlackHoles               uint64        // falls back to the base size (pmtu.go)
 }
 
 // New makes the engine for a session whose handshake has completed. local
