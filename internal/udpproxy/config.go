@@ -14,6 +14,9 @@ const (
 	// DefaultMaxQueue bounds the delayed datagrams when Config.MaxQueue is
 	// zero.
 	DefaultMaxQueue = 4096
+	// DefaultRateQueue is Config.RateQueue when zero: 256 KiB, about 100
+	// ms at 20 Mbit/s.
+	DefaultRateQueue = 256 << 10
 	// MinRotatePort is the shortest rotation period accepted: rotating
 	// faster would only churn sockets and goroutines.
 	MinRotatePort = 10 * time.Millisecond
@@ -63,6 +66,16 @@ type Config struct {
 	// delayed copies are dropped and counted in DirStats.Dropped. Zero
 	// means DefaultMaxQueue.
 	MaxQueue int
+	// Rate, if positive, caps each direction at so many bytes per second
+	// (payload bytes), as a link of that speed would: datagrams wait their
+	// turn on the virtual wire (before Delay), and one that would find
+	// more than RateQueue bytes waiting ahead of it is dropped (counted in
+	// DirStats.Dropped), as a router's full queue drops it.
+	Rate float64
+	// RateQueue is the bytes a rate-capped direction holds waiting; zero
+	// means DefaultRateQueue.
+	RateQueue int
+
 	// Tap, if set, is shown every datagram the proxy reads, before any
 	// impairment, with its direction (toTarget: client → target). It
 	// runs on the reading goroutines, so it must be quick and safe for
@@ -92,6 +105,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("RotatePort %v below %v", c.RotatePort, MinRotatePort)
 	case c.MaxQueue < 0:
 		return errors.New("negative MaxQueue")
+	case !(c.Rate >= 0): // also rejects NaN
+		return fmt.Errorf("Rate %v", c.Rate)
+	case c.RateQueue < 0:
+		return errors.New("negative RateQueue")
 	}
 	return nil
 }
@@ -103,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueue == 0 {
 		c.MaxQueue = DefaultMaxQueue
+	}
+	if c.RateQueue == 0 {
+		c.RateQueue = DefaultRateQueue
 	}
 	return c
 }

@@ -74,6 +74,34 @@ func (p *Proxy) decide(dir, size int) plan {
 	return pl
 }
 
+// shape applies Config.Rate to the copies of plan pl, each size bytes, in
+// direction dir: each waits for the virtual wire, and one that would find
+// more than RateQueue bytes ahead of it is dropped. The caller holds p.mu.
+func (p *Proxy) shape(dir, size int, pl *plan) {
+	rate := p.cfg.Rate
+	if rate <= 0 || pl.n == 0 {
+		return
+	}
+	now := time.Now()
+	kept := 0
+	for i := range pl.n {
+		start := now
+		if p.wireFree[dir].After(now) {
+			start = p.wireFree[dir]
+		}
+		if float64(start.Sub(now))*rate/float64(time.Second)+float64(size) > float64(p.cfg.RateQueue) {
+			p.stats[dir].dropped.Add(1)
+			continue
+		}
+		p.wireFree[dir] = start.Add(time.Duration(float64(size) / rate * float64(time.Second)))
+		c := pl.copies[i]
+		c.delay += p.wireFree[dir].Sub(now)
+		pl.copies[kept] = c
+		kept++
+	}
+	pl.n = kept
+}
+
 func containsInt(s []int, v int) bool {
 	for _, x := range s {
 		if x == v {

@@ -33,7 +33,10 @@ type Proxy struct {
 	blackoutUntil time.Time
 	// cut holds the client IP addresses BlockClient cut off (nil: none).
 	cut    map[netip.Addr]bool
-	closed bool
+	// wireFree is, per direction, when the virtual wire of Config.Rate is
+	// free again.
+	wireFree [2]time.Time
+	closed   bool
 
 	stats     [2]counters
 	rotations atomic.Uint64
@@ -353,6 +356,7 @@ func (p *Proxy) readUpstream(s *session, c *net.UDPConn) {
 			continue
 		}
 		pl := p.decide(toClient, n)
+		p.shape(toClient, n, &pl)
 		p.mu.Unlock()
 		p.apply(toClient, s, p.client, buf[:n], &pl)
 	}
@@ -389,6 +393,7 @@ func (p *Proxy) fromClient(src netip.AddrPort, pkt []byte) {
 	}
 	up := s.up
 	pl := p.decide(toTarget, len(pkt))
+	p.shape(toTarget, len(pkt), &pl)
 	p.mu.Unlock()
 	p.apply(toTarget, s, up, pkt, &pl)
 }
