@@ -32,7 +32,7 @@ type Proxy struct {
 	// or past when there is none.
 	blackoutUntil time.Time
 	// cut holds the client IP addresses BlockClient cut off (nil: none).
-	cut    map[netip.Addr]bool
+	cut map[netip.Addr]bool
 	// wireFree is, per direction, when the virtual wire of Config.Rate is
 	// free again.
 	wireFree [2]time.Time
