@@ -27,8 +27,9 @@ type Pool struct {
 	// FallbackDelay. Set it before the first Session.
 	NoFallback bool
 	// Backups are further local addresses: each UDP endpoint of the pool
-	// gets a socket on each that fits its network, and its sessions keep
-	// the paths from them as backups (PROTOCOL.md §6.6.7). Set it before
+	// gets a socket on each that fits its network, and its sessions open
+	// paths from them beside the first (PROTOCOL.md §6.6), and fail over
+	// to them if the first goes dark before they are open. Set it before
 	// the first Session.
 	Backups []netip.AddrPort
 	// mu guards eps (created on first use per network), fallbacks,

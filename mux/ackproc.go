@@ -324,15 +324,15 @@ func (s *Session) framesAcked(p *sentPacket) {
 	}
 }
 
-// AbandonInFlight declares every outstanding packet lost and queues its
-// messages again, with no congestion response, and restarts the probe
-// timeouts from their base: the owner moved the session off a path that
-// went dark or away (a failover, a NAT rebinding; PROTOCOL.md §6.6.7), so
-// what is in flight there will not arrive, and the new path owes nothing
-// to the old one's timeouts.
-func (s *Session) AbandonInFlight() {
-	for k := 0; k < s.numPaths(); k++ {
-		s.abandonPath(k, false)
+// AbandonPath declares every packet outstanding on path id lost and
+// queues its messages again, with no congestion response, and restarts
+// the path's probe timeout from its base: the owner moved the path
+// elsewhere because it went dark or away (a failover, a NAT rebinding;
+// PROTOCOL.md §6.6.7), so what is in flight there will not arrive, and the
+// new place owes nothing to the old one's timeouts.
+func (s *Session) AbandonPath(id int) {
+	if id >= 0 && id < s.numPaths() {
+		s.abandonPath(id, false)
 	}
 }
 

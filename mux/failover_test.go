@@ -8,11 +8,11 @@ import (
 	"github.com/havenproto/haven/wire"
 )
 
-// TestAbandonInFlight: a sender whose packets all vanish (its path went
+// TestAbandonPath: a sender whose packets all vanish (its path went
 // dark) counts probe timeouts (PTOCount); once its owner moves it to
-// another path, AbandonInFlight declares everything outstanding lost, sends
+// another path, AbandonPath declares everything outstanding lost, sends
 // the data again at once, and starts counting timeouts afresh.
-func TestAbandonInFlight(t *testing.T) {
+func TestAbandonPath(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	a, _ := pair(t, Config{}, Config{}, now)
 	id, err := a.OpenStream("", 3)
@@ -34,16 +34,16 @@ func TestAbandonInFlight(t *testing.T) {
 		t.Fatalf("PTOCount %d after two probe timeouts into the dark, want 2", n)
 	}
 	lostBefore := a.Stats().PacketsLost
-	a.AbandonInFlight()
+	a.AbandonPath(0)
 	if n, st := a.PTOCount(), a.Stats(); n != 0 || st.PacketsLost <= lostBefore || st.BytesInFlight != 0 {
-		t.Fatalf("after AbandonInFlight: PTOCount %d, %d packets lost (was %d), %d bytes in flight",
+		t.Fatalf("after AbandonPath: PTOCount %d, %d packets lost (was %d), %d bytes in flight",
 			n, st.PacketsLost, lostBefore, st.BytesInFlight)
 	}
 	retx := a.Stats().StreamBytesRetransmitted
 	for a.Poll(buf, now) > 0 { // at once, not at the next timeout
 	}
 	if got := a.Stats().StreamBytesRetransmitted - retx; got < wire.DefaultPacketSize/2 {
-		t.Fatalf("%d stream bytes sent again right after AbandonInFlight, want what the window allows", got)
+		t.Fatalf("%d stream bytes sent again right after AbandonPath, want what the window allows", got)
 	}
 }
 

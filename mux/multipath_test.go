@@ -213,3 +213,28 @@ func TestPathLimits(t *testing.T) {
 		t.Fatalf("AddPath after RemovePath(3): %d, %v", id, err)
 	}
 }
+
+// TestPathKeepAlive: an idle session sends a PING on each further path
+// it holds every keepalive interval (so middleboxes keep the path's
+// bindings and its RTT stays known), and the peer's ACK comes back the
+// same way.
+func TestPathKeepAlive(t *testing.T) {
+	m := newMPSim(t, PathBackup, mpLeg, mpLeg)
+	ka := m.apps[0].s.KeepAlive()
+	if ka <= 0 {
+		t.Fatal("no keepalive interval by default")
+	}
+	m.at = func(time.Time) {}
+	if err := m.run(func() bool { return m.elapsed() > 5*ka/2 }, 3*ka); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m.apps {
+		ps, _ := a.s.PathStats(1)
+		if ps.PacketsSent < 2 || ps.Suspect || !ps.Live {
+			t.Errorf("%s: path 1 after %v idle: %+v, want a PING (or its ACK) per keepalive interval", a.name, m.elapsed(), ps)
+		}
+	}
+	if err := m.apps[0].s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

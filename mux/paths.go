@@ -51,12 +51,32 @@ var (
 	ErrNoPath       = errors.New("mux: no such path")
 )
 
+// extraPath is a path other than 0: its recovery, and when a packet last
+// went on it (its keepalive; path 0 has the session's).
+type extraPath struct {
+	recovery
+	lastSent time.Time
+}
+
 // path returns path i's recovery state; i must be below numPaths.
 func (s *Session) path(i int) *recovery {
 	if i == 0 {
 		return &s.rec
 	}
-	return s.extra[i-1]
+	return &s.extra[i-1].recovery
+}
+
+// keepAliveDue returns a path other than 0 that is live and has carried
+// nothing for the keepalive interval, or 0: each path held gets a PING
+// then, so that middleboxes keep its bindings and a backup's RTT stays
+// known (PROTOCOL.md §6.6.1).
+func (s *Session) pathKeepAliveDue(now time.Time) int {
+	for i, e := range s.extra {
+		if e.live && s.cfg.KeepAlive > 0 && !now.Before(e.lastSent.Add(s.cfg.KeepAlive)) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // numPaths is one more than the highest path id ever given (some may be
@@ -86,9 +106,10 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 		if s.numPaths() == MaxPaths {
 			return 0, ErrTooManyPaths
 		}
-		s.extra = append(s.extra, new(recovery))
+		s.extra = append(s.extra, new(extraPath))
 		id = len(s.extra)
 	}
+	s.extra[id-1].lastSent = s.now
 	if rtt <= 0 {
 		rtt, _ = s.lowestRTT()
 	}

@@ -217,7 +217,7 @@ func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
 		if err := m.challenge.Parse(msg); err != nil {
 			return violation("malformed PATH_CHALLENGE")
 		}
-		s.pathResponse, s.ctrlResponse = m.challenge.Data, true
+		s.pathResponse, s.ctrlResponse, s.challenged = m.challenge.Data, true, true
 		s.sched.wakeControl()
 	case wire.MsgPathResponse:
 		if err := m.response.Parse(msg); err != nil {

@@ -35,6 +35,13 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		return s.buildPMTUProbe(b, now), 0
 	}
 	k, canSend := s.pickPath(now)
+	pathKeep := 0
+	if len(s.extra) > 0 {
+		pathKeep = s.pathKeepAliveDue(now)
+	}
+	if pathKeep > 0 {
+		k, canSend = pathKeep, false // a PING (and any ACK) on a quiet path
+	}
 	r := s.path(k)
 	room := s.sendSizeOn(k) - wire.TagLen
 	probe := r.probes > 0
@@ -48,11 +55,11 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		c = s.sched.pick(s)
 	}
 	ackNow := s.acks.unacked && s.acks.due(now)
-	keepalive := s.keepAliveDue(now) || s.pingNow
+	keepalive := s.keepAliveDue(now) || s.pingNow || pathKeep > 0
 	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
 		return 0, 0
 	}
-	if !ctrl && c == nil && !probe && k != s.ackPath() {
+	if !ctrl && c == nil && !probe && pathKeep == 0 && k != s.ackPath() {
 		k = s.ackPath() // an ACK or a keepalive: back the way packets come
 		r = s.path(k)
 	}
@@ -115,6 +122,9 @@ func (s *Session) finishPacket(sp *sentPacket, k, n int, eliciting bool, now tim
 	}
 	r.sentPackets++
 	r.sentBytes += uint64(size)
+	if k > 0 {
+		s.extra[k-1].lastSent = now
+	}
 	s.lastSent = now
 	s.nextPN++
 	s.stats.PacketsSent++

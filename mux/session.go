@@ -49,8 +49,8 @@ type Session struct {
 	nextPN uint64
 	acks   ackState
 	sent   sentRing
-	rec    recovery    // path 0's (paths.go)
-	extra  []*recovery // paths 1 and up, nil until AddPath
+	rec    recovery     // path 0's (paths.go)
+	extra  []*extraPath // paths 1 and up, nil until AddPath
 	// maxAcked is the largest packet number acknowledged, on any path.
 	maxAcked uint64
 	rxPath   uint8 // the path of the latest packet received (ReceivePath)
@@ -71,6 +71,7 @@ type Session struct {
 	ctrlBlocked     bool      // session BLOCKED pending
 	ctrlResponse    bool      // PATH_RESPONSE with pathResponse pending
 	ctrlChallenge   bool      // PATH_CHALLENGE with pathChallenge pending
+	challenged      bool      // a PATH_CHALLENGE arrived (Challenged)
 	addrs           addresses // ADDRESS advertisements, ours and the peer's
 	pathResponse    [8]byte
 	pathChallenge   [8]byte
@@ -328,6 +329,19 @@ func (s *Session) SendPathChallenge(data [8]byte) {
 // in a packet: the owner compares it before and after Poll to learn which
 // packet carries it.
 func (s *Session) ChallengePending() bool { return s.ctrlChallenge }
+
+// ResponsePending is ChallengePending for the PATH_RESPONSE to the peer's
+// latest PATH_CHALLENGE, which goes back on the path the challenge came
+// by (PROTOCOL.md §5.6).
+func (s *Session) ResponsePending() bool { return s.ctrlResponse }
+
+// Challenged reports whether a PATH_CHALLENGE arrived since the last
+// call: the owner asks after each Receive, to learn the path it came by.
+func (s *Session) Challenged() bool {
+	c := s.challenged
+	s.challenged = false
+	return c
+}
 
 // SetCarrier tells the engine that its packets now travel another carrier
 // (a path change from one transport to another, PROTOCOL.md §8.2):

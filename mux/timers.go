@@ -63,6 +63,11 @@ func (s *Session) Deadline() time.Time {
 	}
 	if s.cfg.KeepAlive > 0 {
 		earliest(s.keepAliveAt())
+		for _, e := range s.extra {
+			if e.live {
+				earliest(e.lastSent.Add(s.cfg.KeepAlive))
+			}
+		}
 	}
 	// Something to send: probes go at once; everything else waits for the
 	// congestion window (an ACK reopens it) and then for the pacer, the

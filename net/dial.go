@@ -28,11 +28,18 @@ type Dialer struct {
 	LocalAddr netip.AddrPort
 	// LocalAddrs are further local addresses (other interfaces, say
 	// Wi-Fi and cellular): the Dialer binds a socket to each too, and
-	// every session keeps the paths from them to its server as backups
-	// it moves to when the path in use goes dark (two probe timeouts,
-	// docs/PROTOCOL.md §6.6.7). With LocalAddr zero, the first of them
-	// is the main socket's address.
+	// every session opens a path from each to its server (and to each
+	// address the server advertises) and uses them together: data goes
+	// on the path with the lowest round trip that has room, spilling over
+	// to the others, and a path that goes dark hands its data to the
+	// others within about two probe timeouts (docs/PROTOCOL.md §6.6).
+	// With LocalAddr zero, the first of them is the main socket's
+	// address.
 	LocalAddrs []netip.AddrPort
+	// BackupPaths makes the further paths backups: they carry this side's
+	// data only while no other path works (MPTCP's backup mode; the
+	// server's scheduler still uses every path).
+	BackupPaths bool
 	// Service is the service name channels are opened to (default "").
 	Service string
 	// Priority is the channels' priority, 0 most urgent (default 3).
@@ -158,7 +165,9 @@ func (d *Dialer) sessions() *dialer.Pool {
 		if !laddr.IsValid() && len(backups) > 0 {
 			laddr, backups = backups[0], backups[1:]
 		}
-		d.pool = dialer.New(d.Config.endpoint(false), laddr)
+		cfg := d.Config.endpoint(false)
+		cfg.BackupPaths = d.BackupPaths
+		d.pool = dialer.New(cfg, laddr)
 		d.pool.NoFallback = d.Config.DisableTCP
 		d.pool.Backups = backups
 	})

@@ -3,6 +3,7 @@ package net
 import (
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/mux"
@@ -45,12 +46,24 @@ func (s *Session) PathChanges() int { return s.s.PathChanges() }
 type PathInfo struct {
 	Local, Remote netip.AddrPort
 	Transport     string // "udp" or "tcp"
-	Active        bool   // the path in use; the others are backups, or being validated
+	// State is "active" (carries data, sharing the load with the other
+	// active paths), "backup" (carries data only while no active path
+	// works: Dialer.BackupPaths), "suspect" (it stopped delivering: only
+	// probes go there until it does again), "validating" (being opened,
+	// or the peer's new address being checked), or "standby" (known but
+	// not opened yet).
+	State string
+	// For the paths in use (active, backup, suspect): the smoothed round
+	// trip, and what this side sent on the path.
+	RTT                    time.Duration
+	PacketsSent, BytesSent uint64
+	PacketsLost            uint64
 }
 
-// Paths returns the session's paths, the one in use first: with
-// Dialer.LocalAddrs, a backup from each further local socket
-// (docs/PROTOCOL.md §6.6.7).
+// Paths returns the session's paths, the one the handshake used first
+// (docs/PROTOCOL.md §6.6): with Dialer.LocalAddrs, one from each further
+// local socket, and one to each address the server advertises
+// (Config.Advertise).
 func (s *Session) Paths() []PathInfo {
 	var out []PathInfo
 	for _, p := range s.s.Paths() {
@@ -58,7 +71,8 @@ func (s *Session) Paths() []PathInfo {
 		if p.Stream {
 			tr = "tcp"
 		}
-		out = append(out, PathInfo{Local: p.Local, Remote: p.Remote, Transport: tr, Active: p.Active})
+		out = append(out, PathInfo{Local: p.Local, Remote: p.Remote, Transport: tr, State: p.State,
+			RTT: p.SmoothedRTT, PacketsSent: p.PacketsSent, BytesSent: p.BytesSent, PacketsLost: p.PacketsLost})
 	}
 	return out
 }

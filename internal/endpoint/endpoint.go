@@ -48,6 +48,10 @@ type Config struct {
 	// at; every session it answers advertises them to the dialer
 	// (mux.Session.Advertise, PROTOCOL.md §6.6.2).
 	Advertise []netip.AddrPort
+	// BackupPaths makes the further paths of sessions this endpoint dials
+	// backups (mux.PathBackup: they carry data only while no other path
+	// works) instead of sharing the load (PROTOCOL.md §6.6.5).
+	BackupPaths bool
 	// MaxSessions bounds the sessions (default 10,000); initiations beyond
 	// it are dropped.
 	MaxSessions int

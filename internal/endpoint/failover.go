@@ -15,7 +15,7 @@ import (
 // backup at once: it needs no validation from this side (the peer
 // validates the new address as any other, PROTOCOL.md §6.4), and what was
 // outstanding on the old path is sent again on the new one at once
-// (mux.Session.AbandonInFlight).
+// (mux.Session.AbandonPath).
 //
 // A side that only receives has nothing of its own to time out, so while
 // it has backups it probes silence: after quietFirst without a packet it
@@ -52,6 +52,7 @@ func (b *backups) init(s *Session, now time.Time) {
 	for _, l := range links {
 		if l != s.at.l && !l.caps.Reliable && fits(l.t.LocalAddr().Addr(), s.at.addr.Addr()) {
 			b.paths = append(b.paths, path{l, s.at.addr})
+			s.wantPath(path{l, s.at.addr}) // opened beside the first (multipath.go)
 		}
 	}
 }
@@ -78,6 +79,7 @@ func (b *backups) learn(s *Session) {
 				b.lastRecv, b.quiet = time.Now(), quietFirst // the silence probe starts (check)
 			}
 			b.paths = append(b.paths, p)
+			s.wantPath(p)
 		}
 	}
 }
@@ -141,10 +143,11 @@ func (b *backups) check(s *Session, now time.Time) {
 		b.pinged = now
 		b.quiet = min(2*b.quiet, max(s.m.KeepAlive(), quietFirst))
 	}
-	// Two probe timeouts in a row on the path in use. The move's
-	// AbandonInFlight (moveTo) sets the count back to 0, so the next move
-	// takes two timeouts on the new path.
-	if s.m.PTOCount() < 2 {
+	// Two probe timeouts in a row on the path in use, and no other path
+	// in the engine to take over (which it does by itself, PROTOCOL.md
+	// §6.6.5). The move's AbandonPath (moveTo) sets the count back to 0,
+	// so the next move takes two timeouts on the new path.
+	if s.m.PTOCount() < 2 || s.holdsPaths() {
 		return
 	}
 	next := b.paths[0]
@@ -159,23 +162,65 @@ func (b *backups) check(s *Session, now time.Time) {
 type PathInfo struct {
 	Local, Remote netip.AddrPort
 	Stream        bool // over a stream (TCP) transport
-	Active        bool // the path in use; the others are backups or being validated
+	// State: "active" (carries data), "backup" (carries data only when
+	// no active path works), "suspect" (two probe timeouts in a row: it
+	// gets only probes until it delivers again), "validating" (being
+	// opened or followed), or "standby" (known, not opened: a failover
+	// target).
+	State string
+	mux.PathStats
 }
 
-// Paths returns the session's paths: the one in use first, then the
-// backups, then a path being validated, if any.
+// Paths returns the session's paths: the engine's, path 0 first, then a
+// path being validated, then those waiting to be opened.
 func (s *Session) Paths() []PathInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	info := func(p path, active bool) PathInfo {
-		return PathInfo{Local: p.l.t.LocalAddr(), Remote: p.addr, Stream: p.reliable(), Active: active}
+	info := func(p path, state string) PathInfo {
+		return PathInfo{Local: p.l.t.LocalAddr(), Remote: p.addr, Stream: p.reliable(), State: state}
 	}
-	out := []PathInfo{info(s.at, true)}
-	for _, p := range s.backups.paths {
-		out = append(out, info(p, false))
+	var out []PathInfo
+	for id := 0; id < mux.MaxPaths; id++ {
+		st, ok := s.m.PathStats(id)
+		if !ok {
+			break
+		}
+		if !st.Live {
+			continue
+		}
+		pi := info(s.pathOf(id), "active")
+		switch {
+		case st.Suspect:
+			pi.State = "suspect"
+		case st.Mode == mux.PathBackup:
+			pi.State = "backup"
+		}
+		pi.PathStats = st
+		out = append(out, pi)
+	}
+	listed := func(p path) bool {
+		return s.pathID(p) >= 0 || p == s.candidate
 	}
 	if s.candidate.valid() {
-		out = append(out, info(s.candidate, false))
+		out = append(out, info(s.candidate, "validating"))
+	}
+	for _, p := range s.backups.paths {
+		if !listed(p) {
+			out = append(out, info(p, "standby"))
+		}
 	}
 	return out
+}
+
+// holdsPaths reports whether the engine has a path besides path 0.
+func (s *Session) holdsPaths() bool {
+	if s.mp == nil {
+		return false
+	}
+	for i := 1; i < mux.MaxPaths; i++ {
+		if s.mp.paths[i].valid() {
+			return true
+		}
+	}
+	return false
 }

@@ -165,14 +165,13 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Ti
 	if err != nil {
 		return
 	}
-	if pn >= s.highPN {
+	id := s.pathID(from)
+	newest := pn >= s.highPN
+	if newest {
 		s.highPN = pn
-		if from != s.at && from != s.candidate && s.mayFollow(from) {
-			s.startValidation(from)
-		}
 	}
-	if s.candidate.valid() && from == s.candidate {
-		s.amp.Received(n)
+	if id > 0 {
+		s.mp.recv[id] = now
 	}
 	s.backups.received(now)
 	if !s.answeredAt.IsZero() {
@@ -181,13 +180,30 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Ti
 		s.m.SetInitialRTT(now.Sub(s.answeredAt))
 		s.answeredAt = time.Time{}
 	}
-	s.m.Receive(plain, now)
+	s.m.ReceivePath(plain, id, now)
+	if s.m.Challenged() {
+		s.respondOn = from // the PATH_RESPONSE goes back this way (route)
+		if id < 0 && from != s.candidate && s.mayAdd(from) {
+			// The peer opens a path beside ours (PROTOCOL.md §6.6.1).
+			s.startAdding(from, now)
+		}
+	}
+	if id < 0 && newest && from != s.candidate && s.mayFollow(from) && !(s.mp != nil && s.mp.adding) {
+		s.startValidation(from) // the peer moved (§6.4)
+	}
+	if s.candidate.valid() && from == s.candidate {
+		s.amp.Received(n)
+	}
 	if s.m.DatagramBacklog() {
 		// Move received datagrams to their channels' rings before the
 		// engine's queues overflow: a batch can hold a thousand packets.
 		s.dispatch()
 	}
 	if s.candidate.valid() && from == s.candidate && s.m.PathResponse() == s.challenge {
-		s.moveTo(s.candidate) // validated
+		if s.mp != nil && s.mp.adding {
+			s.added(now)
+		} else {
+			s.moveTo(s.candidate) // validated
+		}
 	}
 }

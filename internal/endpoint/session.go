@@ -64,6 +64,12 @@ type Session struct {
 	challenge [8]byte
 	amp       secure.AntiAmplification
 	moves     int // validated path changes
+	// respondOn is the path the peer's latest PATH_CHALLENGE came by,
+	// where the PATH_RESPONSE goes (route).
+	respondOn path
+	// mp holds the paths beyond the engine's path 0 (multipath.go), nil
+	// while the session has one.
+	mp *multipath
 	// onStream mirrors at.reliable() for readers without mu (Stream).
 	onStream atomic.Bool
 	// probe is the return to UDP of a session that fell back to TCP
@@ -206,6 +212,8 @@ func (s *Session) runOnce() {
 	s.dispatch()
 	if s.tr.Confirmed() {
 		s.backups.check(s, now)
+		s.openNext(now)
+		s.retirePaths(now, nil)
 		s.probe.run(s, now)
 		s.produce(now)
 		s.dispatch() // what Poll emitted (its timers, say): no later run is due for it
@@ -246,12 +254,13 @@ func (s *Session) produce(now time.Time) {
 		if b == nil {
 			break // the run's arenas are full
 		}
-		pending := s.m.ChallengePending()
-		n := s.m.Poll(b, now)
+		pending, answering := s.m.ChallengePending(), s.m.ResponsePending()
+		n, id := s.m.PollPath(b, now)
 		if n == 0 {
 			return
 		}
 		challenged := pending && !s.m.ChallengePending() // this packet carries it
+		answered := answering && !s.m.ResponsePending()
 		r.jobs = append(r.jobs, secure.SealJob{})
 		if err := s.tr.Prepare(b[:n], now, &r.jobs[len(r.jobs)-1]); err != nil {
 			r.jobs = r.jobs[:len(r.jobs)-1]
@@ -261,7 +270,7 @@ func (s *Session) produce(now time.Time) {
 			return
 		}
 		r.aoff += n + wire.TagLen
-		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n+wire.TagLen, challenged), arena})
+		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n+wire.TagLen, id, challenged, answered), arena})
 	}
 	s.kick() // more to send than one run should take: come back
 }
@@ -301,32 +310,40 @@ func (s *Session) moveTo(p path) {
 		// lost (it went dark, or a NAT rebinding moved the peer): send it
 		// again now rather than after the old path's timeouts. A TCP
 		// connection left behind still delivers what it holds.
-		s.m.AbandonInFlight()
+		s.m.AbandonPath(0)
 	}
 	s.probe.moved(s)
 }
 
-// route picks the path of a packet of n bytes: the packet that carries
-// the PATH_CHALLENGE (challenged) goes to the path it validates, even
-// beyond the amplification budget (it is one small packet per path change
-// the peer caused, or per probe of ours; sent on the old path, which may
-// be dark, the validation would never end); others go to the path being
-// validated while its budget lasts (the old one may be gone, as after a
-// NAT rebinding), else to the validated path.
-func (s *Session) route(n int, challenged bool) path {
-	if !s.candidate.valid() {
-		return s.at
-	}
-	if s.amp.Allow(n) || challenged {
+// route picks the path of a packet of n bytes that the engine meant for
+// its path id. The packet that carries the PATH_CHALLENGE (challenged)
+// goes to the path it validates, even beyond the amplification budget (it
+// is one small packet per path change the peer caused, or per path of
+// ours; sent on the old path, which may be dark, the validation would
+// never end); the one that carries a PATH_RESPONSE (answered) goes back
+// the way the challenge came (PROTOCOL.md §5.6). While the peer's move to
+// a new path is validated, the rest goes there within its budget (the old
+// path may be gone, as after a NAT rebinding); a path being added gets
+// nothing else until it is.
+func (s *Session) route(n, id int, challenged, answered bool) path {
+	switch {
+	case challenged && s.candidate.valid():
+		return s.candidate
+	case answered && s.respondOn.valid():
+		if s.respondOn == s.candidate {
+			s.amp.Allow(n) // counted, and sent whatever it says: one per challenge
+		}
+		return s.respondOn
+	case s.candidate.valid() && !(s.mp != nil && s.mp.adding) && s.amp.Allow(n):
 		return s.candidate
 	}
-	return s.at
+	return s.pathOf(id)
 }
 
 // arm sets the session's timer to the engine's next deadline.
 func (s *Session) arm(now time.Time) {
 	d := s.m.Deadline()
-	for _, pd := range [...]time.Time{s.probe.deadline(), s.backups.deadline()} {
+	for _, pd := range [...]time.Time{s.probe.deadline(), s.backups.deadline(), s.pathDeadline()} {
 		if !pd.IsZero() && (d.IsZero() || pd.Before(d)) {
 			d = pd
 		}
