@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -112,8 +113,8 @@ func benchLegs(b *testing.B, legs int) {
 	}
 	b.StopTimer()
 	if legs == 2 {
-		for _, p := range s.Paths() {
-			b.ReportMetric(float64(p.BytesSent)/float64(int64(b.N)*bulkChunk), "share-"+p.Remote.String())
+		for i, p := range s.Paths() {
+			b.ReportMetric(float64(p.BytesSent)/float64(int64(b.N)*bulkChunk), fmt.Sprintf("leg%d-share", i+1))
 		}
 	}
 }
@@ -127,4 +128,17 @@ func inUse(s *haven.Session) int {
 		}
 	}
 	return n
+}
+
+// TestMultipathLegsSmoke runs BenchmarkMultipathLegs's two-leg setup once,
+// so that CI keeps it working: the second leg is opened and the bulk
+// arrives whole (benchLegs fails otherwise).
+func TestMultipathLegsSmoke(t *testing.T) {
+	r := testing.Benchmark(func(b *testing.B) { benchLegs(b, 2) })
+	if r.N == 0 {
+		t.Fatal("the two-leg benchmark failed")
+	}
+	if r.Extra["leg1-share"] == 0 || r.Extra["leg2-share"] == 0 {
+		t.Fatalf("one leg carried nothing: %v", r.Extra)
+	}
 }

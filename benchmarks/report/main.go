@@ -445,6 +445,7 @@ func markdown(all results, m machine) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label,
 				cell(res, r, "Haven"), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, rt, dir, verdict)
 		}
+		multipathLine(&b, res)
 	}
 	if len(all.failed) > 0 {
 		b.WriteString("\n**Failures** (their figures have fewer runs than the others):\n\n")
@@ -454,6 +455,20 @@ func markdown(all results, m machine) string {
 	}
 	b.WriteString("\n`—`: the workload does not apply (TLS over TCP has no datagrams and cannot go through the\nUDP loss proxy) or the ratio is undefined. The chart, results.svg, shows the first condition.\n")
 	return b.String()
+}
+
+// multipathLine reports BenchmarkMultipathLegs, a Haven-only figure (no
+// other system uses two paths in one connection): its aggregation, two
+// legs over one.
+func multipathLine(b *strings.Builder, res results) {
+	one, ok1 := res.median("MultipathLegs", "one", "MB/s")
+	two, ok2 := res.median("MultipathLegs", "two", "MB/s")
+	if !ok1 || !ok2 || one == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nMulti-path (Haven only: neither quic-go nor TCP uses two paths in one connection): one stream\n"+
+		"through two user-space proxy legs of 20 MB/s each way: %s MB/s; through one of them: %s MB/s;\n"+
+		"**%s×** (issue #14 asks for 1.6× or more).\n", format(two), format(one), format(two/one))
 }
 
 func orUnknown(s string) string {
