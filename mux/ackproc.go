@@ -21,7 +21,6 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 		per[i].prior = s.path(i).inFlight
 	}
 	any := false
-	large, small := false, false // for path MTU black-hole detection (path 0)
 	for _, rg := range a.Ranges {
 		if rg.Largest < s.sent.base {
 			break // ranges descend: the rest is older still
@@ -43,10 +42,10 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 				if pa.newest == nil {
 					pa.newest, pa.pn = p, pn
 				}
-				if p.path == 0 {
-					large = large || p.size > s.baseMTU
-					small = small || pn >= s.pmtu.suspPN && p.size <= s.baseMTU
-				}
+				// For path MTU black-hole detection (pmtu.go).
+				_, pm := s.mtuOf(int(p.path))
+				pa.large = pa.large || p.size > s.baseMTU
+				pa.small = pa.small || pn >= pm.suspPN && p.size <= s.baseMTU
 				any = true
 				s.framesAcked(p)
 			}
@@ -57,10 +56,6 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 	}
 	if !any {
 		return nil
-	}
-	if per[0].newest != nil {
-		s.pmtu.waitAck = false
-		s.pmtuAckedWhileSuspect(large, small)
 	}
 	s.maxAcked = max(s.maxAcked, largest)
 	// The ACK's largest packet, if still tracked: RFC 9002 §5.1 samples
@@ -78,6 +73,9 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 			continue
 		}
 		r := s.path(i)
+		_, pm := s.mtuOf(i)
+		pm.waitAck = false
+		s.pmtuAckedWhileSuspect(i, pa.large, pa.small)
 		if !r.anyAcked || seqBefore(r.largestAcked, pa.newest.seq) {
 			r.largestAcked, r.anyAcked = pa.newest.seq, true
 		}
@@ -105,6 +103,9 @@ type ackedOnPath struct {
 	prior  int         // bytes in flight before
 	newest *sentPacket // its largest packet newly acknowledged
 	pn     uint64      // newest's packet number
+	// large: it covered a packet above the base size; small: one at the
+	// base size sent since a black hole was suspected (pmtu.go).
+	large, small bool
 }
 
 // lateAck counts the acknowledgement of a packet of path r already
@@ -274,8 +275,8 @@ func (s *Session) onPTO(now time.Time) {
 		if s.cfg.ReliableCarrier && k == 0 {
 			continue // the probes are PINGs: the carrier still holds the data
 		}
-		if r.ptoCount >= 2 && k == 0 {
-			s.pmtuSuspect()
+		if r.ptoCount >= 2 {
+			s.pmtuSuspect(k)
 		}
 		if r.ptoCount >= 2 && s.otherUsable(k) {
 			r.suspect = true
@@ -298,7 +299,7 @@ func (s *Session) framesAcked(p *sentPacket) {
 	for i := 0; i < int(p.nf); i++ {
 		f := &p.frames[i]
 		if f.kind == fPMTUProbe {
-			s.pmtuAcked(int(f.n))
+			s.pmtuAcked(int(p.path), int(f.n))
 			continue
 		}
 		c := s.channels.Lookup(f.ch)
@@ -343,7 +344,7 @@ func (s *Session) framesLost(p *sentPacket) {
 		f := &p.frames[i]
 		switch f.kind {
 		case fPMTUProbe:
-			s.pmtuLost(int(f.n))
+			s.pmtuLost(int(p.path), int(f.n))
 			continue
 		case fMaxDataSess:
 			s.ctrlMaxData = true

@@ -17,6 +17,7 @@ import (
 // mpLink is one direction of a simulated path.
 type mpLink struct {
 	delay     time.Duration
+	mtu       int     // the largest packet it carries
 	rate      float64 // bytes per second; 0: no limit
 	queue     int     // bytes the link may hold waiting for the wire
 	dark      bool
@@ -29,7 +30,7 @@ type mpLink struct {
 // send returns when a packet of size bytes entering at now arrives, or
 // false when the link drops it.
 func (l *mpLink) send(now time.Time, size int) (time.Time, bool) {
-	if size > ethernetMTU {
+	if size > l.mtu {
 		l.tooBig++ // larger than the path carries: a PMTU probe
 		return time.Time{}, false
 	}
@@ -57,6 +58,7 @@ type mpPathConfig struct {
 	delay time.Duration // one way
 	rate  float64       // bytes per second
 	queue int
+	mtu   int // 0: ethernetMTU
 }
 
 // mpDelivery is a packet on its way.
@@ -107,7 +109,11 @@ func newMPSim(t testing.TB, mode PathMode, cfgs ...mpPathConfig) *mpSim {
 	sim := &mpSim{t: t, now: now, buf: make([]byte, wire.MaxPacketSize)}
 	sim.apps = [2]*peerApp{newPeerApp(t, "a", a), newPeerApp(t, "b", b)}
 	for i, c := range cfgs {
-		link := func() *mpLink { return &mpLink{delay: c.delay, rate: c.rate, queue: c.queue} }
+		mtu := c.mtu
+		if mtu == 0 {
+			mtu = ethernetMTU
+		}
+		link := func() *mpLink { return &mpLink{delay: c.delay, rate: c.rate, queue: c.queue, mtu: mtu} }
 		sim.links = append(sim.links, [2]*mpLink{link(), link()})
 		if i == 0 {
 			continue

@@ -238,3 +238,22 @@ func TestPathKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPathMTUPerPath: each path searches its own packet size (PROTOCOL.md
+// §6.6.4): over a 1,500-byte path and a jumbo-frame path at once, the
+// second grows to jumbo packets while the first keeps the base size.
+func TestPathMTUPerPath(t *testing.T) {
+	jumbo := mpLeg
+	jumbo.mtu = 9000 - 28
+	m := newMPSim(t, PathActive, mpLeg, jumbo)
+	transfer(t, m, 4<<20, time.Minute)
+	p0, _ := m.apps[0].s.PathStats(0)
+	p1, _ := m.apps[0].s.PathStats(1)
+	if p0.PacketSize > ethernetMTU || p1.PacketSize != pmtuJumbo {
+		t.Fatalf("packet sizes %d and %d, want at most %d on the first path and %d on the jumbo one",
+			p0.PacketSize, p1.PacketSize, ethernetMTU, pmtuJumbo)
+	}
+	if p1.BytesSent/max(p1.PacketsSent, 1) < 2*ethernetMTU {
+		t.Fatalf("the jumbo path carried %d bytes in %d packets: not jumbo packets", p1.BytesSent, p1.PacketsSent)
+	}
+}

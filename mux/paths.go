@@ -27,9 +27,9 @@ import (
 // congestion response), it gets only PINGs at its backoff, and an
 // acknowledgement of any packet sent on it makes it usable again.
 //
-// Path 0 keeps the session-wide parts: path MTU discovery (the other
-// paths send base-size packets), the carrier (SetCarrier), and the RTT
-// that flow-control tuning and acknowledgement delays follow.
+// Each path searches its own packet size (pmtu.go). Path 0 keeps the
+// session-wide parts: the carrier (SetCarrier), and the RTT that
+// flow-control tuning and acknowledgement delays follow.
 
 // MaxPaths is the most paths a session holds at once (PROTOCOL.md §6.6.1).
 const MaxPaths = 8
@@ -51,10 +51,13 @@ var (
 	ErrNoPath       = errors.New("mux: no such path")
 )
 
-// extraPath is a path other than 0: its recovery, and when a packet last
-// went on it (its keepalive; path 0 has the session's).
+// extraPath is a path other than 0: its recovery, its packet size and
+// path MTU search (pmtu.go), and when a packet last went on it (its
+// keepalive; path 0 has the session's).
 type extraPath struct {
 	recovery
+	mtu      int
+	pmtu     pmtuState
 	lastSent time.Time
 }
 
@@ -109,7 +112,8 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 		s.extra = append(s.extra, new(extraPath))
 		id = len(s.extra)
 	}
-	s.extra[id-1].lastSent = s.now
+	e := s.extra[id-1]
+	e.lastSent, e.mtu = s.now, s.baseMTU
 	if rtt <= 0 {
 		rtt, _ = s.lowestRTT()
 	}
@@ -117,6 +121,7 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 	*r = recovery{}
 	r.init(s.newController(s.baseMTU), s.baseMTU)
 	r.pacer.SetRateBurst(true)
+	s.initPMTU(id, s.maxMTU)
 	r.mode = mode
 	s.acks.multipath()
 	if rtt > 0 {
@@ -177,6 +182,7 @@ type PathStats struct {
 	SmoothedRTT      time.Duration
 	CongestionWindow int
 	BytesInFlight    int
+	PacketSize       int    // the packet size in use on the path, tag included (pmtu.go)
 	PTOCount         int    // probe timeouts in a row with packets outstanding
 	PacketsSent      uint64 // packets sent on the path
 	BytesSent        uint64 // their bytes, tag included
@@ -189,8 +195,9 @@ func (s *Session) PathStats(id int) (st PathStats, ok bool) {
 		return PathStats{}, false
 	}
 	r := s.path(id)
+	mtu, _ := s.mtuOf(id)
 	return PathStats{
-		Live: r.live, Suspect: r.suspect, Mode: r.mode,
+		Live: r.live, Suspect: r.suspect, Mode: r.mode, PacketSize: *mtu,
 		SmoothedRTT: r.rtt.Smoothed(), CongestionWindow: r.cc.Window(), BytesInFlight: r.inFlight,
 		PTOCount: r.ptoCount, PacketsSent: r.sentPackets, BytesSent: r.sentBytes, PacketsLost: r.lostPackets,
 	}, true
@@ -320,15 +327,6 @@ func (s *Session) markLost(r *recovery, p *sentPacket) {
 	r.lostPackets++
 	s.stats.PacketsLost++
 	s.framesLost(p)
-}
-
-// sendSizeOn returns the largest packet to build for path k: path MTU
-// discovery's for path 0, the base size for the others.
-func (s *Session) sendSizeOn(k int) int {
-	if k == 0 {
-		return s.sendSize()
-	}
-	return s.baseMTU
 }
 
 // seqBefore reports whether path sequence number a comes before b

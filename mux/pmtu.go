@@ -49,47 +49,63 @@ type pmtuState struct {
 	size    int    // size of the outstanding probe
 }
 
-// initPMTU sets up the search for packets up to max bytes above the
+// mtuOf returns path k's packet size and search: path 0's are the
+// session's own (s.mtu, s.pmtu), a further path's are in its extraPath.
+func (s *Session) mtuOf(k int) (*int, *pmtuState) {
+	if k == 0 {
+		return &s.mtu, &s.pmtu
+	}
+	e := s.extra[k-1]
+	return &e.mtu, &e.pmtu
+}
+
+// initPMTU sets up path k's search for packets up to max bytes above its
 // current size.
-func (s *Session) initPMTU(max int) {
-	p := &s.pmtu
+func (s *Session) initPMTU(k, max int) {
+	mtu, p := s.mtuOf(k)
 	*p = pmtuState{}
 	top := min(max, pmtuLoopback)
 	for _, c := range [...]int{top, pmtuLoopback, pmtuJumbo} {
-		if c <= top && c > s.mtu && (p.nc == 0 || c < p.cands[p.nc-1]) {
+		if c <= top && c > *mtu && (p.nc == 0 || c < p.cands[p.nc-1]) {
 			p.cands[p.nc] = c
 			p.nc++
 		}
 	}
 }
 
-// pmtuAfter is how many bytes a session sends at the base size before it
-// probes: a session that exchanges small messages gains nothing from
+// pmtuAfter is how many bytes a path carries at the base size before it
+// is probed: a session that exchanges small messages gains nothing from
 // larger packets, and a 64 KiB probe costs as much to seal and open as
 // 45 full base-size packets.
 const pmtuAfter = 64 << 10
 
-// pmtuProbeDue reports whether Poll should send a probe now: the search
-// is on, no probe is outstanding, the session has sent pmtuAfter bytes,
-// and the peer has acknowledged a packet (so that loss detection can
-// judge the probe).
-func (s *Session) pmtuProbeDue() bool {
-	p := &s.pmtu
-	return p.next < p.nc && !p.probing && !p.waitAck && s.rec.anyAcked && s.state == sessOpen &&
-		s.stats.BytesSent >= pmtuAfter
+// pmtuProbeDue reports whether Poll should send a probe on path k now:
+// its search is on, no probe of it is outstanding, it has carried
+// pmtuAfter bytes, and the peer has acknowledged a packet sent on it (so
+// that loss detection can judge the probe).
+func (s *Session) pmtuProbeDue(k int) bool {
+	_, p := s.mtuOf(k)
+	r := s.path(k)
+	return p.next < p.nc && !p.probing && !p.waitAck && r.anyAcked && r.live && !r.suspect &&
+		s.state == sessOpen && r.sentBytes >= pmtuAfter
 }
 
-// probeSize returns the size of the probe Poll would send now, or 0.
-func (s *Session) probeSize() int {
-	if !s.pmtuProbeDue() {
-		return 0
+// probeDue returns a path due for a probe and the probe's size (0: none).
+func (s *Session) probeDue() (int, int) {
+	for k := 0; k < s.numPaths(); k++ {
+		if s.pmtuProbeDue(k) {
+			_, p := s.mtuOf(k)
+			return k, p.cands[p.next]
+		}
 	}
-	return s.pmtu.cands[s.pmtu.next]
+	return 0, 0
 }
 
-// buildPMTUProbe writes a probe into b (len(b) ≥ its size) and records it.
-func (s *Session) buildPMTUProbe(b []byte, now time.Time) int {
-	size := s.pmtu.cands[s.pmtu.next]
+// buildPMTUProbe writes a probe for path k into b (len(b) ≥ its size) and
+// records it.
+func (s *Session) buildPMTUProbe(b []byte, now time.Time, k int) int {
+	_, pm := s.mtuOf(k)
+	size := pm.cands[pm.next]
 	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
 	if s.spinOut() {
 		h.Flags |= wire.FlagSpin
@@ -100,78 +116,90 @@ func (s *Session) buildPMTUProbe(b []byte, now time.Time) int {
 	n := size - wire.TagLen
 	clear(b[len(p):n]) // PADDING to the end (PROTOCOL.md §4.1)
 	record(sp, frameRef{kind: fPMTUProbe, n: uint32(size)})
-	s.pmtu.probing, s.pmtu.size = true, size
+	pm.probing, pm.size = true, size
 	s.stats.PMTUProbes++
 	// Neither eliciting nor in flight for recovery: a probe's fate says
 	// nothing about congestion, and it must not hold up the PTO of data.
-	s.finishPacket(sp, 0, n, false, now)
+	s.finishPacket(sp, k, n, false, now)
 	return n
 }
 
-// pmtuAcked raises the packet size to an acknowledged probe's.
-func (s *Session) pmtuAcked(size int) {
-	if !s.pmtu.probing || size != s.pmtu.size {
+// pmtuAcked raises path k's packet size to an acknowledged probe's.
+func (s *Session) pmtuAcked(k, size int) {
+	mtu, p := s.mtuOf(k)
+	if !p.probing || size != p.size {
 		return
 	}
-	s.pmtu.probing, s.pmtu.next = false, s.pmtu.nc // found: the search ends
-	if size > s.mtu {
-		s.setMTU(size)
+	p.probing, p.next = false, p.nc // found: the search ends
+	if size > *mtu {
+		s.setMTU(k, size)
 	}
 }
 
-// pmtuLost moves the search to the next smaller candidate.
-func (s *Session) pmtuLost(size int) {
-	if !s.pmtu.probing || size != s.pmtu.size {
+// pmtuLost moves path k's search to the next smaller candidate.
+func (s *Session) pmtuLost(k, size int) {
+	_, p := s.mtuOf(k)
+	if !p.probing || size != p.size {
 		return
 	}
-	s.pmtu.probing = false
-	s.pmtu.next++
+	p.probing = false
+	p.next++
 }
 
-// pmtuSuspect starts suspecting a black hole after repeated probe
-// timeouts above the base size.
-func (s *Session) pmtuSuspect() {
-	if s.mtu <= s.baseMTU || s.pmtu.suspect {
+// pmtuSuspect starts suspecting a black hole on path k after repeated
+// probe timeouts above the base size.
+func (s *Session) pmtuSuspect(k int) {
+	mtu, p := s.mtuOf(k)
+	if *mtu <= s.baseMTU || p.suspect {
 		return
 	}
-	s.pmtu.suspect, s.pmtu.suspPN = true, s.nextPN
+	p.suspect, p.suspPN = true, s.nextPN
 }
 
-// pmtuAckedWhileSuspect settles a suspicion from one ACK: large says
-// whether it newly covered a packet larger than the base size, small
-// whether it covered one sent at the base size since the suspicion.
-func (s *Session) pmtuAckedWhileSuspect(large, small bool) {
+// pmtuAckedWhileSuspect settles a suspicion on path k from one ACK: large
+// says whether it newly covered a packet of the path larger than the base
+// size, small whether it covered one sent at the base size since the
+// suspicion.
+func (s *Session) pmtuAckedWhileSuspect(k int, large, small bool) {
+	_, p := s.mtuOf(k)
 	switch {
-	case !s.pmtu.suspect:
+	case !p.suspect:
 	case large: // the path still carries the size: no black hole
-		s.pmtu.suspect = false
+		p.suspect = false
 	case small: // only the small ones get through: a black hole
-		s.pmtu.suspect = false
+		p.suspect = false
 		s.stats.PMTUBlackHoles++
-		s.setMTU(s.baseMTU)
-		s.initPMTU(s.maxMTU)
-		s.pmtu.waitAck = true // search again after the next ACK
+		s.setMTU(k, s.baseMTU)
+		s.initPMTU(k, s.maxMTU)
+		p.waitAck = true // search again after the next ACK
 	}
 }
 
-// sendSize returns the largest packet to build now: the base size while a
-// black hole is suspected, else the discovered size.
-func (s *Session) sendSize() int {
-	if s.pmtu.suspect {
+// sendSizeOn returns the largest packet to build for path k now: the
+// base size while a black hole is suspected there, else the discovered
+// size.
+func (s *Session) sendSizeOn(k int) int {
+	mtu, p := s.mtuOf(k)
+	if p.suspect {
 		return s.baseMTU
 	}
-	return s.mtu
+	return *mtu
 }
 
-// setMTU changes the size of the packets sent, and the congestion
-// controller's unit with it (its minimum and initial windows are counted
-// in packets). The pacer keeps the base size as its unit: it lets a packet
-// go once the budget holds a base-size packet and lets a larger one drive
-// the budget negative, to be repaid before the next. Counted in 64 KiB
-// packets, a small control packet would wait for a whole 64 KiB of budget.
-func (s *Session) setMTU(n int) {
-	s.mtu = n
-	s.rec.cc.SetMaxDatagramSize(n)
-	s.rec.pacer.SetRateBurst(n <= s.baseMTU)
-	s.stats.PacketSize = n
+// setMTU changes the size of the packets sent on path k, and its
+// congestion controller's unit with it (its minimum and initial windows
+// are counted in packets). The pacer keeps the base size as its unit: it
+// lets a packet go once the budget holds a base-size packet and lets a
+// larger one drive the budget negative, to be repaid before the next.
+// Counted in 64 KiB packets, a small control packet would wait for a
+// whole 64 KiB of budget.
+func (s *Session) setMTU(k, n int) {
+	mtu, _ := s.mtuOf(k)
+	*mtu = n
+	r := s.path(k)
+	r.cc.SetMaxDatagramSize(n)
+	r.pacer.SetRateBurst(n <= s.baseMTU)
+	if k == 0 {
+		s.stats.PacketSize = n
+	}
 }

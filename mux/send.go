@@ -31,8 +31,8 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 	if len(b) < s.mtu {
 		return 0, 0
 	}
-	if ps := s.probeSize(); ps > 0 && len(b) >= ps {
-		return s.buildPMTUProbe(b, now), 0
+	if k, ps := s.probeDue(); ps > 0 && len(b) >= ps {
+		return s.buildPMTUProbe(b, now, k), k
 	}
 	k, canSend := s.pickPath(now)
 	pathKeep := 0

@@ -203,7 +203,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 	s.baseMTU = min(wire.DefaultPacketSize, s.maxMTU)
 	s.mtu = s.baseMTU
 	s.stats.PacketSize = s.mtu
-	s.initPMTU(s.maxMTU)
+	s.initPMTU(0, s.maxMTU)
 	if p := time.Duration(peerParams.IdleTimeoutMs) * time.Millisecond; p > 0 && (s.idle == 0 || p < s.idle) {
 		s.idle = p
 	}
@@ -252,7 +252,16 @@ func (s *Session) Stats() Stats {
 // included; the buffer given to Poll must be at least this long. It grows
 // when path MTU discovery finds a larger size (and for a probe), so ask
 // again before each Poll.
-func (s *Session) MaxPacketSize() int { return max(s.mtu, s.probeSize()) }
+func (s *Session) MaxPacketSize() int {
+	n := s.mtu
+	for _, e := range s.extra {
+		if e.live {
+			n = max(n, e.mtu)
+		}
+	}
+	_, probe := s.probeDue()
+	return max(n, probe)
+}
 
 // Close closes the session abruptly with a code and reason: a CLOSE goes
 // out with the next Poll, and every channel fails with the CloseError.
@@ -358,8 +367,8 @@ func (s *Session) SetCarrier(reliable bool, maxPacket int) {
 	}
 	s.cfg.ReliableCarrier = reliable
 	s.maxMTU = max(min(maxPacket, int(s.peerParams.MaxPacketSize)), wire.MinPacketSize)
-	s.setMTU(s.baseMTU)
-	s.initPMTU(s.maxMTU)
+	s.setMTU(0, s.baseMTU)
+	s.initPMTU(0, s.maxMTU)
 	s.pmtu.waitAck = true // search once the new path has acknowledged a packet
 }
 
