@@ -19,7 +19,10 @@ side too: status 0 on a clean end, 1 with a one-line error otherwise.
 `
 
 // localAddrsHelp documents the clients' -local flag.
-const localAddrsHelp = "a local `IP:PORT` to send from (port 0: any; repeat it, or give a comma-separated list, for a backup path from each, which the session fails over to)"
+const localAddrsHelp = "a local `IP:PORT` to send from (port 0: any; repeat it, or give a comma-separated list, for a path from each, used together)"
+
+// backupPathsHelp describes -backup-paths (net.Dialer.BackupPaths).
+const backupPathsHelp = "keep the paths from the second -local address on for when the first fails, instead of using them together"
 
 // dialTimeoutDefault bounds a client's handshake and channel open: the
 // library's own default, a minute of retries on a bad path (issue #11;
@@ -27,13 +30,14 @@ const localAddrsHelp = "a local `IP:PORT` to send from (port 0: any; repeat it, 
 const dialTimeoutDefault = 60 * time.Second
 
 func cmdCat(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("cat", "cat [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] [-local IP:PORT ...] ADDR", catAbout)
+	c := newCommand("cat", "cat [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] [-local IP:PORT ...] [-backup-paths] ADDR", catAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
 	cipher := cipherFlag(c)
 	service := c.String("service", "", "the service `NAME` to open the channel to (default: the default service)")
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and channel open")
 	var locals addrsFlag
 	c.Var(&locals, "local", localAddrsHelp)
+	backup := c.Bool("backup-paths", false, backupPathsHelp)
 	if err := c.parse(args, 1, std.out); err != nil {
 		return err
 	}
@@ -42,7 +46,7 @@ func cmdCat(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service, LocalAddrs: locals}
+	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service, LocalAddrs: locals, BackupPaths: *backup}
 	defer d.Close()
 	conn, err := dial(ctx, d, addr, *timeout)
 	if err != nil {

@@ -27,7 +27,7 @@ interface. Port 0 picks a free port; the address is logged to stderr as
 `
 
 func cmdForward(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("forward", "forward -L [BINDHOST:]PORT [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] [-local IP:PORT ...] ADDR", forwardAbout)
+	c := newCommand("forward", "forward -L [BINDHOST:]PORT [-key FILE] [-cipher NAME] [-service NAME] [-timeout DURATION] [-local IP:PORT ...] [-backup-paths] ADDR", forwardAbout)
 	keyPath := c.String("key", "", "the client's private key `FILE` (mode 0600), for servers that list it in -authorized-keys (default: a fresh key)")
 	cipher := cipherFlag(c)
 	local := c.String("L", "", "the local TCP address to listen on: [`BINDHOST:]PORT`")
@@ -35,6 +35,7 @@ func cmdForward(ctx context.Context, args []string, std stdio) error {
 	timeout := c.Duration("timeout", dialTimeoutDefault, "bound on the handshake and each channel open")
 	var locals addrsFlag
 	c.Var(&locals, "local", localAddrsHelp)
+	backup := c.Bool("backup-paths", false, backupPathsHelp)
 	if err := c.parse(args, 1, std.out); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func cmdForward(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer ln.Close()
-	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service, LocalAddrs: locals}
+	d := &hnet.Dialer{Config: cfg, Timeout: *timeout, Service: *service, LocalAddrs: locals, BackupPaths: *backup}
 	defer d.Close()
 
 	sigc := make(chan os.Signal, 1)

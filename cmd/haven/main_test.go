@@ -428,12 +428,16 @@ func TestAddrsFlag(t *testing.T) {
 	}
 }
 
-// TestCatSeveralLocalAddrs: haven cat with two -local addresses (a backup
-// path from the second) round-trips through haven serve -advertise.
+// TestCatSeveralLocalAddrs: haven cat with two -local addresses (a path
+// from each), with and without -backup-paths, round-trips through haven
+// serve -advertise.
 func TestCatSeveralLocalAddrs(t *testing.T) {
 	_, addr := serveListening(t, "-echo", "-advertise", "127.0.0.1:9")
-	out, errOut, code := runHaven(t, "over two sockets\n", "cat", "-local", "127.0.0.1:0", "-local", "127.0.0.2:0", addr)
-	if code != 0 || out != "over two sockets\n" {
-		t.Fatalf("cat: status %d, stdout %q, stderr %q", code, out, errOut)
+	for _, extra := range [][]string{nil, {"-backup-paths"}} {
+		args := append(append([]string{"cat", "-local", "127.0.0.1:0", "-local", "127.0.0.2:0"}, extra...), addr)
+		out, errOut, code := runHaven(t, "over two sockets\n", args...)
+		if code != 0 || out != "over two sockets\n" {
+			t.Fatalf("cat %v: status %d, stdout %q, stderr %q", extra, code, out, errOut)
+		}
 	}
 }
