@@ -189,7 +189,14 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Ti
 		}
 	}
 	if id < 0 && newest && from != s.candidate && s.mayFollow(from) && !(s.mp != nil && s.mp.adding) {
-		s.startValidation(from) // the peer moved (§6.4)
+		if s.holdsPaths() && s.mayAdd(from) {
+			// A peer with several paths moved on one of them (a NAT
+			// rebinding): which one is unknown, so the new path is added
+			// and the one that went silent retires by itself.
+			s.startAdding(from, now)
+		} else {
+			s.startValidation(from) // the peer moved (§6.4)
+		}
 	}
 	if s.candidate.valid() && from == s.candidate {
 		s.amp.Received(n)

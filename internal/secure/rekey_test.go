@@ -54,6 +54,10 @@ func TestRekey(t *testing.T) {
 	ti, tr := p.transports(t, shortLimits, at(0))
 	pkt, _ := seal(t, ti, "hello", at(0))
 	mustOpen(t, tr, pkt, at(0))
+	if ti.NeedsRekey(at(10 * ms)) {
+		t.Fatal("initiator wants a rekey before the responder sent a packet under its keys")
+	}
+	mustOpen(t, ti, first(t, tr, at(0)), at(0)) // the responder answers under them
 
 	if ti.NeedsRekey(at(9*ms)) || tr.NeedsRekey(at(9*ms)) {
 		t.Fatal("rekey wanted too early")
@@ -180,6 +184,9 @@ func TestMessageLimits(t *testing.T) {
 			t.Fatalf("NeedsRekey after %d packets: %v", i, !(i >= 3))
 		}
 		mustOpen(t, tr, first(t, ti, at(0)), at(0))
+		if i == 0 {
+			mustOpen(t, ti, first(t, tr, at(0)), at(0)) // the responder has the keys
+		}
 	}
 	if _, _, err := ti.Seal(packet(ti, 1, "x"), at(0)); err != ErrKeysExhausted {
 		t.Fatalf("Seal past RejectAfterMessages: %v", err)
@@ -253,4 +260,45 @@ func TestSimultaneousRekey(t *testing.T) {
 	if !kBit(first(t, loseTr, now)) {
 		t.Fatal("loser did not switch to the new keys")
 	}
+}
+
+// TestNoRekeyBeforeConfirmation: after a rekey of its own, the initiator
+// wants no other until the responder has sent a packet under the new
+// keys, however many it seals. A second rekey while the responder still
+// holds the first one unconfirmed made the responder drop it and derive
+// the next key phase from its older keys: the two ends then disagreed on
+// the K bit for good, and every packet failed (a session died this way in
+// the endpoint's rekey test, about one run in twenty).
+func TestNoRekeyBeforeConfirmation(t *testing.T) {
+	p := newPair(t, ResponderConfig{})
+	lim := Limits{RekeyAfterMessages: 3}
+	ti, tr := p.transports(t, lim, at(0))
+	mustOpen(t, tr, first(t, ti, at(0)), at(0))
+	mustOpen(t, ti, first(t, tr, at(0)), at(0))
+	for range 3 {
+		mustOpen(t, tr, first(t, ti, at(0)), at(0))
+	}
+	if !ti.NeedsRekey(at(0)) {
+		t.Fatal("no rekey after RekeyAfterMessages")
+	}
+	rekey(t, p.ini, p.r, ti, tr, at(ms))
+	var queued [][]byte // under the new keys, not yet read by the responder
+	for range 10 {
+		pkt, _ := seal(t, ti, "new", at(ms))
+		queued = append(queued, pkt)
+		if ti.NeedsRekey(at(ms)) {
+			t.Fatalf("initiator wants another rekey after %d packets the responder has not read", len(queued))
+		}
+	}
+	for _, pkt := range queued {
+		mustOpen(t, tr, pkt, at(ms)) // confirmation
+	}
+	mustOpen(t, ti, first(t, tr, at(ms)), at(ms))
+	if !ti.NeedsRekey(at(ms)) {
+		t.Fatal("no rekey once the responder used the new keys")
+	}
+	rekey(t, p.ini, p.r, ti, tr, at(2*ms))
+	pkt, _ := seal(t, ti, "third keys", at(2*ms))
+	mustOpen(t, tr, pkt, at(2*ms))
+	mustOpen(t, ti, first(t, tr, at(2*ms)), at(2*ms))
 }

@@ -320,14 +320,26 @@ func (t *Transport) FinishOpen(job *OpenJob, now time.Time) (plain []byte, pn ui
 // the current keys have sent RekeyAfterMessages packets, or are
 // RekeyAfterTime old (if this side initiated their handshake) or
 // RekeyAfterTime + (RejectAfterTime − RekeyAfterTime)/2 old (if it
-// answered it). It reports false when there are no current keys or newer
-// keys are waiting for confirmation.
+// answered it). It reports false when there are no current keys, newer
+// keys are waiting for confirmation, or the current keys come from this
+// side's handshake and the peer has not sent a packet under them yet.
 func (t *Transport) NeedsRekey(now time.Time) bool {
 	t.expire(now)
 	if t.cur == none || t.next != none {
 		return false
 	}
 	ks := &t.sets[t.cur]
+	if ks.initiator && ks.opened == 0 {
+		// Keys from our own handshake that the peer has not used yet: it
+		// may not have them confirmed, and packets under them may still
+		// wait in its queue. A rekey now would make it drop those keys
+		// (Install replaces unconfirmed ones) and derive the next key
+		// phase from keys older than ours, so the two ends would disagree
+		// on the K bit for good. As RFC 9001 §6.1 says of QUIC key
+		// updates, the next one waits until the peer has shown it has
+		// the current keys: here, its first packet under them.
+		return false
+	}
 	if ks.sealed >= t.limits.RekeyAfterMessages {
 		return true
 	}
