@@ -192,3 +192,57 @@ func TestMultipathToAdvertisedAddress(t *testing.T) {
 		t.Fatalf("nothing crossed the second address: %+v", st)
 	}
 }
+
+// TestMultipathRebinding: the second of two paths (each capped at 16 MB/s,
+// so that the echo lasts a few seconds) goes through a NAT that rebinds
+// its port every 300 ms. The server, which holds both paths,
+// cannot tell which one moved, so it adds each new address as a path
+// (retiring the silent ones); the 32 MiB echo completes byte for byte and
+// both addresses carry data throughout.
+func TestMultipathRebinding(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	var px [2]*udpproxy.Proxy
+	for i, cfg := range []udpproxy.Config{{Rate: 16e6}, {Rate: 16e6, RotatePort: 300 * time.Millisecond, Seed: 3}} {
+		if px[i], err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), target, cfg); err != nil {
+			t.Fatal(err)
+		}
+		defer px[i].Close()
+	}
+	h, err := NewHost(pc, Config{Advertise: []netip.AddrPort{px[1].Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ln, err := h.Listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(ln)
+	d := &Dialer{Config: Config{DisableTCP: true}}
+	defer d.Close()
+	c, err := d.Dial("haven4", (&Addr{Key: h.Addr().(*Addr).Key, Addr: px[0].Addr()}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := c.(*Conn).Session()
+	pathsInUse(t, s, 2, "active")
+	before := px[1].Stats()
+	run := startEcho(c, patterned(32<<20, 14))
+	run.resume()
+	run.finish(t, "echo over a path whose NAT rebinds")
+	st := px[1].Stats()
+	if st.Rotations == before.Rotations {
+		t.Fatal("the proxy never rebound during the echo: the test proves nothing")
+	}
+	if st.ToClient.Forwarded-before.ToClient.Forwarded < 100 || st.ToTarget.Forwarded-before.ToTarget.Forwarded < 100 {
+		t.Fatalf("the rebinding path carried little each way: %+v", st)
+	}
+	if run.stall > time.Second {
+		t.Errorf("a read stalled %v while the NAT rebound", run.stall)
+	}
+}

@@ -73,22 +73,31 @@ func (s *Session) pathOf(id int) path {
 	return s.at
 }
 
-// mayAdd reports whether p, a new path whose packet carried a
-// PATH_CHALLENGE, is one the peer opens beside the session's path: both
-// on datagram links, and room left.
+// mayAdd reports whether p, a new path the peer opens (or moved to while
+// the session holds several), can be added beside the session's paths:
+// both on datagram links. When the session holds MaxPaths already, the
+// further path that has been silent longest is retired to make room
+// (PROTOCOL.md §6.6.1).
 func (s *Session) mayAdd(p path) bool {
 	if p.reliable() || s.at.reliable() || s.candidate.valid() {
 		return false
 	}
-	n := 1
+	n, oldest := 1, 0
 	if s.mp != nil {
 		for i := 1; i < mux.MaxPaths; i++ {
 			if s.mp.paths[i].valid() {
 				n++
+				if oldest == 0 || s.mp.recv[i].Before(s.mp.recv[oldest]) {
+					oldest = i
+				}
 			}
 		}
 	}
-	return n < mux.MaxPaths
+	if n == mux.MaxPaths {
+		s.m.RemovePath(oldest)
+		s.mp.paths[oldest] = path{}
+	}
+	return true
 }
 
 // startAdding validates p to add it (a challenge of ours on it).
