@@ -22,17 +22,27 @@ import (
 // later test would count as a leak.
 func echoListener(t *testing.T, lc ListenConfig) net.Listener {
 	t.Helper()
-	h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ln, err := h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := hostListener(t)(lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0"))
 	go echoServer(ln)
 	return ln
+}
+
+// hostListener returns a function that takes a new host (and its error),
+// closes the host at the test's cleanup, and returns a listener for its
+// default service: hostListener(t)(NewHost(...)).
+func hostListener(t *testing.T) func(*Host, error) net.Listener {
+	return func(h *Host, err error) net.Listener {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		ln, err := h.Listen("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
 }
 
 // echoServer accepts channels on ln and echoes each until EOF.

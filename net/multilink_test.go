@@ -41,6 +41,32 @@ func sentOn(s *Session, local netip.Addr, remote netip.AddrPort) uint64 {
 	return 0
 }
 
+// The client addresses of the tests with two local sockets.
+var one, two = netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+
+// echoFromTwoAddresses starts an echo listener behind a proxy and returns
+// the proxy and a connection to it from a Dialer with local addresses one
+// and two (their paths backups with backup set); everything is closed at
+// cleanup.
+func echoFromTwoAddresses(t *testing.T, backup bool) (*udpproxy.Proxy, net.Conn) {
+	t.Helper()
+	srv := echoListener(t, ListenConfig{Config: Config{DisableTCP: true}}).Addr().(*Addr)
+	px, err := udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), srv.Addr, udpproxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	d := &Dialer{Config: Config{DisableTCP: true}, BackupPaths: backup,
+		LocalAddrs: []netip.AddrPort{netip.AddrPortFrom(one, 0), netip.AddrPortFrom(two, 0)}}
+	t.Cleanup(func() { d.Close() })
+	c, err := d.Dial("haven4", (&Addr{Key: srv.Key, Addr: px.Addr()}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return px, c
+}
+
 // TestMultipathBetweenLocalAddrs: a Dialer with two local addresses
 // (127.0.0.1 and 127.0.0.2) gets a session that opens a path from each
 // and uses both during a 64 MiB echo. The first goes dark in the middle
@@ -48,28 +74,7 @@ func sentOn(s *Session, local netip.Addr, remote netip.AddrPort) uint64 {
 // other with no read stalled for a second, completes byte for byte, and
 // the path that comes back carries data again (PROTOCOL.md §6.6).
 func TestMultipathBetweenLocalAddrs(t *testing.T) {
-	ln, err := (&ListenConfig{Config: Config{DisableTCP: true}}).Listen(t.Context(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	serveEcho(ln)
-	srv := ln.Addr().(*Addr)
-	px, err := udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), srv.Addr, udpproxy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
-
-	one, two := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	d := &Dialer{Config: Config{DisableTCP: true},
-		LocalAddrs: []netip.AddrPort{netip.AddrPortFrom(one, 0), netip.AddrPortFrom(two, 0)}}
-	defer d.Close()
-	c, err := d.Dial("haven4", (&Addr{Key: srv.Key, Addr: px.Addr()}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	px, c := echoFromTwoAddresses(t, false)
 	s := c.(*Conn).Session()
 	ps := pathsInUse(t, s, 2, "active")
 	if ps[0].Local.Addr() != one || ps[1].Local.Addr() != two {
@@ -103,27 +108,7 @@ func TestMultipathBetweenLocalAddrs(t *testing.T) {
 // none of this side's data while the first works, and the echo moves to
 // it when the first goes dark.
 func TestMultipathBackup(t *testing.T) {
-	ln, err := (&ListenConfig{Config: Config{DisableTCP: true}}).Listen(t.Context(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	serveEcho(ln)
-	srv := ln.Addr().(*Addr)
-	px, err := udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), srv.Addr, udpproxy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
-	one, two := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	d := &Dialer{Config: Config{DisableTCP: true}, BackupPaths: true,
-		LocalAddrs: []netip.AddrPort{netip.AddrPortFrom(one, 0), netip.AddrPortFrom(two, 0)}}
-	defer d.Close()
-	c, err := d.Dial("haven4", (&Addr{Key: srv.Key, Addr: px.Addr()}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	px, c := echoFromTwoAddresses(t, true)
 	s := c.(*Conn).Session()
 	pathsInUse(t, s, 1, "backup")
 	run := startEcho(c, patterned(32<<20, 12))
@@ -139,42 +124,43 @@ func TestMultipathBackup(t *testing.T) {
 	}
 }
 
-// TestMultipathToAdvertisedAddress: a server reachable at two addresses
-// (two proxies in front of its one socket) advertises the second
-// (Config.Advertise); the client opens a path to it beside the first, uses
-// both, and when the first goes dark in the middle of a 32 MiB echo the
-// echo completes over the second (PROTOCOL.md §6.6.2).
-func TestMultipathToAdvertisedAddress(t *testing.T) {
+// echoAtTwoAddresses starts an echo server behind two proxies (configured
+// by first and second) in front of its one socket, advertising the second
+// (Config.Advertise), and returns the proxies and a connection dialed to
+// the first; everything is closed at cleanup.
+func echoAtTwoAddresses(t *testing.T, first, second udpproxy.Config) ([2]*udpproxy.Proxy, net.Conn) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	var px [2]*udpproxy.Proxy
-	for i := range px {
-		if px[i], err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), target, udpproxy.Config{}); err != nil {
+	for i, cfg := range []udpproxy.Config{first, second} {
+		if px[i], err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), target, cfg); err != nil {
 			t.Fatal(err)
 		}
-		defer px[i].Close()
+		t.Cleanup(func() { px[i].Close() })
 	}
-	h, err := NewHost(pc, Config{Advertise: []netip.AddrPort{px[1].Addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ln, err := h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := hostListener(t)(NewHost(pc, Config{Advertise: []netip.AddrPort{px[1].Addr()}}))
 	serveEcho(ln)
-
 	d := &Dialer{Config: Config{DisableTCP: true}}
-	defer d.Close()
-	c, err := d.Dial("haven4", (&Addr{Key: h.Addr().(*Addr).Key, Addr: px[0].Addr()}).String())
+	t.Cleanup(func() { d.Close() })
+	c, err := d.Dial("haven4", (&Addr{Key: ln.Addr().(*Addr).Key, Addr: px[0].Addr()}).String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return px, c
+}
+
+// TestMultipathToAdvertisedAddress: a server reachable at two addresses
+// (two proxies in front of its one socket) advertises the second
+// (Config.Advertise); the client opens a path to it beside the first, uses
+// both, and when the first goes dark in the middle of a 32 MiB echo the
+// echo completes over the second (PROTOCOL.md §6.6.2).
+func TestMultipathToAdvertisedAddress(t *testing.T) {
+	px, c := echoAtTwoAddresses(t, udpproxy.Config{}, udpproxy.Config{})
 	s := c.(*Conn).Session()
 	if ps := pathsInUse(t, s, 2, "active"); ps[0].Remote != px[0].Addr() || ps[1].Remote != px[1].Addr() {
 		t.Fatalf("paths %+v, want to %v and to %v", ps, px[0].Addr(), px[1].Addr())
@@ -200,35 +186,8 @@ func TestMultipathToAdvertisedAddress(t *testing.T) {
 // (retiring the silent ones); the 32 MiB echo completes byte for byte and
 // both addresses carry data throughout.
 func TestMultipathRebinding(t *testing.T) {
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	var px [2]*udpproxy.Proxy
-	for i, cfg := range []udpproxy.Config{{Rate: 16e6}, {Rate: 16e6, RotatePort: 300 * time.Millisecond, Seed: 3}} {
-		if px[i], err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), target, cfg); err != nil {
-			t.Fatal(err)
-		}
-		defer px[i].Close()
-	}
-	h, err := NewHost(pc, Config{Advertise: []netip.AddrPort{px[1].Addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ln, err := h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveEcho(ln)
-	d := &Dialer{Config: Config{DisableTCP: true}}
-	defer d.Close()
-	c, err := d.Dial("haven4", (&Addr{Key: h.Addr().(*Addr).Key, Addr: px[0].Addr()}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	px, c := echoAtTwoAddresses(t, udpproxy.Config{Rate: 16e6},
+		udpproxy.Config{Rate: 16e6, RotatePort: 300 * time.Millisecond, Seed: 3})
 	s := c.(*Conn).Session()
 	pathsInUse(t, s, 2, "active")
 	before := px[1].Stats()

@@ -79,15 +79,7 @@ type scenarioPath struct {
 func newScenarioPath(t *testing.T, cfg udpproxy.Config) *scenarioPath {
 	t.Helper()
 	// A host, closed at cleanup with its sessions (see echoListener).
-	h, err := new(ListenConfig).ListenHost(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ln, err := h.Listen("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := hostListener(t)(new(ListenConfig).ListenHost(context.Background(), "haven4", "127.0.0.1:0"))
 	p := &scenarioPath{peers: map[PublicKey]int{}}
 	cfg.Tap = func(toTarget bool, pkt []byte) {
 		if toTarget && len(pkt) == wire.InitPacketLen && wire.Flags(pkt[wire.OffFlags])&wire.FlagHandshake != 0 &&
@@ -96,6 +88,7 @@ func newScenarioPath(t *testing.T, cfg udpproxy.Config) *scenarioPath {
 		}
 	}
 	server := ln.Addr().(*Addr)
+	var err error
 	p.px, err = udpproxy.New(netip.MustParseAddrPort("127.0.0.1:0"), server.Addr, cfg)
 	if err != nil {
 		t.Fatal(err)
