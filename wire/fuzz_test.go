@@ -67,6 +67,8 @@ func parseMessage(raw []byte) (wireMessage, error) {
 		m = &Stream{}
 	case MsgDatagram:
 		m = &Datagram{}
+	case MsgDatagramRepair:
+		m = &DatagramRepair{}
 	case MsgHandshakeInit:
 		m = &HandshakeInit{}
 	case MsgHandshakeResponse:

@@ -65,7 +65,7 @@ var msgNames = [...]string{
 	MsgBlocked: "BLOCKED", MsgMaxChannels: "MAX_CHANNELS",
 	MsgPathChallenge: "PATH_CHALLENGE", MsgPathResponse: "PATH_RESPONSE",
 	MsgOpen: "OPEN", MsgAccept: "ACCEPT", MsgRefuse: "REFUSE", MsgReset: "RESET",
-	MsgStream: "STREAM", MsgDatagram: "DATAGRAM",
+	MsgStream: "STREAM", MsgDatagram: "DATAGRAM", MsgDatagramRepair: "DATAGRAM_REPAIR",
 	MsgAddress: "ADDRESS", MsgAddressRetire: "ADDRESS_RETIRE",
 }
 

@@ -41,6 +41,8 @@ func sampleMessages() []wireMessage {
 		&Stream{Offset: 0, Data: []byte{}},
 		&Datagram{Seq: 5, Data: []byte("tick"), Total: 4},
 		&Datagram{Seq: 6, Fragmented: true, Total: 3000, FragOffset: 1400, Data: bytes.Repeat([]byte{7}, 1400)},
+		&DatagramRepair{First: 64, Group: 8, Repairs: 1, Index: 0, Symbol: []byte{4, 0, 't', 'i', 'c', 'k'}},
+		&DatagramRepair{First: 0xfffffff0, Group: 64, Repairs: 16, Index: 15, Symbol: bytes.Repeat([]byte{9}, 1202)},
 		&HandshakeInit{Ephemeral: [32]byte{1}, MAC2: [16]byte{2}},
 		&HandshakeResponse{Ephemeral: [32]byte{3}, MAC1: [16]byte{4}},
 		&CookieReply{Nonce: [24]byte{5}, Cookie: [32]byte{6}},
@@ -64,6 +66,39 @@ func transportSamples() []wireMessage {
 // fresh returns a zero value of m's type.
 func fresh(m wireMessage) wireMessage {
 	return reflect.New(reflect.TypeOf(m).Elem()).Interface().(wireMessage)
+}
+
+// TestDatagramRepairBounds: DATAGRAM_REPAIR's K, R and index ranges, its
+// reserved byte and its symbol length are checked.
+func TestDatagramRepairBounds(t *testing.T) {
+	ok := DatagramRepair{First: 1, Group: 8, Repairs: 2, Index: 1, Symbol: []byte{1, 0, 7}}
+	for _, tc := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"K 0", func(b []byte) { b[MsgHeaderLen+repairOffK] = 0 }},
+		{"K 65", func(b []byte) { b[MsgHeaderLen+repairOffK] = MaxRepairGroup + 1 }},
+		{"R 0", func(b []byte) { b[MsgHeaderLen+repairOffR] = 0 }},
+		{"R 17", func(b []byte) { b[MsgHeaderLen+repairOffR] = MaxRepairSymbols + 1 }},
+		{"index R", func(b []byte) { b[MsgHeaderLen+repairOffIndex] = 2 }},
+		{"reserved", func(b []byte) { b[MsgHeaderLen+repairOffZero] = 1 }},
+	} {
+		b := ok.Append(nil)
+		tc.edit(b)
+		var m DatagramRepair
+		if err := m.Parse(b); err != ErrMessageBody {
+			t.Errorf("%s: Parse: %v, want ErrMessageBody", tc.name, err)
+		}
+	}
+	short := ok
+	short.Symbol = []byte{1}
+	var m DatagramRepair
+	if err := m.Parse(short.Append(nil)); err != ErrMessageBody {
+		t.Errorf("1-byte symbol: %v", err)
+	}
+	if err := m.Parse(ok.Append(nil)); err != nil || m.Index != 1 || len(m.Symbol) != 3 {
+		t.Errorf("valid repair: %v, %+v", err, m)
+	}
 }
 
 func TestMessageRoundTrip(t *testing.T) {

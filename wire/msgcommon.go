@@ -61,7 +61,7 @@ func (id MsgID) AllowedIn(ch uint32, handshake bool) bool {
 		return true
 	case MsgMaxChannels, MsgPathChallenge, MsgPathResponse, MsgAddress, MsgAddressRetire:
 		return ch == 0
-	case MsgOpen, MsgAccept, MsgRefuse, MsgReset, MsgStream, MsgDatagram:
+	case MsgOpen, MsgAccept, MsgRefuse, MsgReset, MsgStream, MsgDatagram, MsgDatagramRepair:
 		return ch != 0
 	}
 	return id.Ignorable() // unknown ids: skippable ones anywhere

@@ -136,7 +136,8 @@ func (m *CookieReply) Parse(b []byte) error {
 	return nil
 }
 
-// FECNone is the only forward error correction scheme of haven/1.
+// FECNone is the FEC scheme "none"; FECParity (msgrepair.go) is scheme 1,
+// repair symbols on datagram channels (PROTOCOL.md §5.11).
 const FECNone uint8 = 0
 
 // SessionParams layout: options fixed for the session's life, each side
@@ -160,7 +161,7 @@ var ErrParams = errors.New("wire: invalid session parameters")
 type SessionParams struct {
 	MaxPacketSize uint16 // largest packet this side accepts, ≥ MinPacketSize
 	AlignLog2     uint8  // message body alignment 1<<AlignLog2, 0..4
-	FEC           uint8  // FECNone
+	FEC           uint8  // FECNone or FECParity
 	MaxChannels   uint32 // channels the peer may open, cumulative, initially
 	ChannelWindow uint32 // initial receive window of each channel, ≤ MaxStreamWindow
 	IdleTimeoutMs uint32 // this side closes after so long without a packet
@@ -195,7 +196,7 @@ func (p *SessionParams) Parse(b []byte) error {
 		SessionWindow: le64(b[offParamSessionWindow:]),
 	}
 	if q.MaxPacketSize < MinPacketSize || q.MaxPacketSize > MaxPacketSize ||
-		q.AlignLog2 > 4 || q.FEC != FECNone || q.ChannelWindow > MaxStreamWindow {
+		q.AlignLog2 > 4 || q.FEC > FECParity || q.ChannelWindow > MaxStreamWindow {
 		return ErrParams
 	}
 	*p = q

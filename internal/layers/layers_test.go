@@ -24,6 +24,7 @@ var rank = map[string]int{
 	"internal/noise":    2,
 	"mux/congestion":    2,
 	"mux/internal/buf":  2,
+	"mux/internal/fec":  0,
 	"internal/netsim":   2,
 	"internal/secure":   3,
 	"mux":               3,
@@ -42,7 +43,7 @@ var rank = map[string]int{
 // library, even indirectly.
 var stdlibOnly = map[string]bool{
 	"alignment": true, "wire": true, "internal/doccheck": true, "internal/idtable": true,
-	"mux/congestion": true, "mux/internal/buf": true, "internal/netsim": true, "internal/udpproxy": true,
+	"mux/congestion": true, "mux/internal/buf": true, "mux/internal/fec": true, "internal/netsim": true, "internal/udpproxy": true,
 }
 
 // allowedModules are the third-party modules any package may use
