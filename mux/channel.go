@@ -76,6 +76,8 @@ type channel struct {
 	dgAvgLen      int     // moving average of the received datagrams' sizes: sizes the window
 	dgPeerBlocked bool    // the peer reported BLOCKED at our limit: announce any growth
 	reasm         *buf.Reassembler
+	fecOut        *fecSender   // SetDatagramFEC (fec.go)
+	fecIn         *fecReceiver // in a session with FEC, once a datagram or repair arrived
 
 	// Scheduling: a ring of channels per priority level.
 	next, prev *channel
@@ -118,7 +120,13 @@ func (c *channel) hasData(sessionCredit uint64) bool {
 		return false
 	}
 	if !c.isStream() {
-		if c.dgOut.len() == 0 || c.state != chOpen && c.state != chOpening {
+		if c.state != chOpen && c.state != chOpening {
+			return false
+		}
+		if c.fecOut != nil && c.fecOut.pending() {
+			return true // repair symbols (PROTOCOL.md §5.11)
+		}
+		if c.dgOut.len() == 0 {
 			return false
 		}
 		// Within the peer's limit, or out of it with a BLOCKED to report.

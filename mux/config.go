@@ -69,6 +69,11 @@ type Config struct {
 	// deliver, and never suspects a path MTU black hole. Loss detection
 	// by ACKs is unchanged; on such a carrier it finds nothing.
 	ReliableCarrier bool
+	// FEC proposes FEC scheme 1 at the handshake (PROTOCOL.md §5.11): the
+	// dialing side's proposal, which a responder accepts. With it in force
+	// a side may protect its datagram channels (SetDatagramFEC), and
+	// receives repairs on any.
+	FEC bool
 	// MaxAckDelay bounds how long an acknowledgement may be held back;
 	// AckEvery sends one at least every so many ack-eliciting packets.
 	MaxAckDelay time.Duration
@@ -151,6 +156,14 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// fecScheme is the FEC scheme a Config proposes (Config.FEC).
+func fecScheme(on bool) uint8 {
+	if on {
+		return wire.FECParity
+	}
+	return wire.FECNone
+}
+
 // Params returns the session parameters this configuration announces in
 // the handshake (docs/PROTOCOL.md §7.3).
 func (c Config) Params() wire.SessionParams {
@@ -162,7 +175,7 @@ func (c Config) Params() wire.SessionParams {
 	return wire.SessionParams{
 		MaxPacketSize: uint16(c.MaxPacketSize),
 		AlignLog2:     lg,
-		FEC:           wire.FECNone,
+		FEC:           fecScheme(c.FEC),
 		MaxChannels:   uint32(c.MaxChannels),
 		ChannelWindow: uint32(c.ChannelWindow),
 		IdleTimeoutMs: uint32(c.IdleTimeout / time.Millisecond),

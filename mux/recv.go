@@ -316,6 +316,12 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 			return violation("bad DATAGRAM")
 		}
 		return s.onDatagram(c, &m.dgram, now)
+	case wire.MsgDatagramRepair:
+		var rep wire.DatagramRepair // rare: not in the scratch, which every session carries
+		if err := rep.Parse(msg); err != nil {
+			return violation("bad DATAGRAM_REPAIR")
+		}
+		return s.onRepair(c, &rep)
 	default:
 		return violation("unexpected " + id.String())
 	}
@@ -434,11 +440,23 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error 
 			return nil
 		}
 		data = d
+	} else if s.fec && !s.fecReceived(c, seq, data) {
+		return nil // recovered already (PROTOCOL.md §5.11)
 	}
+	s.deliverDatagram(c, data)
+	if s.fec && !m.Fragmented {
+		s.fecTryFor(c, seq)
+	}
+	return nil
+}
+
+// deliverDatagram queues a whole datagram received (or recovered) on c for
+// the owner, and accounts for it.
+func (s *Session) deliverDatagram(c *channel, data []byte) {
 	if !c.dgIn.push(data) {
 		s.stats.DatagramsDropped++
 		s.dgRegrant(c)
-		return nil
+		return
 	}
 	c.dgHeld++
 	s.dgWaiting += len(data)
@@ -450,7 +468,6 @@ func (s *Session) onDatagram(c *channel, m *wire.Datagram, now time.Time) error 
 	s.stats.DatagramsReceived++
 	s.emit(c, EventReadable)
 	s.dgRegrant(c)
-	return nil
 }
 
 // wakeAllStreams requeues every stream channel with data waiting, after

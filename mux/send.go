@@ -364,7 +364,11 @@ func (s *Session) noteBlocked(c *channel, limit uint64) {
 // recorded for them.
 func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket) []byte {
 	freed := false
-	for c.dgOut.len() > 0 && c.dgCanSend() {
+	f := c.fecOut
+	if f != nil {
+		p = s.appendRepairs(c, p, room) // a closed group's repairs first
+	}
+	for c.dgOut.len() > 0 && c.dgCanSend() && (f == nil || !f.pending()) {
 		total, sent := c.dgOut.headLen(), c.dgOut.sent
 		hdrAt := wire.MessageStart(len(p), s.align)
 		avail := room - hdrAt - wire.MsgHeaderLen
@@ -377,9 +381,18 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket
 			q = q[:len(q)+total]
 			c.dgOut.copyHead(q[len(q)-total:], 0)
 			p = q
+			if f != nil {
+				s.fecProtect(c, c.dgOutSeq, q[len(q)-total:], fresh)
+			}
 		} else {
 			if sent == 0 && total <= fresh || avail <= 8 {
 				break // whole in the next packet, or no room here
+			}
+			if f != nil && sent == 0 {
+				f.close() // a fragmented datagram is in no group (PROTOCOL.md §5.11)
+				if f.pending() {
+					break // the group's repairs go first
+				}
 			}
 			n := min(total-sent, avail-8)
 			q := wire.AppendAlign(p, s.align)
@@ -398,6 +411,9 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket
 		c.dgOutSeq++
 		s.stats.DatagramsSent++
 		freed = true
+	}
+	if f != nil {
+		p = s.appendRepairs(c, p, room) // a group this packet closed
 	}
 	p = s.appendDatagramBlocked(c, p, room, sp)
 	if freed {

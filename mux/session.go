@@ -53,7 +53,6 @@ type Session struct {
 	extra  []*extraPath // paths 1 and up, nil until AddPath
 	// maxAcked is the largest packet number acknowledged, on any path.
 	maxAcked uint64
-	rxPath   uint8 // the path of the latest packet received (ReceivePath)
 
 	// Channels.
 	channels        idtable.Table[*channel]
@@ -97,6 +96,8 @@ type Session struct {
 	lastRecv     time.Time
 	idle         time.Duration
 	spin         bool
+	fec          bool  // FEC scheme 1 is in force (PROTOCOL.md §5.11)
+	rxPath       uint8 // the path of the latest packet received (ReceivePath)
 
 	// Events and closing.
 	events     eventQueue
@@ -116,6 +117,9 @@ type Session struct {
 	// dgWaiting is the bytes of received datagrams in the channels'
 	// queues, waiting for the owner (DatagramBacklog).
 	dgWaiting int
+	// fecs is the session's FEC state (fec.go), made by the first
+	// SetDatagramFEC or repair; fec says FEC scheme 1 is in force.
+	fecs *fecSession
 }
 
 // msgScratch holds one value of each message type, reused for every
@@ -198,6 +202,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 		now:             now,
 		idle:            cfg.IdleTimeout,
 		store:           store,
+		fec:             peerParams.FEC == wire.FECParity,
 	}
 	s.peerSeen.InitInline(64, &store.peerSeen)
 	s.baseMTU = min(wire.DefaultPacketSize, s.maxMTU)

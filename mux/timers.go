@@ -28,6 +28,9 @@ func (s *Session) onTimers(now time.Time) {
 	if t := s.ptoDeadline(); !t.IsZero() && !now.Before(t) {
 		s.onPTO(now)
 	}
+	if s.fecs != nil {
+		s.fecTimers(now)
+	}
 }
 
 // Deadline returns when Poll must next be called even if no packet
@@ -74,6 +77,9 @@ func (s *Session) Deadline() time.Time {
 	// same gates Poll applies.
 	if s.pingNow {
 		earliest(s.now)
+	}
+	if s.fecs != nil {
+		earliest(s.fecDeadline()) // an open FEC group's flush
 	}
 	work := s.controlPending() || s.sched.hasWork()
 	up := s.activeUsable()

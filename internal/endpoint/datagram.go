@@ -256,6 +256,11 @@ func (s *Session) addDatagramChannel(id uint32, dc *DatagramChannel) {
 		s.dgChans = make(map[uint32]*DatagramChannel)
 	}
 	s.dgChans[id] = dc
+	if f := s.ep.cfg.DatagramFEC; f.Repairs > 0 {
+		// Protect what this side sends, if the session has FEC (a peer
+		// that did not propose or accept it gets plain datagrams).
+		s.m.SetDatagramFEC(id, f.Group, f.Repairs)
+	}
 }
 
 // OpenDatagram opens a datagram channel to svc's name on the session; what

@@ -48,6 +48,11 @@ type Config struct {
 	// at; every session it answers advertises them to the dialer
 	// (mux.Session.Advertise, PROTOCOL.md §6.6.2).
 	Advertise []netip.AddrPort
+	// DatagramFEC, with Repairs > 0, protects the datagrams this side
+	// sends on every datagram channel with Repairs repair symbols per
+	// group of up to Group datagrams (mux.Session.SetDatagramFEC), in the
+	// sessions that have FEC; its dials propose FEC (mux.Config.FEC).
+	DatagramFEC FEC
 	// BackupPaths makes the further paths of sessions this endpoint dials
 	// backups (mux.PathBackup: they carry data only while no other path
 	// works) instead of sharing the load (PROTOCOL.md §6.6.5).
@@ -103,6 +108,11 @@ func (c Config) withDefaults() Config {
 // small ones) while the application is not reading, as a generously sized
 // UDP socket buffer would.
 const DefaultDatagramBuffer = 16 << 20
+
+// FEC configures forward error correction on datagram channels
+// (PROTOCOL.md §5.11): Repairs repair symbols (1 … 16) per group of up to
+// Group datagrams (1 … 64).
+type FEC struct{ Group, Repairs int }
 
 // ReliableSendBuffer is a stream channel's default send buffer on the TCP
 // fallback (mux.Config.SendBuffer; 1 MiB on UDP). Over TCP the bytes in
@@ -226,6 +236,9 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 		return nil, errNoReader
 	}
 	cfg = cfg.withDefaults()
+	if cfg.DatagramFEC.Repairs > 0 {
+		cfg.Session.FEC = true // dials propose FEC scheme 1 (PROTOCOL.md §5.11)
+	}
 	if !conn.Caps().DontFragment && cfg.Session.MaxPacketSize == 0 {
 		// Without the don't-fragment bit, a path MTU probe could arrive
 		// as IP fragments and raise the packet size past the path's MTU

@@ -207,6 +207,9 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 
 	local := r.params
 	local.AlignLog2 = decideAlign(ip.Params.AlignLog2, r.cfg.Alignments)
+	// FEC: the initiator's proposal, which this implementation supports
+	// whatever it is (PROTOCOL.md §7.3; Parse refused unknown schemes).
+	local.FEC = ip.Params.FEC
 	peerParams := ip.Params
 	peerParams.AlignLog2 = local.AlignLog2
 
