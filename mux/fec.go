@@ -136,36 +136,35 @@ func (s *Session) SetDatagramFEC(id uint32, group, repairs int) error {
 }
 
 // fecProtect accounts for datagram seq, just put whole into a packet
-// (data is its bytes in the packet), in c's FEC groups: added to the open
-// group if its repair symbol fits a packet as the datagram did, else the
-// group closes before it.
-func (s *Session) fecProtect(c *channel, seq uint64, data []byte, fresh int) {
+// (data is its bytes in the packet), in c's FEC groups, and reports
+// whether it joined a group: it does if its repair symbol fits a packet
+// as the datagram did; if not, the group closes before it.
+func (s *Session) fecProtect(c *channel, seq uint64, data []byte, fresh int) bool {
 	f := c.fecOut
 	if f.k == 0 {
-		return
+		return false
 	}
 	// A repair is 4 bytes of header and 2 of length longer than the datagram.
 	if len(data)+6 > fresh {
 		f.close()
-		return
+		return false
 	}
 	f.add(seq, data, s.now)
+	return true
 }
 
-// appendRepairs adds the waiting repair symbols of c that fit.
-func (s *Session) appendRepairs(c *channel, p []byte, room int) []byte {
+// appendRepair adds c's next waiting repair symbol, if it fits: one per
+// packet, as protected datagrams go (PROTOCOL.md §5.11).
+func (s *Session) appendRepair(c *channel, p []byte, room int) []byte {
 	f := c.fecOut
-	for f.pending() {
-		m := wire.DatagramRepair{First: uint32(f.outFirst), Group: uint8(f.outK), Repairs: uint8(f.outN),
-			Index: uint8(f.next), Symbol: f.out[f.next]}
-		if !s.fits(p, room, m.Len()) {
-			break
-		}
-		p = m.Append(wire.AppendAlign(p, s.align))
-		f.next++
-		s.fecs.stats.RepairsSent++
+	m := wire.DatagramRepair{First: uint32(f.outFirst), Group: uint8(f.outK), Repairs: uint8(f.outN),
+		Index: uint8(f.next), Symbol: f.out[f.next]}
+	if !s.fits(p, room, m.Len()) {
+		return p
 	}
-	return p
+	f.next++
+	s.fecs.stats.RepairsSent++
+	return m.Append(wire.AppendAlign(p, s.align))
 }
 
 // fecTimers closes the groups that have been open fecFlush with nothing

@@ -365,8 +365,9 @@ func (s *Session) noteBlocked(c *channel, limit uint64) {
 func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket) []byte {
 	freed := false
 	f := c.fecOut
-	if f != nil {
-		p = s.appendRepairs(c, p, room) // a closed group's repairs first
+	if f != nil && f.pending() {
+		// A closed group's repairs go first, one per packet.
+		return s.appendDatagramBlocked(c, s.appendRepair(c, p, room), room, sp)
 	}
 	for c.dgOut.len() > 0 && c.dgCanSend() && (f == nil || !f.pending()) {
 		total, sent := c.dgOut.headLen(), c.dgOut.sent
@@ -381,8 +382,14 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket
 			q = q[:len(q)+total]
 			c.dgOut.copyHead(q[len(q)-total:], 0)
 			p = q
-			if f != nil {
-				s.fecProtect(c, c.dgOutSeq, q[len(q)-total:], fresh)
+			if f != nil && s.fecProtect(c, c.dgOutSeq, q[len(q)-total:], fresh) {
+				// One protected datagram per packet: a lost packet then
+				// costs its group one symbol (PROTOCOL.md §5.11).
+				c.dgOut.pop()
+				c.dgOutSeq++
+				s.stats.DatagramsSent++
+				freed = true
+				break
 			}
 		} else {
 			if sent == 0 && total <= fresh || avail <= 8 {
@@ -411,9 +418,6 @@ func (s *Session) appendDatagrams(c *channel, p []byte, room int, sp *sentPacket
 		c.dgOutSeq++
 		s.stats.DatagramsSent++
 		freed = true
-	}
-	if f != nil {
-		p = s.appendRepairs(c, p, room) // a group this packet closed
 	}
 	p = s.appendDatagramBlocked(c, p, room, sp)
 	if freed {

@@ -250,6 +250,10 @@ type PacketStats struct {
 	// Dropped counts datagrams received and dropped: the receive buffer
 	// was full.
 	Dropped uint64
+	// Recovered counts the datagrams of Received that forward error
+	// correction recovered (Config.DatagramFEC); Repairs the repair
+	// symbols sent.
+	Recovered, Repairs uint64
 }
 
 // Stats returns the PacketConn's datagram counters, summed over its live
@@ -262,6 +266,9 @@ func (pc *PacketConn) Stats() PacketStats {
 		st.Received += s.DatagramsReceived
 		st.Unsent += s.DatagramsUnsent
 		st.Dropped += s.DatagramsDropped
+		f := dc.Session().FECStats()
+		st.Recovered += f.DatagramsRecovered
+		st.Repairs += f.RepairsSent
 	})
 	return st
 }

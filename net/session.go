@@ -24,6 +24,11 @@ func (s *Session) RemoteAddr() *Addr { return &Addr{Key: s.s.Peer(), Addr: s.s.R
 // Stats returns the session's counters.
 func (s *Session) Stats() mux.Stats { return s.s.Stats() }
 
+// FECStats returns the session's forward error correction counters:
+// repair symbols sent and received, and datagrams recovered from them
+// (Config.DatagramFEC).
+func (s *Session) FECStats() mux.FECStats { return s.s.FECStats() }
+
 // OpenStream opens a new stream channel to service without waiting for the
 // peer (a refusal shows on the first Read or Write).
 func (s *Session) OpenStream(service string, priority uint8) (*Conn, error) {

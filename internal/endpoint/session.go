@@ -433,6 +433,13 @@ func (s *Session) Stats() mux.Stats {
 	return s.m.Stats()
 }
 
+// FECStats returns the engine's FEC counters (PROTOCOL.md §5.11).
+func (s *Session) FECStats() mux.FECStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.FECStats()
+}
+
 // Close closes the session with a code and reason.
 func (s *Session) Close(code uint32, reason string) {
 	s.ending.Store(true)
