@@ -17,9 +17,12 @@ import (
 // once a group's repairs make up for them; a sequence number is delivered
 // at most once.
 
-// fecFlush is how long a group stays open for more datagrams after its
-// first left: a channel that sends a few datagrams and pauses gets their
-// repairs within it (local policy, PROTOCOL.md §5.11).
+// fecFlush is how long a group stays open for more datagrams after the
+// last one left: a stream of datagrams fills its groups, and one that
+// pauses gets the repairs of what it sent within it (local policy,
+// PROTOCOL.md §5.11). Closing a group earlier would cut a paced stream's
+// groups short, and shorter groups with proportionally fewer repairs
+// recover less.
 const fecFlush = 10 * time.Millisecond
 
 // ErrFECOff is returned by SetDatagramFEC when the session's FEC scheme is
@@ -59,11 +62,12 @@ type fecSender struct {
 	k, r    int
 	enc     fec.Encoder
 	first   uint64    // sequence number of the open group's first datagram
-	started time.Time // when that datagram was sent
+	last    time.Time // when its latest datagram was sent
 	// The closed group whose repair symbols wait to be sent: copies of its
 	// symbols, its first sequence number and size, the next to send.
 	out      [wire.MaxRepairSymbols][]byte
-	outN     int
+	outR     int // its R
+	outN     int // repair symbols to send: R, or fewer for a group closed early
 	next     int
 	outFirst uint64
 	outK     int
@@ -76,8 +80,9 @@ func (f *fecSender) pending() bool { return f.next < f.outN }
 // full; the caller has checked that no closed group's repairs wait.
 func (f *fecSender) add(seq uint64, data []byte, now time.Time) {
 	if f.enc.Len() == 0 {
-		f.first, f.started = seq, now
+		f.first = seq
 	}
+	f.last = now
 	f.enc.Add(data)
 	if f.enc.Len() == f.k {
 		f.close()
@@ -89,10 +94,16 @@ func (f *fecSender) close() {
 	if f.enc.Len() == 0 || f.pending() {
 		return
 	}
-	for r := 0; r < f.r; r++ {
+	// A group closed before it held K datagrams gets repairs in
+	// proportion (rounded up), so the overhead stays R/K whatever the
+	// sender's pace; its symbols still say R, the coefficients' R
+	// (PROTOCOL.md §5.11).
+	k := f.enc.Len()
+	n := max(1, (f.r*k+f.k-1)/f.k)
+	for r := 0; r < n; r++ {
 		f.out[r] = append(f.out[r][:0], f.enc.Repair(r)...)
 	}
-	f.outN, f.next, f.outFirst, f.outK = f.r, 0, f.first, f.enc.Len()
+	f.outR, f.outN, f.next, f.outFirst, f.outK = f.r, n, 0, f.first, k
 	f.enc.Reset(f.r)
 }
 
@@ -157,7 +168,7 @@ func (s *Session) fecProtect(c *channel, seq uint64, data []byte, fresh int) boo
 // packet, as protected datagrams go (PROTOCOL.md §5.11).
 func (s *Session) appendRepair(c *channel, p []byte, room int) []byte {
 	f := c.fecOut
-	m := wire.DatagramRepair{First: uint32(f.outFirst), Group: uint8(f.outK), Repairs: uint8(f.outN),
+	m := wire.DatagramRepair{First: uint32(f.outFirst), Group: uint8(f.outK), Repairs: uint8(f.outR),
 		Index: uint8(f.next), Symbol: f.out[f.next]}
 	if !s.fits(p, room, m.Len()) {
 		return p
@@ -167,7 +178,7 @@ func (s *Session) appendRepair(c *channel, p []byte, room int) []byte {
 	return m.Append(wire.AppendAlign(p, s.align))
 }
 
-// fecTimers closes the groups that have been open fecFlush with nothing
+// fecTimers closes the groups that got nothing for fecFlush with nothing
 // more queued to join them, so that their repairs go, and forgets the
 // channels that are done. (A channel with datagrams waiting fills its
 // group as the congestion window lets them go.)
@@ -180,7 +191,7 @@ func (s *Session) fecTimers(now time.Time) {
 		}
 		fs.senders[k] = c
 		k++
-		if f := c.fecOut; f.enc.Len() > 0 && !f.pending() && c.dgOut.len() == 0 && !now.Before(f.started.Add(fecFlush)) {
+		if f := c.fecOut; f.enc.Len() > 0 && !f.pending() && c.dgOut.len() == 0 && !now.Before(f.last.Add(fecFlush)) {
 			f.close()
 			s.sched.wake(c)
 		}
@@ -194,7 +205,7 @@ func (s *Session) fecDeadline() time.Time {
 	var next time.Time
 	for _, c := range s.fecs.senders {
 		if f := c.fecOut; c.state != chDone && f.enc.Len() > 0 && !f.pending() && c.dgOut.len() == 0 {
-			if due := f.started.Add(fecFlush); next.IsZero() || due.Before(next) {
+			if due := f.last.Add(fecFlush); next.IsZero() || due.Before(next) {
 				next = due
 			}
 		}

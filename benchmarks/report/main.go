@@ -306,6 +306,8 @@ var rows = []row{
 	{"IdleMemory", "srv-goroutines/session", "server goroutines per idle session", false, 1, ""},
 	{"Datagram", "recv-MB/s", "datagrams 1,200 B, received", true, 1, "MB/s"},
 	{"Datagram", "loss-%", "datagrams 1,200 B, loss", false, 1, "%"},
+	{"DatagramLoss", "delivered-%", "datagrams at 5 % loss, delivered (Haven: FEC 64+8)", true, 1, "%"},
+	{"DatagramLoss", "repair-%", "FEC repair symbols per datagram (Haven)", false, 1, "%"},
 	{"HeadOfLine", "p50-µs", "small stream beside bulk, 2 % loss, p50", false, 1, "µs"},
 	{"HeadOfLine", "p99-µs", "small stream beside bulk, 2 % loss, p99", false, 1, "µs"},
 	{"HeadOfLine", "bulk-MB/s", "bulk stream meanwhile, 2 % loss", true, 1, "MB/s"},
