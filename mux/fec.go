@@ -59,10 +59,10 @@ func (s *Session) fecState() *fecSession {
 
 // fecSender is a datagram channel's sending side of FEC.
 type fecSender struct {
-	k, r    int
-	enc     fec.Encoder
-	first   uint64    // sequence number of the open group's first datagram
-	last    time.Time // when its latest datagram was sent
+	k, r  int
+	enc   fec.Encoder
+	first uint64    // sequence number of the open group's first datagram
+	last  time.Time // when its latest datagram was sent
 	// The closed group whose repair symbols wait to be sent: copies of its
 	// symbols, its first sequence number and size, the next to send.
 	out      [wire.MaxRepairSymbols][]byte
