@@ -155,8 +155,9 @@ func (s *Session) fecProtect(c *channel, seq uint64, data []byte, fresh int) boo
 	if f.k == 0 {
 		return false
 	}
-	// A repair is 4 bytes of header and 2 of length longer than the datagram.
-	if len(data)+6 > fresh {
+	// A repair is 4 bytes of header and 2 of length longer than the
+	// datagram; groups hold datagrams whose repairs fit a base-size packet.
+	if len(data)+6 > fresh || len(data) > wire.MaxProtectedDatagram {
 		f.close()
 		return false
 	}
@@ -272,6 +273,9 @@ func (s *Session) onRepair(c *channel, m *wire.DatagramRepair) error {
 		return &protocolError{code: wire.CloseFlowControl, reason: "repair for datagrams beyond the channel's limit"}
 	}
 	s.fecState().stats.RepairsReceived++
+	if len(m.Symbol) > wire.MaxProtectedDatagram+2 {
+		return nil // larger than groups hold (PROTOCOL.md §5.11): ignored
+	}
 	g := f.group(first, int(m.Group), int(m.Repairs), len(m.Symbol))
 	if g == nil || g.got[m.Index] {
 		return nil // inconsistent with the group's other repairs, or a duplicate
@@ -388,8 +392,18 @@ func (s *Session) fecReceived(c *channel, seq uint64, data []byte) bool {
 	if f.seen(seq) {
 		return false
 	}
-	f.keep(seq, data)
+	if len(data) <= wire.MaxProtectedDatagram {
+		f.keep(seq, data)
+	} else {
+		f.forget(seq) // in no group: nothing to keep, and no longer dedupable
+	}
 	return true
+}
+
+// forget clears the slot of datagram seq (one too large for a group).
+func (f *fecReceiver) forget(seq uint64) {
+	sl := &f.slots[seq%fecWindow]
+	sl.seq, sl.have = seq, false
 }
 
 // fecTryFor tries to recover the group datagram seq of c belongs to, if

@@ -121,3 +121,75 @@ func TestDatagramFECOff(t *testing.T) {
 		t.Fatal("a DATAGRAM_REPAIR without FEC was accepted")
 	}
 }
+
+// TestHostileRepairs: in an FEC session, a DATAGRAM_REPAIR for datagrams
+// beyond the channel's limit is a flow-control error, one on a stream
+// channel a protocol violation, and repairs that disagree with their
+// group's earlier ones, or forge a recovery, deliver nothing twice.
+func TestHostileRepairs(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	setup := func() (a, b *Session, dg, st uint32) {
+		a, b = pair(t, Config{FEC: true}, Config{FEC: true}, now)
+		dg, _ = a.OpenDatagram("media", 0)
+		st, _ = a.OpenStream("bulk", 3)
+		a.SendDatagram(dg, []byte("zero"))
+		a.Write(st, []byte("x"))
+		buf := make([]byte, wire.MaxPacketSize)
+		for n := a.Poll(buf, now); n > 0; n = a.Poll(buf, now) {
+			if err := b.Receive(buf[:n], now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return a, b, dg, st
+	}
+	send := func(a, b *Session, ch uint32, m *wire.DatagramRepair) error {
+		h := wire.Header{Destination: b.local, Source: a.local, PacketNumber: a.nextPN, Channel: ch}
+		a.nextPN++
+		return b.Receive(m.Append(wire.AppendAlign(h.Append(nil), a.align)), now)
+	}
+	a, b, dg, st := setup()
+	if err := send(a, b, st, &wire.DatagramRepair{Group: 1, Repairs: 1, Symbol: []byte{0, 0}}); err == nil {
+		t.Error("a repair on a stream channel was accepted")
+	}
+	a, b, dg, _ = setup()
+	if err := send(a, b, dg, &wire.DatagramRepair{First: 1 << 20, Group: 8, Repairs: 1, Symbol: []byte{0, 0}}); err == nil {
+		t.Error("a repair beyond the datagram limit was accepted")
+	}
+	a, b, dg, _ = setup()
+	// Datagram 0 arrived; a forged repair "recovers" datagram 1 of a
+	// group {0, 1}, then a repair of another shape for the same group
+	// is ignored, and datagram 1's real arrival is not delivered twice.
+	forged := []byte{3, 0, 'o', 'n', 'e'}
+	for i, c := range []byte{4, 0, 'z', 'e', 'r', 'o'} {
+		if i < len(forged) {
+			forged[i] ^= c
+		}
+	}
+	forged = append(forged, 'o') // s_0 xor s_1, padded to 6 bytes
+	if err := send(a, b, dg, &wire.DatagramRepair{First: 0, Group: 2, Repairs: 1, Symbol: forged}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(a, b, dg, &wire.DatagramRepair{First: 0, Group: 3, Repairs: 2, Symbol: []byte{0, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if b.FECStats().DatagramsRecovered != 1 {
+		t.Fatalf("recovered %d datagrams from the forged repair, want 1", b.FECStats().DatagramsRecovered)
+	}
+	a.SendDatagram(dg, []byte("one"))
+	buf := make([]byte, wire.MaxPacketSize)
+	for n := a.Poll(buf, now); n > 0; n = a.Poll(buf, now) {
+		b.Receive(buf[:n], now)
+	}
+	var got []string
+	rd := make([]byte, 64)
+	for {
+		n, err := b.RecvDatagram(dg, rd)
+		if err != nil || n == 0 {
+			break
+		}
+		got = append(got, string(rd[:n]))
+	}
+	if len(got) != 2 {
+		t.Fatalf("datagrams delivered %q, want zero and one, once each", got)
+	}
+}

@@ -9,6 +9,11 @@ const (
 	FECParity        uint8 = 1  // the FEC scheme of §5.11
 	MaxRepairGroup         = 64 // datagrams in a group, K
 	MaxRepairSymbols       = 16 // repair symbols of a group, R
+	// MaxProtectedDatagram is the largest datagram a group holds: its
+	// repair symbol (2 bytes more) fills a DATAGRAM_REPAIR in a packet of
+	// DefaultPacketSize, so groups fit any path and a receiver's memory
+	// for them stays small.
+	MaxProtectedDatagram = DefaultPacketSize - HeaderLen - TagLen - MsgHeaderLen - repairHeaderLen - 2
 )
 
 // Repair body layout: K, R, r, a reserved zero byte, then the symbol.
