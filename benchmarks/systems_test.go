@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/havenproto/haven/benchmarks/internal/lossproxy"
+	"github.com/havenproto/haven/internal/udpproxy"
 	havennet "github.com/havenproto/haven/net"
 	"github.com/quic-go/quic-go"
 )
@@ -51,9 +52,13 @@ type stream interface {
 
 // options select what a server and its clients need.
 type options struct {
-	loss      float64 // > 0: clients reach the server through a lossy proxy
-	datagrams bool    // QUIC: EnableDatagrams on both ends
-	resume    bool    // TLS: clients resume sessions (tickets) on new connections
+	loss float64 // > 0: clients reach the server through a lossy proxy
+	// rate > 0: clients reach the server through a proxy that carries
+	// rate bytes per second each way with rateDelay of one-way delay and
+	// a queue of one bandwidth-delay product (udpproxy.Config.Rate).
+	rate      float64
+	datagrams bool // QUIC: EnableDatagrams on both ends
+	resume    bool // TLS: clients resume sessions (tickets) on new connections
 	// identities is how many distinct Haven client identities connect
 	// uses in turn (default 1). Haven keeps one session per peer, so
 	// clients that are live at the same time need distinct keys.
@@ -111,7 +116,16 @@ func listen(sys string, o options) (srv server, err error) {
 
 // proxyFor puts a lossy proxy in front of target when o asks for one, and
 // returns the address clients should use.
-func proxyFor(target netip.AddrPort, o options) (*lossproxy.Proxy, netip.AddrPort, error) {
+func proxyFor(target netip.AddrPort, o options) (io.Closer, netip.AddrPort, error) {
+	if o.rate > 0 {
+		bdp := int(o.rate * 2 * rateDelay.Seconds())
+		px, err := udpproxy.New(netip.AddrPortFrom(target.Addr(), 0), target,
+			udpproxy.Config{Rate: o.rate, RateQueue: bdp, Delay: rateDelay})
+		if err != nil {
+			return nil, netip.AddrPort{}, err
+		}
+		return px, px.Addr(), nil
+	}
 	if o.loss == 0 {
 		return nil, target, nil
 	}
@@ -121,6 +135,10 @@ func proxyFor(target netip.AddrPort, o options) (*lossproxy.Proxy, netip.AddrPor
 	}
 	return px, px.Addr(), nil
 }
+
+// rateDelay is the one-way delay of the rate-limited proxy (options.rate):
+// a 20 ms round trip, a short wide-area path.
+const rateDelay = 10 * time.Millisecond
 
 // bufPool holds the servers' 64 KiB copy buffers, so that a stream served
 // costs the same few allocations on every system.
@@ -194,7 +212,7 @@ type havenServer struct {
 
 	host     *havennet.Host
 	ln       net.Listener
-	px       *lossproxy.Proxy
+	px       io.Closer
 	addr     string // what clients dial: the server's key at the (proxy's) address
 	keys     []havennet.PrivateKey
 	next     atomic.Int64
@@ -349,7 +367,7 @@ type quicServer struct {
 	shared   *quic.Transport
 
 	ln   *quic.Listener
-	px   *lossproxy.Proxy
+	px   io.Closer
 	addr string
 	tls  *tls.Config
 	conf *quic.Config
@@ -490,7 +508,7 @@ type tlsServer struct {
 }
 
 func listenTLS(o options) (server, error) {
-	if o.loss > 0 || o.datagrams {
+	if o.loss > 0 || o.rate > 0 || o.datagrams {
 		return nil, errors.New("TLS over TCP cannot go through a UDP proxy or carry datagrams")
 	}
 	ln, err := tls.Listen("tcp4", "127.0.0.1:0", serverTLS())
