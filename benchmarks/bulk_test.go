@@ -38,6 +38,16 @@ func BenchmarkBulkTCPFallback(b *testing.B) {
 	}
 }
 
+// BenchmarkBulkBBR: BenchmarkBulk for Haven with the BBR-style controller
+// (Config.Congestion = CongestionBBR) beside Haven's default, CUBIC: the
+// same transfer on a path without a bottleneck but the machine, where a
+// controller that paces at a measured bandwidth must not cost throughput.
+func BenchmarkBulkBBR(b *testing.B) {
+	for _, sys := range []string{sysHaven, "HavenBBR"} {
+		b.Run(sys, func(b *testing.B) { benchBulk(b, sysHaven, 1, options{bbr: sys == "HavenBBR"}) })
+	}
+}
+
 // BenchmarkBulkParallel8: the same over 8 streams of one session (TLS: 8
 // TCP connections) in parallel, b.N chunks in all.
 func BenchmarkBulkParallel8(b *testing.B) {

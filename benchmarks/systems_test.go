@@ -63,6 +63,9 @@ type options struct {
 	// uses in turn (default 1). Haven keeps one session per peer, so
 	// clients that are live at the same time need distinct keys.
 	identities int
+	// bbr gives Haven's sessions (both ends) the BBR-style controller
+	// (Config.Congestion); no effect on the other systems.
+	bbr bool
 	// basePackets turns Haven's path MTU discovery off (1,452-byte
 	// packets, as quic-go sends); no effect on the other systems.
 	basePackets bool
@@ -218,12 +221,16 @@ type havenServer struct {
 	next     atomic.Int64
 	loss     bool
 	base     bool   // options.basePackets
+	bbr      bool   // options.bbr
 	dialOpen bool   // options.dialOpen
 	network  string // "haven4", or "haven4+tcp" (options.tcp)
 }
 
 func listenHaven(o options) (server, error) {
 	var lc havennet.ListenConfig
+	if o.bbr {
+		lc.Config.Congestion = havennet.CongestionBBR
+	}
 	h, err := lc.ListenHost(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -246,7 +253,7 @@ func listenHaven(o options) (server, error) {
 			return nil, err
 		}
 	}
-	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets, dialOpen: o.dialOpen,
+	s := &havenServer{host: h, ln: ln, px: px, keys: keys, loss: o.loss > 0, base: o.basePackets, bbr: o.bbr, dialOpen: o.dialOpen,
 		addr: (&havennet.Addr{Key: ha.Key, Addr: at}).String(), network: "haven4"}
 	if o.tcp {
 		s.network = "haven4+tcp"
@@ -279,6 +286,9 @@ func (s *havenServer) connect(ctx context.Context) (client, stream, error) {
 		LocalAddr: clientSource(i)}
 	if s.base {
 		d.Config.MaxPacketSize = 1452 // the smaller of both sides' limits rules
+	}
+	if s.bbr {
+		d.Config.Congestion = havennet.CongestionBBR
 	}
 	c, err := d.DialContext(ctx, s.network, s.addr)
 	if err != nil {

@@ -106,6 +106,10 @@ type Config struct {
 	// handshake, and a listener accepts; a session with FEC receives
 	// repairs whatever its own setting.
 	DatagramFEC FEC
+	// Congestion is the congestion controller of this side's sessions:
+	// CongestionCUBIC (the default) or CongestionBBR. Each side controls
+	// what it sends; the two need not agree.
+	Congestion Congestion
 }
 
 // FEC configures forward error correction on datagram channels
@@ -129,6 +133,7 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 			SendBuffer:       c.SendBuffer,
 			IdleTimeout:      c.IdleTimeout,
 			KeepAlive:        c.KeepAlive,
+			NewController:    c.Congestion.newController(),
 		},
 		Handshake: secure.HandshakeConfig{
 			Timeout:        c.HandshakeTimeout,

@@ -1,0 +1,379 @@
+package congestion
+
+import "time"
+
+// BBR is a delay-based congestion controller in the manner of BBR
+// (Cardwell et al., "BBR: Congestion-Based Congestion Control", 2016, and
+// draft-cardwell-iccrg-bbr-congestion-control): it estimates the path's
+// bottleneck bandwidth (the maximum delivery rate over the last ten
+// rounds) and its minimum RTT (over the last ten seconds), paces at a gain
+// times that bandwidth, and keeps about two bandwidth-delay products in
+// flight, so that it fills the path without filling its queues, where
+// [Cubic] grows until a queue overflows.
+//
+// What it simplifies, on this package's sans-I/O interface: delivery-rate
+// samples are taken from the ACK stream (bytes newly acknowledged over the
+// last round trip, measured at each ACK) rather than from per-packet
+// delivery state, so a sample is an ack rate; application-limited
+// periods are not told apart (the max filter ages them out). Losses are not
+// ignored as BBRv1 does: a congestion event caps the window at the
+// inflight that saw the loss until the next bandwidth probe, as BBRv2's
+// inflight_hi does, which keeps a shallow-buffered path from losing
+// steadily and leaves room to loss-based flows.
+//
+// The state machine: Startup (pacing gain 2/ln 2, until the bandwidth has
+// not grown 25 % in three rounds), Drain (the inverse gain, until inflight
+// is down to one BDP), ProbeBW (gains cycling 1.25, 0.75, then six rounds
+// at 1, one phase per min RTT), and ProbeRTT (every 10 s without a lower
+// RTT: four packets in flight for 200 ms, so that the min RTT is measured
+// with the queue empty).
+type BBR struct {
+	mss   int
+	state bbrState
+	btlBw maxFilter // bytes per second, over bbrBwRounds rounds
+	// burst is the most bytes one ACK covered over the same rounds: a
+	// receiver that acknowledges batches (as Haven's does, a socket read
+	// at a time) needs that much more in flight to keep the pipe full,
+	// which matters where the round trip is short (BBR's extra_acked).
+	burst     maxFilter
+	minRTT    time.Duration
+	minRTTAt  time.Time
+	rounds    RoundCounter
+	delivered uint64   // bytes acknowledged in all
+	sent      uint64   // bytes sent in all
+	acks      rateRing // delivered over time
+	sends     rateRing // sent over time
+
+	// Startup: the bandwidth at the last check and the rounds since it
+	// last grew 25 %.
+	fullBw      float64
+	fullBwCount int
+	filled      bool
+
+	cycleIdx   int
+	cycleStart time.Time
+
+	probeRTTDone time.Time // ProbeRTT ends then (zero: not yet at 4 packets)
+	prior        bbrState  // the state ProbeRTT returns to
+
+	// inflightHi caps the window after a congestion event, until the next
+	// bandwidth probe (0: no cap).
+	inflightHi int
+	lossAt     time.Time // the send time of the latest loss acted on
+}
+
+type bbrState uint8
+
+const (
+	bbrStartup bbrState = iota
+	bbrDrain
+	bbrProbeBW
+	bbrProbeRTT
+)
+
+// rateRing records a running byte count over time, a point per event,
+// for rates over the last round trip or so (bbrRing points: two round
+// trips' worth of ACKs on the paths measured, from 20 ms at 50 Mbit/s to
+// loopback's tens of microseconds at a GB/s).
+type rateRing struct {
+	p    [bbrRing]ratePoint
+	head int
+	n    int
+}
+
+type ratePoint struct {
+	at    time.Time
+	total uint64
+}
+
+// add records total at now (replacing the newest point when it has the
+// same time).
+func (r *rateRing) add(now time.Time, total uint64) {
+	if r.n > 0 {
+		if last := &r.p[(r.head+r.n-1)%bbrRing]; !now.After(last.at) {
+			last.total = total
+			return
+		}
+	}
+	if r.n == bbrRing {
+		r.head = (r.head + 1) % bbrRing
+		r.n--
+	}
+	r.p[(r.head+r.n)%bbrRing] = ratePoint{now, total}
+	r.n++
+}
+
+// before returns the newest point at or before t, or the oldest point.
+func (r *rateRing) before(t time.Time) (ratePoint, bool) {
+	for i := r.n - 1; i >= 0; i-- {
+		p := r.p[(r.head+i)%bbrRing]
+		if !p.at.After(t) || i == 0 {
+			return p, true
+		}
+	}
+	return ratePoint{}, false
+}
+
+const (
+	bbrRing          = 512
+	bbrBwRounds      = 10
+	bbrMinRTTWindow  = 10 * time.Second
+	bbrProbeRTTTime  = 200 * time.Millisecond
+	bbrHighGain      = 2.885 // 2/ln 2: doubles the delivery rate each round
+	bbrCwndGain      = 2.0
+	bbrProbeRTTCwnd  = 4 // packets
+	bbrMinCwndPacket = 4
+)
+
+// bbrCycle is ProbeBW's pacing gains, one phase per min RTT.
+var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
+
+// NewBBR returns a BBR controller for packets of maxDatagramSize bytes.
+func NewBBR(maxDatagramSize int) *BBR {
+	b := &BBR{mss: maxDatagramSize}
+	b.btlBw.window, b.burst.window = bbrBwRounds, bbrBwRounds
+	return b
+}
+
+// OnPacketSent implements [Controller].
+func (b *BBR) OnPacketSent(now time.Time, bytes, bytesInFlight int) {
+	b.rounds.OnPacketSent(now)
+	b.sent += uint64(bytes)
+	b.sends.add(now, b.sent)
+}
+
+// OnAck implements [Controller]: it takes a bandwidth sample, advances the
+// rounds and the state machine.
+func (b *BBR) OnAck(now time.Time, acked int, largestSentTime time.Time, rtt *RTTStats, priorInFlight int) {
+	b.delivered += uint64(acked)
+	newRound := b.rounds.OnAck(largestSentTime)
+	if r := rtt.Latest(); r > 0 && (b.minRTT == 0 || r <= b.minRTT || now.Sub(b.minRTTAt) > bbrMinRTTWindow) {
+		if b.state != bbrProbeRTT || r <= b.minRTT || b.minRTT == 0 {
+			b.minRTT, b.minRTTAt = r, now
+		}
+	}
+	if bw, ok := b.sample(now, largestSentTime); ok {
+		b.btlBw.update(bw, b.rounds.Rounds())
+	}
+	b.acks.add(now, b.delivered)
+	b.burst.update(float64(acked), b.rounds.Rounds())
+	inflight := priorInFlight - acked
+	switch b.state {
+	case bbrStartup:
+		if newRound {
+			b.checkFull()
+		}
+		if b.filled {
+			b.state = bbrDrain
+		}
+	case bbrDrain:
+		if inflight <= b.bdp(1) {
+			b.enterProbeBW(now)
+		}
+	case bbrProbeBW:
+		b.advanceCycle(now, inflight)
+	case bbrProbeRTT:
+		if b.probeRTTDone.IsZero() && inflight <= bbrProbeRTTCwnd*b.mss {
+			b.probeRTTDone = now.Add(bbrProbeRTTTime)
+		}
+		if !b.probeRTTDone.IsZero() && !now.Before(b.probeRTTDone) {
+			b.minRTTAt = now
+			if b.filled {
+				b.enterProbeBW(now)
+			} else {
+				b.state = bbrStartup
+			}
+		}
+	}
+	if b.state != bbrProbeRTT && b.minRTT > 0 && now.Sub(b.minRTTAt) > bbrMinRTTWindow {
+		b.prior, b.state, b.probeRTTDone = b.state, bbrProbeRTT, time.Time{}
+	}
+}
+
+// sample returns a delivery-rate sample: the ack rate over about the
+// last min RTT, but no more than the rate at which the packets it covers
+// were sent (a receiver or network that bunches ACKs would otherwise make
+// the ack rate exceed what the path carries).
+func (b *BBR) sample(now, largestSentTime time.Time) (float64, bool) {
+	span := max(2*b.minRTT, 10*time.Microsecond)
+	from, ok := b.acks.before(now.Add(-span))
+	if !ok {
+		return 0, false
+	}
+	d := now.Sub(from.at)
+	if d < span/2 || b.delivered <= from.total {
+		return 0, false
+	}
+	rate := float64(b.delivered-from.total) / d.Seconds()
+	end, ok1 := b.sends.before(largestSentTime)
+	start, ok2 := b.sends.before(largestSentTime.Add(-d))
+	if ok1 && ok2 && end.at.After(start.at) && end.total > start.total {
+		rate = min(rate, float64(end.total-start.total)/end.at.Sub(start.at).Seconds())
+	}
+	return rate, true
+}
+
+// checkFull notes, once per round in Startup, whether the bandwidth still
+// grows: three rounds without 25 % growth fill the pipe.
+func (b *BBR) checkFull() {
+	bw := b.btlBw.get()
+	if bw >= b.fullBw*1.25 {
+		b.fullBw, b.fullBwCount = bw, 0
+		return
+	}
+	b.fullBwCount++
+	if b.fullBwCount >= 3 {
+		b.filled = true
+	}
+}
+
+func (b *BBR) enterProbeBW(now time.Time) {
+	b.state, b.cycleIdx, b.cycleStart = bbrProbeBW, 2, now // start in a cruising phase
+}
+
+// advanceCycle moves ProbeBW to its next gain phase after a min RTT (the
+// 1.25 phase also waits until inflight reached 1.25 BDP, or a loss; the
+// 0.75 phase ends early once inflight is down to a BDP).
+func (b *BBR) advanceCycle(now time.Time, inflight int) {
+	elapsed := now.Sub(b.cycleStart) > b.minRTT
+	gain := bbrCycle[b.cycleIdx]
+	switch {
+	case gain > 1:
+		elapsed = elapsed && (inflight >= b.bdp(gain) || b.inflightHi > 0)
+	case gain < 1:
+		elapsed = elapsed || inflight <= b.bdp(1)
+	}
+	if !elapsed {
+		return
+	}
+	b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
+	b.cycleStart = now
+	if bbrCycle[b.cycleIdx] > 1 {
+		b.inflightHi = 0 // probe again above the last loss
+	}
+}
+
+// bdp returns gain × the estimated bandwidth-delay product in bytes.
+func (b *BBR) bdp(gain float64) int {
+	bw := b.btlBw.get()
+	if bw == 0 || b.minRTT == 0 {
+		return InitialWindow(b.mss)
+	}
+	return int(gain * bw * b.minRTT.Seconds())
+}
+
+// OnCongestionEvent implements [Controller]: once per round trip of
+// losses, the window is capped at 85 % of the inflight that saw them
+// until the next bandwidth probe; in Startup a loss ends the startup.
+func (b *BBR) OnCongestionEvent(now, sentTime time.Time, lostBytes, priorInFlight int) {
+	if !sentTime.After(b.lossAt) {
+		return // the same round of losses
+	}
+	b.lossAt = now
+	b.inflightHi = max(priorInFlight*85/100, bbrMinCwndPacket*b.mss)
+	if b.state == bbrStartup {
+		b.filled = true
+		b.state = bbrDrain
+	}
+}
+
+// OnSpuriousCongestion implements [Controller]: the cap goes.
+func (b *BBR) OnSpuriousCongestion(now time.Time) { b.inflightHi = 0 }
+
+// OnPersistentCongestion implements [Controller]: back to the minimum
+// window until the bandwidth is measured again.
+func (b *BBR) OnPersistentCongestion(now time.Time) {
+	b.inflightHi = bbrMinCwndPacket * b.mss
+}
+
+// Window implements [Controller]: cwnd_gain × BDP (the whole high gain in
+// Startup) plus twice the largest ACK burst, at least four packets, under the loss cap, and four packets
+// in ProbeRTT.
+func (b *BBR) Window() int {
+	if b.state == bbrProbeRTT {
+		return bbrProbeRTTCwnd * b.mss
+	}
+	gain := bbrCwndGain
+	if b.state == bbrStartup {
+		gain = bbrHighGain
+	}
+	w := max(b.bdp(gain)+2*int(b.burst.get()), bbrMinCwndPacket*b.mss)
+	if b.btlBw.get() == 0 {
+		w = InitialWindow(b.mss)
+	}
+	if b.inflightHi > 0 {
+		w = min(w, b.inflightHi)
+	}
+	return w
+}
+
+// CanSend implements [Controller].
+func (b *BBR) CanSend(bytesInFlight int) bool { return bytesInFlight < b.Window() }
+
+// PacingRate implements [Controller]: the state's gain × the bottleneck
+// bandwidth; before the first sample, the initial window over the RTT.
+func (b *BBR) PacingRate(rtt *RTTStats) float64 {
+	bw := b.btlBw.get()
+	if bw == 0 {
+		return PacingRate(InitialWindow(b.mss), rtt.Smoothed(), bbrHighGain)
+	}
+	switch b.state {
+	case bbrStartup:
+		return bbrHighGain * bw
+	case bbrDrain:
+		return bw / bbrHighGain
+	case bbrProbeBW:
+		return bbrCycle[b.cycleIdx] * bw
+	}
+	return bw
+}
+
+// InSlowStart implements [Controller]: Startup.
+func (b *BBR) InSlowStart() bool { return b.state == bbrStartup }
+
+// InRecovery implements [Controller]: packets sent before the latest loss
+// acted on belong to its round.
+func (b *BBR) InRecovery(sentTime time.Time) bool { return !sentTime.After(b.lossAt) }
+
+// SetMaxDatagramSize implements [Controller].
+func (b *BBR) SetMaxDatagramSize(n int) { b.mss = n }
+
+// maxFilter keeps the maximum of the samples of the last window rounds
+// (a windowed max filter of three entries, as BBR's Kathleen Nichols
+// filter: best, second and third best of successive sub-windows).
+type maxFilter struct {
+	window uint64
+	s      [3]struct {
+		v     float64
+		round uint64
+	}
+}
+
+func (f *maxFilter) get() float64 { return f.s[0].v }
+
+func (f *maxFilter) update(v float64, round uint64) {
+	if v >= f.s[0].v || round-f.s[2].round > f.window {
+		for i := range f.s {
+			f.s[i].v, f.s[i].round = v, round
+		}
+		return
+	}
+	if v >= f.s[1].v {
+		f.s[1].v, f.s[1].round = v, round
+		f.s[2] = f.s[1]
+	} else if v >= f.s[2].v {
+		f.s[2].v, f.s[2].round = v, round
+	}
+	if round-f.s[0].round > f.window {
+		f.s[0], f.s[1] = f.s[1], f.s[2]
+		f.s[2].v, f.s[2].round = v, round
+		if round-f.s[0].round > f.window {
+			f.s[0], f.s[1] = f.s[1], f.s[2]
+		}
+	} else if f.s[1].v == f.s[0].v && round-f.s[1].round > f.window/4 {
+		f.s[1].v, f.s[1].round = v, round
+		f.s[2] = f.s[1]
+	} else if f.s[2].v == f.s[1].v && round-f.s[2].round > f.window/2 {
+		f.s[2].v, f.s[2].round = v, round
+	}
+}
