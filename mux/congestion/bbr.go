@@ -16,10 +16,12 @@ import "time"
 // last round trip, measured at each ACK) rather than from per-packet
 // delivery state, so a sample is an ack rate; application-limited
 // periods are not told apart (the max filter ages them out). Losses are not
-// ignored as BBRv1 does: a congestion event caps the window at the
-// inflight that saw the loss until the next bandwidth probe, as BBRv2's
-// inflight_hi does, which keeps a shallow-buffered path from losing
-// steadily and leaves room to loss-based flows.
+// ignored as BBRv1 does: a congestion event caps the window at 70 % of the
+// inflight that saw the loss, and the cap then grows by a packet per
+// round without loss, as Reno's window does, until the model's own window
+// is below it (BBRv2's inflight_hi, simplified). Alone on a path, BBR
+// rarely loses and the cap is seldom in force; beside a loss-based flow
+// that fills the queue, it makes BBR yield as that flow does.
 //
 // The state machine: Startup (pacing gain 2/ln 2, until the bandwidth has
 // not grown 25 % in three rounds), Drain (the inverse gain, until inflight
@@ -158,6 +160,14 @@ func (b *BBR) OnAck(now time.Time, acked int, largestSentTime time.Time, rtt *RT
 	b.acks.add(now, b.delivered)
 	b.burst.update(float64(acked), b.rounds.Rounds())
 	inflight := priorInFlight - acked
+	if newRound && b.inflightHi > 0 && largestSentTime.After(b.lossAt) {
+		// A round without loss: the cap grows by a packet, as Reno's
+		// window does, and goes once the model's own window is below it.
+		b.inflightHi += b.mss
+		if b.inflightHi >= b.modelWindow() {
+			b.inflightHi = 0
+		}
+	}
 	switch b.state {
 	case bbrStartup:
 		if newRound {
@@ -248,9 +258,6 @@ func (b *BBR) advanceCycle(now time.Time, inflight int) {
 	}
 	b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
 	b.cycleStart = now
-	if bbrCycle[b.cycleIdx] > 1 {
-		b.inflightHi = 0 // probe again above the last loss
-	}
 }
 
 // bdp returns gain × the estimated bandwidth-delay product in bytes.
@@ -263,14 +270,14 @@ func (b *BBR) bdp(gain float64) int {
 }
 
 // OnCongestionEvent implements [Controller]: once per round trip of
-// losses, the window is capped at 85 % of the inflight that saw them
-// until the next bandwidth probe; in Startup a loss ends the startup.
+// losses, the window is capped at 70 % of the inflight that saw them
+// (see the type's comment); in Startup a loss ends the startup.
 func (b *BBR) OnCongestionEvent(now, sentTime time.Time, lostBytes, priorInFlight int) {
 	if !sentTime.After(b.lossAt) {
 		return // the same round of losses
 	}
 	b.lossAt = now
-	b.inflightHi = max(priorInFlight*85/100, bbrMinCwndPacket*b.mss)
+	b.inflightHi = max(priorInFlight*7/10, bbrMinCwndPacket*b.mss)
 	if b.state == bbrStartup {
 		b.filled = true
 		b.state = bbrDrain
@@ -293,18 +300,23 @@ func (b *BBR) Window() int {
 	if b.state == bbrProbeRTT {
 		return bbrProbeRTTCwnd * b.mss
 	}
-	gain := bbrCwndGain
-	if b.state == bbrStartup {
-		gain = bbrHighGain
-	}
-	w := max(b.bdp(gain)+2*int(b.burst.get()), bbrMinCwndPacket*b.mss)
-	if b.btlBw.get() == 0 {
-		w = InitialWindow(b.mss)
-	}
+	w := b.modelWindow()
 	if b.inflightHi > 0 {
 		w = min(w, b.inflightHi)
 	}
 	return w
+}
+
+// modelWindow is the window of the bandwidth and RTT model alone.
+func (b *BBR) modelWindow() int {
+	if b.btlBw.get() == 0 {
+		return InitialWindow(b.mss)
+	}
+	gain := bbrCwndGain
+	if b.state == bbrStartup {
+		gain = bbrHighGain
+	}
+	return max(b.bdp(gain)+2*int(b.burst.get()), bbrMinCwndPacket*b.mss)
 }
 
 // CanSend implements [Controller].
