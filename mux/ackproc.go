@@ -91,6 +91,9 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 		}
 		r.ptoCount = 0
 		r.suspect = false // it delivers again (PROTOCOL.md §6.6.5)
+		if s.cfg.Trace != nil {
+			s.traceMetrics(i)
+		}
 	}
 	s.detectLosses(now)
 	s.retireSent(now)
@@ -176,7 +179,11 @@ func (s *Session) detectLosses(now time.Time) {
 		}
 		pl.last, pl.lastLost = pn, p.time
 		pl.count++
-		s.markLost(r, p)
+		reason := LossTimeThreshold
+		if r.largestAcked-p.seq >= packetThreshold {
+			reason = LossPacketThreshold
+		}
+		s.markLost(r, p, pn, reason)
 	}
 	for i := 0; i < n; i++ {
 		pl := &per[i]
@@ -272,6 +279,9 @@ func (s *Session) onPTO(now time.Time) {
 		}
 		r.ptoCount++
 		r.probes = 2
+		if s.cfg.Trace != nil {
+			s.trace(&TraceEvent{Kind: TraceProbeTimeout, Path: k, Count: r.ptoCount})
+		}
 		if s.cfg.ReliableCarrier && k == 0 {
 			continue // the probes are PINGs: the carrier still holds the data
 		}

@@ -80,6 +80,9 @@ func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service 
 	}
 	s.channels.Put(id, c)
 	s.stats.ChannelsOpened++
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TraceChannelOpened, Channel: id, Local: local})
+	}
 	return c
 }
 
@@ -483,6 +486,9 @@ func (s *Session) maybeRelease(c *channel) {
 	}
 	s.sched.remove(c)
 	s.channels.Remove(c.id)
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TraceChannelClosed, Channel: c.id})
+	}
 	k := c.events | EventClosed
 	if c.events == 0 {
 		s.events.push(c.id)

@@ -74,6 +74,11 @@ type Config struct {
 	// a side may protect its datagram channels (SetDatagramFEC), and
 	// receives repairs on any.
 	FEC bool
+	// Trace, if set, is called with every engine event as it happens
+	// (trace.go): packets sent, received and lost, probe timeouts,
+	// recovery metrics, paths, channels. It runs in the session's turn and
+	// must be quick; nil costs nothing.
+	Trace func(*TraceEvent)
 	// MaxAckDelay bounds how long an acknowledgement may be held back;
 	// AckEvery sends one at least every so many ack-eliciting packets.
 	MaxAckDelay time.Duration

@@ -127,6 +127,9 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 	if rtt > 0 {
 		r.rtt.SetInitialRTT(rtt)
 	}
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePathAdded, Path: id})
+	}
 	return id, nil
 }
 
@@ -163,6 +166,9 @@ func (s *Session) RemovePath(id int) error {
 	}
 	s.abandonPath(id, false)
 	s.path(id).live = false
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePathRemoved, Path: id})
+	}
 	return nil
 }
 
@@ -305,7 +311,7 @@ func (s *Session) abandonPath(k int, keepPTO bool) {
 		if p.state != pktOutstanding || int(p.path) != k {
 			continue
 		}
-		s.markLost(r, p)
+		s.markLost(r, p, s.sent.base+uint64(i), LossAbandoned)
 	}
 	r.lossTime = time.Time{}
 	r.probes = 0
@@ -314,9 +320,12 @@ func (s *Session) abandonPath(k int, keepPTO bool) {
 	}
 }
 
-// markLost declares outstanding packet p of path r lost and queues its
-// messages again.
-func (s *Session) markLost(r *recovery, p *sentPacket) {
+// markLost declares outstanding packet p (number pn) of path r lost, for
+// reason, and queues its messages again.
+func (s *Session) markLost(r *recovery, p *sentPacket, pn uint64, reason LossReason) {
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePacketLost, PN: pn, Size: p.size, Path: int(p.path), Reason: reason})
+	}
 	p.state = pktLost
 	if p.inFlight {
 		r.inFlight -= p.size

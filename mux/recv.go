@@ -43,6 +43,9 @@ func (s *Session) ReceivePath(pkt []byte, id int, now time.Time) error {
 	}
 	s.stats.PacketsReceived++
 	s.stats.BytesReceived += uint64(len(pkt) + wire.TagLen)
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePacketReceived, PN: pn, Size: len(pkt) + wire.TagLen, Path: id, Channel: h.Channel})
+	}
 	s.lastRecv = now
 	if s.state == sessClosing {
 		s.closeSent = false // answer with our CLOSE again

@@ -50,6 +50,7 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 	}
 	ctrl := canSend && s.controlPending()
 	s.releaseHeldAccept(now)
+	retx := s.stats.StreamBytesRetransmitted
 	var c *channel
 	if canSend && !ctrl {
 		c = s.sched.pick(s)
@@ -100,6 +101,10 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		s.lastElicit = now
 	}
 	s.finishPacket(sp, k, len(p), eliciting, now)
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN - 1, Size: len(p) + wire.TagLen, Path: k,
+			Channel: h.Channel, Eliciting: eliciting, Retransmitted: int(s.stats.StreamBytesRetransmitted - retx)})
+	}
 	return len(p), k
 }
 
@@ -448,6 +453,9 @@ func (s *Session) buildClose(b []byte, now time.Time) (int, int) {
 	sp := s.sent.add()
 	k := s.ackPath()
 	s.finishPacket(sp, k, len(p), false, now)
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN - 1, Size: len(p) + wire.TagLen, Path: k})
+	}
 	s.closeSent = true
 	if s.closeUntil.IsZero() {
 		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))

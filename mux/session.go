@@ -95,14 +95,14 @@ type Session struct {
 	lastSessTune time.Time
 	lastRecv     time.Time
 	idle         time.Duration
-	spin         bool
-	fec          bool  // FEC scheme 1 is in force (PROTOCOL.md §5.11)
-	rxPath       uint8 // the path of the latest packet received (ReceivePath)
 
 	// Events and closing.
 	events     eventQueue
 	sessEvents EventKind
 	state      sessState
+	spin       bool
+	fec        bool       // FEC scheme 1 is in force (PROTOCOL.md §5.11)
+	rxPath     uint8      // the path of the latest packet received (ReceivePath)
 	closeErr   error      // nil, or &closeErrV once the session ended
 	closeErrV  CloseError // closeErr's storage: it is set once (terminate)
 	closeCode  uint32

@@ -1,6 +1,7 @@
 package net
 
 import (
+	"io"
 	"net/netip"
 	"time"
 
@@ -106,6 +107,14 @@ type Config struct {
 	// handshake, and a listener accepts; a session with FEC receives
 	// repairs whatever its own setting.
 	DatagramFEC FEC
+	// Trace, if set, gives each new session a writer for a trace of its
+	// engine's events, JSON lines close to qlog (docs/TRACE.md): packets
+	// sent, received and lost, probe timeouts, congestion window and RTT,
+	// paths, channels, key updates. A nil writer traces nothing; an
+	// io.Closer is closed when the session ends. Without it, the
+	// HAVEN_TRACE environment variable (TraceEnv) names a directory for
+	// one file per session.
+	Trace func(TraceInfo) io.Writer
 	// Congestion is the congestion controller of this side's sessions:
 	// CongestionCUBIC (the default) or CongestionBBR. Each side controls
 	// what it sends; the two need not agree.
@@ -146,5 +155,6 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		Authorize:   c.Authorize,
 		Advertise:   c.Advertise,
 		DatagramFEC: endpoint.FEC(c.DatagramFEC),
+		Trace:       c.traceFactory(),
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -48,6 +49,10 @@ type Config struct {
 	// at; every session it answers advertises them to the dialer
 	// (mux.Session.Advertise, PROTOCOL.md §6.6.2).
 	Advertise []netip.AddrPort
+	// Trace, if set, gives each new session a writer for its trace
+	// (trace.go, docs/TRACE.md); a nil writer traces nothing. A writer
+	// that is an io.Closer is closed when the session ends.
+	Trace func(TraceInfo) io.Writer
 	// DatagramFEC, with Repairs > 0, protects the datagrams this side
 	// sends on every datagram channel with Repairs repair symbols per
 	// group of up to Group datagrams (mux.Session.SetDatagramFEC), in the

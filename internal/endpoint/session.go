@@ -98,6 +98,7 @@ type Session struct {
 	// allocates none.
 	cur    *run
 	cwg    sync.WaitGroup // the crypto workers sealing this run's chunks
+	trc    *tracer        // the session's trace (trace.go), nil unless Config.Trace
 	ended  bool
 	err    error
 	doneCh chan struct{}
@@ -118,13 +119,24 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, at path,
 	if est.Initiator {
 		role = mux.Initiator
 	}
-	m, err := mux.New(ep.sessionConfig(at.l), role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
+	cfg := ep.sessionConfig(at.l)
+	var trc *tracer
+	if ep.cfg.Trace != nil {
+		if w := ep.cfg.Trace(TraceInfo{Peer: est.Peer, Initiator: est.Initiator, Start: now}); w != nil {
+			trc = newTracer(w, TraceInfo{Peer: est.Peer, Initiator: est.Initiator, Start: now})
+			cfg.Trace = trc.event
+		}
+	}
+	m, err := mux.New(cfg, role, est.LocalID, est.RemoteID, est.PeerParams, est.Align(), now)
 	if err != nil {
+		if trc != nil {
+			trc.close()
+		}
 		return false
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, suite: est.Suite, initiator: est.Initiator,
-		m: m, at: at, doneCh: make(chan struct{}),
+		m: m, at: at, doneCh: make(chan struct{}), trc: trc,
 	}
 	s.onStream.Store(at.reliable())
 	s.probe.start(s, now)
@@ -485,6 +497,10 @@ func (s *Session) release() {
 	}
 	s.ended = true
 	s.ending.Store(true)
+	if s.trc != nil {
+		s.trc.close()
+		s.trc = nil
+	}
 	sessionTimers.set(s, time.Time{})
 	if s.err == nil {
 		s.err = s.m.Err()
