@@ -202,3 +202,47 @@ func checkGoroutines(t *testing.T, before int) {
 		t.Fatalf("%d goroutines after close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestListenerCloseWithAbandonedHandshake: a handshake the server answered
+// but whose initiator never used the session (a dial that lost its race,
+// or gave up) does not hold a closed listener's socket for the drain
+// timeout: the session has nothing to deliver and cannot even send its
+// CLOSE, so the drain drops it at once and the port is free again well
+// before drainTimeout.
+func TestListenerCloseWithAbandonedHandshake(t *testing.T) {
+	ln, err := Listen("haven4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := ln.Addr().(*Addr)
+	raw, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	priv, _ := wire.GeneratePrivateKey()
+	id, _ := secure.NewIdentity(priv)
+	ini, err := secure.NewInitiator(id, server.Key, 9, 0, (&Config{}).endpoint(false).Session.Params(), secure.HandshakeConfig{}, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, _, _ := ini.Poll(time.Now())
+	raw.WriteToUDPAddrPort(pkt, server.Addr)
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := raw.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+		t.Fatalf("no handshake response: %v", err)
+	} // answered: the server holds a session nobody will use
+	start := time.Now()
+	ln.Close()
+	for {
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(server.Addr))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Since(start) > drainTimeout*3/4 {
+			t.Fatalf("the closed listener still holds its port after %v: the abandoned session held the drain", time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

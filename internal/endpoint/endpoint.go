@@ -319,8 +319,20 @@ func (ep *Endpoint) Drain(timeout time.Duration, code uint32, reason string) {
 	ep.mu.Unlock()
 	for _, s := range sessions {
 		s.mu.Lock()
-		s.m.Drain()
+		confirmed := s.tr.Confirmed()
+		if confirmed {
+			s.m.Drain()
+		}
 		s.mu.Unlock()
+		if !confirmed {
+			// A session answered whose initiator never used it (a dial
+			// that lost its race to another, or gave up) has nothing to
+			// deliver, and could not even send its CLOSE (its keys are
+			// not confirmed): it would hold the drain until its idle
+			// timeout. It goes now.
+			s.finish()
+			continue
+		}
 		s.kick()
 	}
 	go func() {
