@@ -13,6 +13,8 @@ import (
 
 	havennet "github.com/havenproto/haven/net"
 	"github.com/quic-go/quic-go"
+
+	"github.com/havenproto/haven/benchmarks/internal/lossproxy"
 )
 
 // dgramSize is the datagram payload of the datagram benchmark.
@@ -63,6 +65,8 @@ type datagramPair struct {
 	send  func([]byte) error
 	close func()
 	rx    dgCounter
+	// repairs, for Haven, counts the FEC repair symbols sent (nil: none).
+	repairs func() uint64
 }
 
 // dgCounter counts the datagrams of the current phase (the first 4 bytes
@@ -132,17 +136,33 @@ func newDatagramPair(sys string) (*datagramPair, error) {
 }
 
 // havenDatagrams: two PacketConns; the first WriteTo makes the session.
-func havenDatagrams() (*datagramPair, error) {
-	a, err := havennet.ListenPacket("haven4", "127.0.0.1:0")
+func havenDatagrams() (*datagramPair, error) { return havenDatagramsVia(0, havennet.FEC{}) }
+
+// havenDatagramsVia is havenDatagrams with the sender's datagrams going
+// through a loss proxy dropping loss of them (none at 0), and fec on both
+// PacketConns; repairs then counts the repair symbols sent.
+func havenDatagramsVia(loss float64, fec havennet.FEC) (*datagramPair, error) {
+	lc := havennet.ListenConfig{Config: havennet.Config{DatagramFEC: fec}}
+	a, err := lc.ListenPacket(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	r, err := havennet.ListenPacket("haven4", "127.0.0.1:0")
+	r, err := lc.ListenPacket(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	to := r.LocalAddr()
+	server := r.LocalAddr().(*havennet.Addr)
+	to := net.Addr(server)
+	var px *lossproxy.Proxy
+	if loss > 0 {
+		if px, err = lossproxy.New(server.Addr, loss, 2026); err != nil {
+			a.Close()
+			r.Close()
+			return nil, err
+		}
+		to = &havennet.Addr{Key: server.Key, Addr: px.Addr()}
+	}
 	p := &datagramPair{}
 	done := make(chan struct{})
 	go func() {
@@ -157,11 +177,15 @@ func havenDatagrams() (*datagramPair, error) {
 		}
 	}()
 	p.send = func(b []byte) error { _, err := a.WriteTo(b, to); return err }
+	p.repairs = func() uint64 { return a.(*havennet.PacketConn).Stats().Repairs }
 	var once sync.Once
 	p.close = func() {
 		once.Do(func() {
 			a.Close()
 			r.Close()
+			if px != nil {
+				px.Close()
+			}
 			<-done
 		})
 	}
@@ -170,11 +194,24 @@ func havenDatagrams() (*datagramPair, error) {
 
 // quicDatagrams: a connection with RFC 9221 datagrams on both ends; the
 // server receives.
-func quicDatagrams() (*datagramPair, error) {
+func quicDatagrams() (*datagramPair, error) { return quicDatagramsVia(0) }
+
+// quicDatagramsVia is quicDatagrams through a loss proxy dropping loss of
+// the packets each way (none at 0).
+func quicDatagramsVia(loss float64) (*datagramPair, error) {
 	conf := quicConfig(options{datagrams: true})
 	ln, err := quic.ListenAddr("127.0.0.1:0", serverTLS(), conf)
 	if err != nil {
 		return nil, err
+	}
+	at := ln.Addr().(*net.UDPAddr).AddrPort()
+	var px *lossproxy.Proxy
+	if loss > 0 {
+		if px, err = lossproxy.New(at, loss, 2026); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		at = px.Addr()
 	}
 	p := &datagramPair{}
 	done := make(chan struct{})
@@ -194,8 +231,11 @@ func quicDatagrams() (*datagramPair, error) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, ln.Addr().(*net.UDPAddr).String(), clientTLS(nil), conf)
+	conn, err := quic.DialAddr(ctx, net.UDPAddrFromAddrPort(at).String(), clientTLS(nil), conf)
 	if err != nil {
+		if px != nil {
+			px.Close()
+		}
 		ln.Close()
 		return nil, err
 	}
@@ -205,6 +245,9 @@ func quicDatagrams() (*datagramPair, error) {
 		once.Do(func() {
 			conn.CloseWithError(0, "")
 			ln.Close()
+			if px != nil {
+				px.Close()
+			}
 			<-done
 		})
 	}

@@ -1,18 +1,11 @@
 package benchmarks
 
 import (
-	"context"
 	"encoding/binary"
-	"net"
-	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	havennet "github.com/havenproto/haven/net"
-	"github.com/quic-go/quic-go"
-
-	"github.com/havenproto/haven/benchmarks/internal/lossproxy"
 )
 
 // Datagram delivery under loss: dgLossRate of the packets is dropped each
@@ -69,119 +62,15 @@ func BenchmarkDatagramLoss(b *testing.B) {
 	}
 }
 
-// lossyDatagramPair is a datagramPair through the loss proxy; repairs,
-// for Haven, counts the repair symbols sent.
-type lossyDatagramPair struct {
-	datagramPair
-	repairs func() uint64
-}
-
-func newLossyDatagramPair(sys string) (*lossyDatagramPair, error) {
+// newLossyDatagramPair is sys's datagram pair through the loss proxy.
+func newLossyDatagramPair(sys string) (*datagramPair, error) {
 	switch sys {
 	case sysHaven:
-		return havenLossyDatagrams(havennet.FEC{Group: 64, Repairs: 8})
+		return havenDatagramsVia(dgLossRate, havennet.FEC{Group: 64, Repairs: 8})
 	case "HavenPlain":
-		return havenLossyDatagrams(havennet.FEC{})
+		return havenDatagramsVia(dgLossRate, havennet.FEC{})
 	}
-	return quicLossyDatagrams()
-}
-
-// havenLossyDatagrams: two PacketConns, the sender's datagrams going
-// through the loss proxy.
-func havenLossyDatagrams(fec havennet.FEC) (*lossyDatagramPair, error) {
-	lc := havennet.ListenConfig{Config: havennet.Config{DatagramFEC: fec}}
-	a, err := lc.ListenPacket(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r, err := lc.ListenPacket(context.Background(), "haven4", "127.0.0.1:0")
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	server := r.LocalAddr().(*havennet.Addr)
-	px, err := lossproxy.New(server.Addr, dgLossRate, 2026)
-	if err != nil {
-		a.Close()
-		r.Close()
-		return nil, err
-	}
-	to := &havennet.Addr{Key: server.Key, Addr: px.Addr()}
-	p := &lossyDatagramPair{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := r.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			p.rx.seen(buf[:n])
-		}
-	}()
-	p.send = func(b []byte) error { _, err := a.WriteTo(b, to); return err }
-	p.repairs = func() uint64 { return a.(*havennet.PacketConn).Stats().Repairs }
-	var once sync.Once
-	p.close = func() {
-		once.Do(func() {
-			a.Close()
-			r.Close()
-			px.Close()
-			<-done
-		})
-	}
-	return p, nil
-}
-
-// quicLossyDatagrams: an RFC 9221 datagram connection through the loss
-// proxy; the server receives.
-func quicLossyDatagrams() (*lossyDatagramPair, error) {
-	conf := quicConfig(options{datagrams: true})
-	ln, err := quic.ListenAddr("127.0.0.1:0", serverTLS(), conf)
-	if err != nil {
-		return nil, err
-	}
-	px, err := lossproxy.New(netip.MustParseAddrPort(ln.Addr().String()), dgLossRate, 2026)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	p := &lossyDatagramPair{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		conn, err := ln.Accept(context.Background())
-		if err != nil {
-			return
-		}
-		for {
-			d, err := conn.ReceiveDatagram(context.Background())
-			if err != nil {
-				return
-			}
-			p.rx.seen(d)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	conn, err := quic.DialAddr(ctx, net.UDPAddrFromAddrPort(px.Addr()).String(), clientTLS(nil), conf)
-	if err != nil {
-		px.Close()
-		ln.Close()
-		return nil, err
-	}
-	p.send = conn.SendDatagram
-	var once sync.Once
-	p.close = func() {
-		once.Do(func() {
-			conn.CloseWithError(0, "")
-			ln.Close()
-			px.Close()
-			<-done
-		})
-	}
-	return p, nil
+	return quicDatagramsVia(dgLossRate)
 }
 
 // TestDatagramLossSmoke runs BenchmarkDatagramLoss's Haven setup once, so

@@ -34,42 +34,51 @@ func BenchmarkHeadOfLine(b *testing.B) {
 				b.Fatal(err) // the small stream is open at the server
 			}
 
-			var stop atomic.Bool
-			var sent atomic.Int64
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				chunk := make([]byte, bulkChunk)
-				for !stop.Load() {
-					n, err := bulk.Write(chunk)
-					sent.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
-			}()
-			time.Sleep(200 * time.Millisecond) // the bulk stream fills the path
-
-			samples := make([]time.Duration, 0, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start, sent0 := time.Now(), sent.Load()
-			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
-				if err := roundTrip(small, req, resp); err != nil {
-					b.Fatalf("request %d: %v", i, err)
-				}
-				samples = append(samples, time.Since(t0))
-			}
-			b.StopTimer()
-			bulkRate := float64(sent.Load()-sent0) / time.Since(start).Seconds() / 1e6
-			stop.Store(true)
-			bulk.SetDeadline(time.Now()) // unblocks a Write waiting for window
-			wg.Wait()
-			bulk.Close()
+			samples, bulkRate := requestsBesideBulk(b, small, bulk, 200*time.Millisecond)
 			reportLatency(b, samples)
 			b.ReportMetric(bulkRate, "bulk-MB/s")
 		})
 	}
+}
+
+// requestsBesideBulk makes bulk carry data without pause, waits settle
+// for it to fill the path, and times b.N 64-byte round trips on small
+// meanwhile; it returns the round trips and the bulk's MB/s during them.
+func requestsBesideBulk(b *testing.B, small, bulk stream, settle time.Duration) ([]time.Duration, float64) {
+	var stop atomic.Bool
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		chunk := make([]byte, bulkChunk)
+		for !stop.Load() {
+			n, err := bulk.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(settle)
+	req := make([]byte, reqSize)
+	resp := make([]byte, reqSize)
+	samples := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, sent0 := time.Now(), sent.Load()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := roundTrip(small, req, resp); err != nil {
+			b.Fatalf("request %d: %v", i, err)
+		}
+		samples = append(samples, time.Since(t0))
+	}
+	b.StopTimer()
+	bulkRate := float64(sent.Load()-sent0) / time.Since(start).Seconds() / 1e6
+	stop.Store(true)
+	bulk.SetDeadline(time.Now()) // unblocks a Write waiting for window
+	wg.Wait()
+	bulk.Close()
+	return samples, bulkRate
 }

@@ -3,8 +3,6 @@ package benchmarks
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,40 +47,8 @@ func BenchmarkPriorityBesideBulk(b *testing.B) {
 			slices.Sort(idle)
 
 			bulk := e.openOp(b, opSink)
-			var stop atomic.Bool
-			var sent atomic.Int64
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				chunk := make([]byte, bulkChunk)
-				for !stop.Load() {
-					n, err := bulk.Write(chunk)
-					sent.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
-			}()
-			time.Sleep(time.Second) // the bulk stream fills the path and its queue
-
-			samples := make([]time.Duration, 0, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start, sent0 := time.Now(), sent.Load()
-			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
-				if err := roundTrip(small, req, resp); err != nil {
-					b.Fatalf("request %d: %v", i, err)
-				}
-				samples = append(samples, time.Since(t0))
-			}
-			b.StopTimer()
-			bulkRate := float64(sent.Load()-sent0) / time.Since(start).Seconds() / 1e6
-			stop.Store(true)
-			bulk.SetDeadline(time.Now())
-			wg.Wait()
-			bulk.Close()
+			// The bulk stream fills the path and its queue first.
+			samples, bulkRate := requestsBesideBulk(b, small, bulk, time.Second)
 			reportLatency(b, samples)
 			b.ReportMetric(float64(idle[len(idle)/2])/1e3, "idle-µs")
 			b.ReportMetric(bulkRate, "bulk-MB/s")
@@ -107,15 +73,5 @@ func (e *env) openOpPriority(tb testing.TB, op byte, prio uint8) stream {
 	if !ok {
 		return e.openOp(tb, op)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	s, err := po.openPriority(ctx, prio)
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	s.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := s.Write([]byte{op}); err != nil {
-		tb.Fatalf("opcode: %v", err)
-	}
-	return s
+	return openWith(tb, op, func(ctx context.Context) (stream, error) { return po.openPriority(ctx, prio) })
 }

@@ -620,9 +620,16 @@ func (e *env) close() {
 // this runs the handshake), with the stream's deadline set.
 func (e *env) openOp(tb testing.TB, op byte) stream {
 	tb.Helper()
+	return openWith(tb, op, e.cl.open)
+}
+
+// openWith opens a stream with open and writes its opcode, with the
+// stream's deadline set.
+func openWith(tb testing.TB, op byte, open func(context.Context) (stream, error)) stream {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	s, err := e.cl.open(ctx)
+	s, err := open(ctx)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
