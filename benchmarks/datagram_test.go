@@ -34,14 +34,7 @@ func BenchmarkDatagram(b *testing.B) {
 			}
 			defer p.close()
 			defer watchdog(b, p.close)()
-			if err := p.warmUp(10 * time.Second); err != nil {
-				b.Fatal(err)
-			}
-			payload := make([]byte, dgramSize)
-			binary.BigEndian.PutUint32(payload, p.rx.nextPhase())
-			b.SetBytes(dgramSize)
-			b.ReportAllocs()
-			b.ResetTimer()
+			payload := startDatagrams(b, p)
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
 				if err := p.send(payload); err != nil {
@@ -58,6 +51,21 @@ func BenchmarkDatagram(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startDatagrams warms p up and starts b's timer, and returns a payload
+// of the phase it counts.
+func startDatagrams(b *testing.B, p *datagramPair) []byte {
+	b.Helper()
+	if err := p.warmUp(10 * time.Second); err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, dgramSize)
+	binary.BigEndian.PutUint32(payload, p.rx.nextPhase())
+	b.SetBytes(dgramSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	return payload
 }
 
 // datagramPair is a sender and a receiver of datagrams, connected.

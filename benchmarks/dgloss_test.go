@@ -34,14 +34,7 @@ func BenchmarkDatagramLoss(b *testing.B) {
 			}
 			defer p.close()
 			defer watchdog(b, p.close)()
-			if err := p.warmUp(10 * time.Second); err != nil {
-				b.Fatal(err)
-			}
-			payload := make([]byte, dgramSize)
-			binary.BigEndian.PutUint32(payload, p.rx.nextPhase())
-			b.SetBytes(dgramSize)
-			b.ReportAllocs()
-			b.ResetTimer()
+			payload := startDatagrams(b, p)
 			next := time.Now()
 			for i := 0; i < b.N; i++ {
 				if d := time.Until(next); d > 0 {

@@ -64,53 +64,56 @@ var lossTrigger = [...]string{
 	mux.LossAbandoned:       "path_abandoned",
 }
 
+// traceNames is each engine event's name in the trace.
+var traceNames = [...]string{
+	mux.TracePacketSent:     "transport:packet_sent",
+	mux.TracePacketReceived: "transport:packet_received",
+	mux.TracePacketLost:     "recovery:packet_lost",
+	mux.TraceProbeTimeout:   "recovery:probe_timeout",
+	mux.TraceMetrics:        "recovery:metrics_updated",
+	mux.TracePathAdded:      "haven:path_added",
+	mux.TracePathRemoved:    "haven:path_removed",
+	mux.TraceChannelOpened:  "haven:channel_opened",
+	mux.TraceChannelClosed:  "haven:channel_closed",
+}
+
 // event writes one engine event (mux.Config.Trace).
 func (t *tracer) event(ev *mux.TraceEvent) {
-	b := t.head(ev.Time)
+	if int(ev.Kind) >= len(traceNames) || traceNames[ev.Kind] == "" {
+		return
+	}
+	b := t.name(t.head(ev.Time), traceNames[ev.Kind])
 	switch ev.Kind {
-	case mux.TracePacketSent, mux.TracePacketReceived:
-		name := "transport:packet_sent"
-		if ev.Kind == mux.TracePacketReceived {
-			name = "transport:packet_received"
-		}
-		b = t.name(b, name)
+	case mux.TracePacketSent, mux.TracePacketReceived, mux.TracePacketLost:
 		b = append(b, `{"header":{"packet_number":`...)
 		b = strconv.AppendUint(b, ev.PN, 10)
 		b = append(b, `},"raw":{"length":`...)
 		b = strconv.AppendInt(b, int64(ev.Size), 10)
 		b = append(b, `},"path":`...)
 		b = strconv.AppendInt(b, int64(ev.Path), 10)
-		b = append(b, `,"channel":`...)
-		b = strconv.AppendUint(b, uint64(ev.Channel), 10)
+		switch ev.Kind {
+		case mux.TracePacketLost:
+			b = append(b, `,"trigger":"`...)
+			if int(ev.Reason) < len(lossTrigger) {
+				b = append(b, lossTrigger[ev.Reason]...)
+			}
+			b = append(b, '"')
+		default:
+			b = append(b, `,"channel":`...)
+			b = strconv.AppendUint(b, uint64(ev.Channel), 10)
+		}
 		if ev.Kind == mux.TracePacketSent {
 			b = append(b, `,"ack_eliciting":`...)
 			b = strconv.AppendBool(b, ev.Eliciting)
 			b = append(b, `,"retransmitted_bytes":`...)
 			b = strconv.AppendInt(b, int64(ev.Retransmitted), 10)
 		}
-		b = append(b, '}')
-	case mux.TracePacketLost:
-		b = t.name(b, "recovery:packet_lost")
-		b = append(b, `{"header":{"packet_number":`...)
-		b = strconv.AppendUint(b, ev.PN, 10)
-		b = append(b, `},"raw":{"length":`...)
-		b = strconv.AppendInt(b, int64(ev.Size), 10)
-		b = append(b, `},"path":`...)
-		b = strconv.AppendInt(b, int64(ev.Path), 10)
-		b = append(b, `,"trigger":"`...)
-		if int(ev.Reason) < len(lossTrigger) {
-			b = append(b, lossTrigger[ev.Reason]...)
-		}
-		b = append(b, `"}`...)
 	case mux.TraceProbeTimeout:
-		b = t.name(b, "recovery:probe_timeout")
 		b = append(b, `{"path":`...)
 		b = strconv.AppendInt(b, int64(ev.Path), 10)
 		b = append(b, `,"pto_count":`...)
 		b = strconv.AppendInt(b, int64(ev.Count), 10)
-		b = append(b, '}')
 	case mux.TraceMetrics:
-		b = t.name(b, "recovery:metrics_updated")
 		b = append(b, `{"path":`...)
 		b = strconv.AppendInt(b, int64(ev.Path), 10)
 		b = append(b, `,"congestion_window":`...)
@@ -123,38 +126,21 @@ func (t *tracer) event(ev *mux.TraceEvent) {
 		b = appendMillis(b, ev.LatestRTT)
 		b = append(b, `,"min_rtt":`...)
 		b = appendMillis(b, ev.MinRTT)
-		b = append(b, '}')
 	case mux.TracePathAdded, mux.TracePathRemoved:
-		name := "haven:path_added"
-		if ev.Kind == mux.TracePathRemoved {
-			name = "haven:path_removed"
-		}
-		b = t.name(b, name)
 		b = append(b, `{"path":`...)
 		b = strconv.AppendInt(b, int64(ev.Path), 10)
-		b = append(b, '}')
 	case mux.TraceChannelOpened, mux.TraceChannelClosed:
-		name := "haven:channel_opened"
-		if ev.Kind == mux.TraceChannelClosed {
-			name = "haven:channel_closed"
-		}
-		b = t.name(b, name)
 		b = append(b, `{"channel":`...)
 		b = strconv.AppendUint(b, uint64(ev.Channel), 10)
 		if ev.Kind == mux.TraceChannelOpened {
-			b = append(b, `,"owner":"`...)
+			owner := `,"owner":"remote"`
 			if ev.Local {
-				b = append(b, "local"...)
-			} else {
-				b = append(b, "remote"...)
+				owner = `,"owner":"local"`
 			}
-			b = append(b, '"')
+			b = append(b, owner...)
 		}
-		b = append(b, '}')
-	default:
-		return
 	}
-	t.end(b)
+	t.end(append(b, '}'))
 }
 
 // keyUpdate writes a key update: generation keys installed (1 for the
