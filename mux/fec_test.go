@@ -20,7 +20,7 @@ func runFEC(t *testing.T, group, repairs, n, size int, loss float64) (got int, s
 	// whole group and its repairs with it).
 	link := netsim.LinkConfig{Delay: 10 * time.Millisecond, Loss: loss, MTU: ethernetMTU}
 	net := netsim.New(7, link, link)
-	cfg := Config{DatagramQueue: 1 << 20, FEC: true}
+	cfg := Config{FEC: true} // the default Config but for FEC
 	a, b := pair(t, cfg, cfg, net.Now())
 	id, err := a.OpenDatagram("media", 0)
 	if err != nil {
