@@ -130,3 +130,12 @@ func (h *Host) Shutdown(code uint32, reason string) error {
 
 // Close is Shutdown with CloseShuttingDown.
 func (h *Host) Close() error { return h.Shutdown(CloseShuttingDown, "server shutting down") }
+
+// Sessions returns the host's live sessions, for monitoring (haven show).
+func (h *Host) Sessions() []*Session {
+	var out []*Session
+	for _, s := range h.ep.Sessions() {
+		out = append(out, &Session{s: s, local: h.addr})
+	}
+	return out
+}

@@ -95,3 +95,10 @@ func (s *Session) Transport() string {
 // Cipher returns the AEAD the session speaks: the dialing side's
 // Config.Cipher (docs/PROTOCOL.md §2.1), never CipherAuto.
 func (s *Session) Cipher() Cipher { return cipherOf(s.s.Suite()) }
+
+// Channels returns how many channels the session has open.
+func (s *Session) Channels() int { return s.s.Channels() }
+
+// KeyUpdates returns how many times the session's keys were replaced
+// (rekeys, docs/PROTOCOL.md §7.6).
+func (s *Session) KeyUpdates() int { return int(s.s.KeySets()) - 1 }

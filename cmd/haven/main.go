@@ -44,6 +44,7 @@ commands:
             (or on the sockets systemd passes)
   cat       copy stdin to a new channel and the channel to stdout (like nc)
   forward   forward a local TCP port through a channel (like ssh -L)
+  show      list a running server's sessions (its -control socket)
   bench     measure throughput and round-trip time against a server
   demo      run a server and a client in this process, and show what crossed
 
@@ -137,6 +138,8 @@ func runWith(ctx context.Context, args []string, std stdio) error {
 		return cmdCat(ctx, rest, std)
 	case "forward":
 		return cmdForward(ctx, rest, std)
+	case "show":
+		return cmdShow(ctx, rest, std)
 	case "bench":
 		return cmdBench(ctx, rest, std)
 	case "demo":
@@ -165,7 +168,8 @@ func newCommand(name, synopsis, about string) *command {
 }
 
 // parse parses args; -h prints the command's usage to stdout and returns
-// errHelp. want is how many positional arguments the command takes.
+// errHelp. want is how many positional arguments the command takes (-1:
+// any number, the command checks).
 func (c *command) parse(args []string, want int, stdout io.Writer) error {
 	err := c.Parse(addressEndsFlags(args))
 	if errors.Is(err, flag.ErrHelp) {
@@ -177,7 +181,7 @@ func (c *command) parse(args []string, want int, stdout io.Writer) error {
 	if err != nil {
 		return usagef("%s: %v; run \"haven %s -h\"", c.Name(), err, c.Name())
 	}
-	if c.NArg() != want {
+	if want >= 0 && c.NArg() != want {
 		return usagef("usage: haven %s", c.synopsis)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	hnet "github.com/havenproto/haven/net"
 	"github.com/havenproto/haven/wire"
 )
 
@@ -439,5 +440,47 @@ func TestCatSeveralLocalAddrs(t *testing.T) {
 		if code != 0 || out != "over two sockets\n" {
 			t.Fatalf("cat %v: status %d, stdout %q, stderr %q", extra, code, out, errOut)
 		}
+	}
+}
+
+// TestShow: haven serve -control answers haven show with the server's
+// live sessions (the test dials one with a known key), over an owner-only
+// unix socket; with a key prefix, the session's detail and paths.
+func TestShow(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "haven.sock")
+	p, addr := serveListening(t, "-echo", "-control", sock)
+	p.waitLine(t, "control socket ", 10*time.Second)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket: %v, %v", fi.Mode(), err)
+	}
+	key, err := hnet.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &hnet.Dialer{Config: hnet.Config{PrivateKey: key}}
+	defer d.Close()
+	c, err := d.Dial("haven4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runHaven(t, "", "show", "-control", sock)
+	peer := key.PublicKey().String()
+	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "channels: 1 open") {
+		t.Fatalf("show: status %d, stdout %q, stderr %q; want peer %s with its channel", code, out, errOut, peer)
+	}
+	out, _, code = runHaven(t, "", "show", "-control", sock, peer[:8])
+	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "  path ") {
+		t.Fatalf("show %s: status %d, stdout %q", peer[:8], code, out)
+	}
+	out, _, _ = runHaven(t, "", "show", "-control", sock, "zz-no-such-key")
+	if strings.Contains(out, "peer ") {
+		t.Fatalf("show with a prefix no key has listed %q", out)
 	}
 }

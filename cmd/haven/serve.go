@@ -54,12 +54,13 @@ type serveMode struct {
 }
 
 func cmdServe(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("serve", "serve -key FILE [-listen ADDR] [-authorized-keys FILE] [-advertise IP:PORT ...] (-echo | -discard | -forward HOST:PORT)", serveAbout)
+	c := newCommand("serve", "serve -key FILE [-listen ADDR] [-authorized-keys FILE] [-advertise IP:PORT ...] [-control PATH] (-echo | -discard | -forward HOST:PORT)", serveAbout)
 	keyPath := c.String("key", "", "the server's private key `FILE` (from haven genkey; mode 0600)")
 	listen := c.String("listen", ":"+defaultPort, "UDP `ADDR` to listen on, [host]:port, when not socket-activated")
 	authKeys := c.String("authorized-keys", "", "admit only the client keys listed in `FILE` (re-read on SIGHUP)")
 	var advertise addrsFlag
 	c.Var(&advertise, "advertise", "another `IP:PORT` the server is reachable at, told to every client, which keeps a backup path to it (repeatable, or comma-separated)")
+	control := c.String("control", "", "answer haven show on the unix socket `PATH` (made owner-only)")
 	var mode serveMode
 	c.BoolVar(&mode.echo, "echo", false, "echo each stream channel, and each datagram, back to its sender")
 	c.BoolVar(&mode.discard, "discard", false, "read each stream channel and drop what arrives")
@@ -123,6 +124,17 @@ func cmdServe(ctx context.Context, args []string, std stdio) error {
 	}
 	for _, h := range hosts {
 		fmt.Fprintf(std.err, "listening on %s\n", h.Addr())
+	}
+	if *control != "" {
+		stopControl, err := serveControl(*control, hosts, std.err)
+		if err != nil {
+			for _, h := range hosts {
+				h.Close()
+			}
+			return err
+		}
+		defer stopControl()
+		fmt.Fprintf(std.err, "control socket %s\n", *control)
 	}
 	if auth != nil {
 		fmt.Fprintf(std.err, "authorized keys: %d from %s\n", auth.count(), auth.path)

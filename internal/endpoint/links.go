@@ -174,3 +174,6 @@ func (ep *Endpoint) AddSocket(network string, laddr netip.AddrPort) (*Link, erro
 	}
 	return ep.AddTransport(conn)
 }
+
+// Sessions returns the endpoint's live sessions (haven show).
+func (ep *Endpoint) Sessions() []*Session { return ep.liveSessions() }

@@ -565,3 +565,23 @@ func (s *Session) PathChanges() int {
 	defer s.mu.Unlock()
 	return s.moves
 }
+
+// Channels returns how many channels the session has open, stream and
+// datagram.
+func (s *Session) Channels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.dgChans)
+	for range s.chans.All() {
+		n++
+	}
+	return n
+}
+
+// KeySets returns how many key sets the session has installed: 1 for its
+// handshake, plus one per rekey.
+func (s *Session) KeySets() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tr.KeySets()
+}
