@@ -99,6 +99,10 @@ func (s *Session) Cipher() Cipher { return cipherOf(s.s.Suite()) }
 // Channels returns how many channels the session has open.
 func (s *Session) Channels() int { return s.s.Channels() }
 
+// LastHandshake returns when the session's newest keys were made: its
+// handshake, or its latest rekey.
+func (s *Session) LastHandshake() time.Time { return s.s.LastHandshake() }
+
 // KeyUpdates returns how many times the session's keys were replaced
 // (rekeys, docs/PROTOCOL.md §7.6).
 func (s *Session) KeyUpdates() int { return int(s.s.KeySets()) - 1 }

@@ -472,7 +472,7 @@ func TestShow(t *testing.T) {
 	}
 	out, errOut, code := runHaven(t, "", "show", "-control", sock)
 	peer := key.PublicKey().String()
-	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "channels: 1 open") {
+	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "channels: 1 open") || !strings.Contains(out, "latest handshake: ") {
 		t.Fatalf("show: status %d, stdout %q, stderr %q; want peer %s with its channel", code, out, errOut, peer)
 	}
 	out, _, code = runHaven(t, "", "show", "-control", sock, peer[:8])

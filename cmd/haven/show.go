@@ -22,7 +22,7 @@ import (
 const showAbout = `Lists the sessions of a running haven serve through its control socket
 (haven serve -control PATH): each peer's key, address and transport, round
 trip, congestion window, bytes and packets each way, losses, channels open
-and key updates; with KEY-PREFIX, only the sessions whose peer key starts
+the latest handshake and key updates; with KEY-PREFIX, only the sessions whose peer key starts
 with it, with their paths.`
 
 func cmdShow(ctx context.Context, args []string, std stdio) error {
@@ -100,7 +100,8 @@ func writeSessions(w io.Writer, hosts []*hnet.Host, prefix string) {
 				st.SmoothedRTT.Round(time.Microsecond), st.MinRTT.Round(time.Microsecond), st.CongestionWindow, st.BytesInFlight)
 			fmt.Fprintf(w, "  transfer: %d bytes (%d packets) sent, %d bytes (%d packets) received; %d packets lost\n",
 				st.BytesSent, st.PacketsSent, st.BytesReceived, st.PacketsReceived, st.PacketsLost)
-			fmt.Fprintf(w, "  channels: %d open, %d opened; key updates: %d\n", s.Channels(), st.ChannelsOpened, s.KeyUpdates())
+			fmt.Fprintf(w, "  channels: %d open, %d opened; latest handshake: %v ago, key updates: %d\n",
+				s.Channels(), st.ChannelsOpened, time.Since(s.LastHandshake()).Round(time.Second), s.KeyUpdates())
 			if prefix != "" {
 				for _, p := range s.Paths() {
 					fmt.Fprintf(w, "  path %s -> %s (%s): %s, rtt %v, %d bytes sent\n", p.Local, p.Remote, p.Transport, p.State,

@@ -357,8 +357,11 @@ func (s *Session) runRekey(now time.Time) {
 				if est, err := s.rekey.HandleResponse(pkt, now); err == nil {
 					if s.tr.Install(est, now) != nil {
 						est.Discard()
-					} else if s.trc != nil {
-						s.trc.keyUpdate(now, s.tr.KeySets(), true)
+					} else {
+						s.keyed = now
+						if s.trc != nil {
+							s.trc.keyUpdate(now, s.tr.KeySets(), true)
+						}
 					}
 					s.rekey = nil
 					return
@@ -414,6 +417,7 @@ func (s *Session) rekeyed(est *secure.Established, now time.Time) bool {
 	if err := s.tr.Install(est, now); err != nil {
 		return false
 	}
+	s.keyed = now
 	if s.trc != nil {
 		s.trc.keyUpdate(now, s.tr.KeySets(), false)
 	}

@@ -99,6 +99,7 @@ type Session struct {
 	cur    *run
 	cwg    sync.WaitGroup // the crypto workers sealing this run's chunks
 	trc    *tracer        // the session's trace (trace.go), nil unless Config.Trace
+	keyed  time.Time      // when the newest keys were installed (handshake or rekey)
 	ended  bool
 	err    error
 	doneCh chan struct{}
@@ -136,7 +137,7 @@ func (ep *Endpoint) startSession(local uint32, est *secure.Established, at path,
 	}
 	s := &Session{
 		ep: ep, peer: est.Peer, localEph: local, remoteID: est.RemoteID, suite: est.Suite, initiator: est.Initiator,
-		m: m, at: at, doneCh: make(chan struct{}), trc: trc,
+		m: m, at: at, doneCh: make(chan struct{}), trc: trc, keyed: now,
 	}
 	s.onStream.Store(at.reliable())
 	s.probe.start(s, now)
@@ -576,6 +577,14 @@ func (s *Session) Channels() int {
 		n++
 	}
 	return n
+}
+
+// LastHandshake returns when the session's newest keys were installed:
+// its handshake, or its latest rekey.
+func (s *Session) LastHandshake() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keyed
 }
 
 // KeySets returns how many key sets the session has installed: 1 for its
