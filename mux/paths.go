@@ -246,18 +246,23 @@ func (s *Session) pickPath(now time.Time) (int, bool) {
 			return i, true
 		}
 	}
-	up := s.activeUsable()
-	best := -1
-	for i := 0; i < n; i++ {
-		r := s.path(i)
-		if r.usable(up) && r.canSend(now) && (best < 0 || r.rtt.Smoothed() < s.path(best).rtt.Smoothed()) {
-			best = i
-		}
-	}
-	if best >= 0 {
+	if best := s.fastest(s.activeUsable(), true, now); best >= 0 {
 		return best, true
 	}
 	return s.ackPath(), false
+}
+
+// fastest returns the usable path with the lowest smoothed RTT (that
+// can send now, with sending), or -1.
+func (s *Session) fastest(up, sending bool, now time.Time) int {
+	best := -1
+	for i := 0; i < s.numPaths(); i++ {
+		r := s.path(i)
+		if r.usable(up) && (!sending || r.canSend(now)) && (best < 0 || r.rtt.Smoothed() < s.path(best).rtt.Smoothed()) {
+			best = i
+		}
+	}
+	return best
 }
 
 // ackPath is the path for a packet without data: the path the latest
@@ -271,14 +276,7 @@ func (s *Session) ackPath() int {
 	if s.path(int(s.rxPath)).live {
 		return int(s.rxPath)
 	}
-	up := s.activeUsable()
-	best := -1
-	for i := 0; i < s.numPaths(); i++ {
-		r := s.path(i)
-		if r.usable(up) && (best < 0 || r.rtt.Smoothed() < s.path(best).rtt.Smoothed()) {
-			best = i
-		}
-	}
+	best := s.fastest(s.activeUsable(), false, time.Time{})
 	if best >= 0 {
 		return best
 	}

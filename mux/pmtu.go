@@ -120,10 +120,7 @@ func (s *Session) buildPMTUProbe(b []byte, now time.Time, k int) int {
 	s.stats.PMTUProbes++
 	// Neither eliciting nor in flight for recovery: a probe's fate says
 	// nothing about congestion, and it must not hold up the PTO of data.
-	s.finishPacket(sp, k, n, false, now)
-	if s.cfg.Trace != nil {
-		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN - 1, Size: size, Path: k})
-	}
+	s.finishPacket(sp, k, n, false, now, 0, 0)
 	return n
 }
 

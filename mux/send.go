@@ -100,16 +100,13 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		s.pingNow = false
 		s.lastElicit = now
 	}
-	s.finishPacket(sp, k, len(p), eliciting, now)
-	if s.cfg.Trace != nil {
-		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN - 1, Size: len(p) + wire.TagLen, Path: k,
-			Channel: h.Channel, Eliciting: eliciting, Retransmitted: int(s.stats.StreamBytesRetransmitted - retx)})
-	}
+	s.finishPacket(sp, k, len(p), eliciting, now, h.Channel, int(s.stats.StreamBytesRetransmitted-retx))
 	return len(p), k
 }
 
-// finishPacket records a packet built by Poll for path k.
-func (s *Session) finishPacket(sp *sentPacket, k, n int, eliciting bool, now time.Time) {
+// finishPacket records a packet of n bytes (tag excluded) built for path
+// k on channel ch, which resent retx stream bytes, and traces it.
+func (s *Session) finishPacket(sp *sentPacket, k, n int, eliciting bool, now time.Time, ch uint32, retx int) {
 	r := s.path(k)
 	size := n + wire.TagLen
 	sp.time, sp.size, sp.eliciting, sp.inFlight = now, size, eliciting, eliciting
@@ -129,6 +126,10 @@ func (s *Session) finishPacket(sp *sentPacket, k, n int, eliciting bool, now tim
 	r.sentBytes += uint64(size)
 	if k > 0 {
 		s.extra[k-1].lastSent = now
+	}
+	if s.cfg.Trace != nil {
+		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN, Size: size, Path: k, Channel: ch,
+			Eliciting: eliciting, Retransmitted: retx})
 	}
 	s.lastSent = now
 	s.nextPN++
@@ -452,10 +453,7 @@ func (s *Session) buildClose(b []byte, now time.Time) (int, int) {
 	p = m.close.Append(wire.AppendAlign(p, s.align))
 	sp := s.sent.add()
 	k := s.ackPath()
-	s.finishPacket(sp, k, len(p), false, now)
-	if s.cfg.Trace != nil {
-		s.trace(&TraceEvent{Kind: TracePacketSent, PN: s.nextPN - 1, Size: len(p) + wire.TagLen, Path: k})
-	}
+	s.finishPacket(sp, k, len(p), false, now, 0, 0)
 	s.closeSent = true
 	if s.closeUntil.IsZero() {
 		s.closeUntil = now.Add(3 * s.rec.rtt.PTO(s.cfg.MaxAckDelay))
