@@ -31,6 +31,23 @@ type backups struct {
 	// before the next.
 	lastRecv, pinged time.Time
 	quiet            time.Duration
+	next             int // the next of paths to open (openNext)
+}
+
+// forget drops the paths over link l (gone; nil: none).
+func (b *backups) forget(l *link) {
+	if l == nil {
+		return
+	}
+	k := 0
+	for _, p := range b.paths {
+		if p.l != l {
+			b.paths[k] = p
+			k++
+		}
+	}
+	clear(b.paths[k:])
+	b.paths = b.paths[:k]
 }
 
 // quietFirst is the first silence a session with backups probes with a
@@ -51,8 +68,7 @@ func (b *backups) init(s *Session, now time.Time) {
 	s.ep.mu.Unlock()
 	for _, l := range links {
 		if l != s.at.l && !l.caps.Reliable && fits(l.t.LocalAddr().Addr(), s.at.addr.Addr()) {
-			b.paths = append(b.paths, path{l, s.at.addr})
-			s.wantPath(path{l, s.at.addr}) // opened beside the first (multipath.go)
+			b.paths = append(b.paths, path{l, s.at.addr}) // opened beside the first (openNext)
 		}
 	}
 }
@@ -79,7 +95,6 @@ func (b *backups) learn(s *Session) {
 				b.lastRecv, b.quiet = time.Now(), quietFirst // the silence probe starts (check)
 			}
 			b.paths = append(b.paths, p)
-			s.wantPath(p)
 		}
 	}
 }

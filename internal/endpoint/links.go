@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
@@ -85,6 +86,14 @@ func (k *Link) Close() error {
 		}
 	}
 	ep.mu.Unlock()
+	// The sessions' further paths over the link go with it (multipath.go):
+	// what they had in flight is sent again on the others.
+	for _, s := range ep.liveSessions() {
+		s.mu.Lock()
+		s.retirePaths(time.Now(), k.l)
+		s.mu.Unlock()
+		s.kick()
+	}
 	return k.l.t.Close()
 }
 

@@ -34,10 +34,9 @@ type multipath struct {
 	paths [mux.MaxPaths]path      // by engine path id; [0] unused (s.at)
 	recv  [mux.MaxPaths]time.Time // when each last brought a packet
 	// Opening paths (the dialing side): the candidate is being validated
-	// to be added, not moved to (adding), since started; toOpen waits.
+	// to be added, not moved to (adding), since started.
 	adding  bool
 	started time.Time
-	toOpen  []path
 }
 
 // mpaths returns the session's multipath state, made on first use.
@@ -125,44 +124,27 @@ func (s *Session) added(now time.Time) {
 	mp.paths[id], mp.recv[id] = p, now
 }
 
-// openNext starts validating the next path this side wants to open, if
-// no validation is under way; one that took too long goes to the back of
-// the line.
+// openNext starts validating the next path this side wants to open (a
+// backup, failover.go, the engine does not hold yet), if no validation is
+// under way; one that took too long waits for the others' turns.
 func (s *Session) openNext(now time.Time) {
-	mp := s.mp
-	if mp == nil {
+	b := s.backups.paths
+	if len(b) == 0 || s.at.reliable() {
 		return
 	}
 	if s.candidate.valid() {
-		if !mp.adding || now.Sub(mp.started) < openTimeout {
+		if s.mp == nil || !s.mp.adding || now.Sub(s.mp.started) < openTimeout {
 			return
 		}
-		mp.toOpen = append(mp.toOpen, s.candidate) // try again later
-		s.candidate, mp.adding = path{}, false
+		s.candidate, s.mp.adding = path{}, false // tried again in its turn
 	}
-	for len(mp.toOpen) > 0 {
-		p := mp.toOpen[0]
-		mp.toOpen = mp.toOpen[1:]
-		if s.pathID(p) < 0 && p.l.t != nil && !s.at.reliable() {
+	for range b {
+		p := b[s.backups.next%len(b)]
+		s.backups.next++
+		if s.pathID(p) < 0 {
 			s.startAdding(p, now)
 			return
 		}
-	}
-}
-
-// wantPath queues p to be opened (the dialing side).
-func (s *Session) wantPath(p path) {
-	if p == s.at || s.pathID(p) >= 0 {
-		return
-	}
-	mp := s.mpaths()
-	for _, q := range mp.toOpen {
-		if q == p {
-			return
-		}
-	}
-	if s.candidate != p {
-		mp.toOpen = append(mp.toOpen, p)
 	}
 }
 
@@ -170,6 +152,7 @@ func (s *Session) wantPath(p path) {
 // brought nothing for the idle timeout.
 func (s *Session) retirePaths(now time.Time, gone *link) {
 	if s.mp == nil {
+		s.backups.forget(gone)
 		return
 	}
 	idle := s.ep.cfg.Session.IdleTimeout
@@ -186,6 +169,7 @@ func (s *Session) retirePaths(now time.Time, gone *link) {
 	if s.candidate.l == gone && gone != nil {
 		s.candidate, s.mp.adding = path{}, false
 	}
+	s.backups.forget(gone)
 }
 
 // pathDeadline is when the session must run for its paths: the end of
