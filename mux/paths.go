@@ -172,15 +172,6 @@ func (s *Session) RemovePath(id int) error {
 	return nil
 }
 
-// SetPathMode changes how the scheduler uses path id.
-func (s *Session) SetPathMode(id int, mode PathMode) error {
-	if id < 0 || id >= s.numPaths() || !s.path(id).live {
-		return ErrNoPath
-	}
-	s.path(id).mode = mode
-	return nil
-}
-
 // PathStats describes one path of a session.
 type PathStats struct {
 	Live, Suspect    bool
