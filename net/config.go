@@ -115,6 +115,14 @@ type Config struct {
 	// HAVEN_TRACE environment variable (TraceEnv) names a directory for
 	// one file per session.
 	Trace func(TraceInfo) io.Writer
+	// KeyLog, if set, is given the transport keys of every session, as
+	// lines of text (docs/KEYLOG.md), so that a capture of its packets can
+	// be decrypted (contrib/wireshark); like crypto/tls's KeyLogWriter.
+	// Whoever holds the log can read and forge the sessions' packets: use
+	// it only to debug. Without it, the HAVEN_KEYLOGFILE environment
+	// variable (KeyLogEnv) names a file the keys are appended to. Off by
+	// default.
+	KeyLog io.Writer
 	// Congestion is the congestion controller of this side's sessions:
 	// CongestionCUBIC (the default) or CongestionBBR. Each side controls
 	// what it sends; the two need not agree.
@@ -156,5 +164,6 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		Advertise:   c.Advertise,
 		DatagramFEC: endpoint.FEC(c.DatagramFEC),
 		Trace:       c.traceFactory(),
+		Limits:      secure.Limits{KeyLog: c.keyLog()},
 	}
 }

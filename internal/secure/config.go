@@ -259,6 +259,10 @@ type Limits struct {
 	// KeepPreviousFor: how long the previous keys stay usable for Open
 	// after the current keys have opened their first packet.
 	KeepPreviousFor time.Duration
+	// KeyLog, when not nil, is given both directions' keys of every key
+	// set installed, for decrypting captures (keylog.go, docs/KEYLOG.md).
+	// A secret: nil, the default, logs nothing.
+	KeyLog *KeyLog
 }
 
 func (l Limits) withDefaults() Limits {

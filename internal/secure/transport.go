@@ -99,6 +99,9 @@ func (t *Transport) Install(e *Established, now time.Time) error {
 		*ks = keySet{}
 		return err
 	}
+	if t.limits.KeyLog != nil {
+		t.limits.KeyLog.logSet(t, ks, e.Align())
+	}
 	ks.window.RejectAfter = noise.DefaultRejectAfter // per-set counts are checked by sealed/opened
 	if e.Initiator {
 		t.prev, t.cur = t.cur, i
