@@ -26,6 +26,28 @@ func (s *Session) Receive(pkt []byte, now time.Time) error {
 // back on the path the latest packet came by (PROTOCOL.md §6.6.3): it
 // worked a moment ago, whatever this side's own packets on it meet.
 func (s *Session) ReceivePath(pkt []byte, id int, now time.Time) error {
+	return s.ReceiveLent(pkt, id, now, nil)
+}
+
+// BufferRef is a reference on a received packet's buffer that the engine
+// holds (BufferHolder); Release gives it back. The engine releases each
+// reference exactly once, from the goroutine that runs the session at the
+// time (a Read, the channel's close, the peer's RESET).
+type BufferRef = interface{ Release() }
+
+// BufferHolder lends the engine the buffer of the packet given to
+// ReceiveLent. Hold returns a reference on it, or nil to decline (the
+// engine then copies, as ReceivePath does).
+type BufferHolder interface{ Hold() BufferRef }
+
+// ReceiveLent is ReceivePath for a packet whose buffer lender may lend:
+// stream data that continues a channel's readable bytes in order, in
+// pieces of at least a kilobyte, may stay in pkt's buffer under a
+// reference from lender.Hold until the owner reads it, instead of being
+// copied (mux/internal/buf/lent.go). The bytes of pkt must then not change
+// while a reference is held. With lender nil, pkt is only read during the
+// call.
+func (s *Session) ReceiveLent(pkt []byte, id int, now time.Time, lender BufferHolder) error {
 	if id >= 0 && id < s.numPaths() && s.path(id).live {
 		s.rxPath = uint8(id)
 	}
@@ -51,7 +73,7 @@ func (s *Session) ReceivePath(pkt []byte, id int, now time.Time) error {
 		s.closeSent = false // answer with our CLOSE again
 		return nil
 	}
-	eliciting, err := s.applyMessages(&h, pkt, now)
+	eliciting, err := s.applyMessages(&h, pkt, now, lender)
 	if err == errDropPacket {
 		return nil
 	}
@@ -76,7 +98,7 @@ func (s *Session) ReceivePath(pkt []byte, id int, now time.Time) error {
 
 // applyMessages walks and applies the messages of a packet. It returns
 // whether the packet was ack-eliciting.
-func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool, error) {
+func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time, lender buf.Holder) (bool, error) {
 	var r wire.MessageReader
 	r.Reset(pkt, s.align)
 	eliciting := false
@@ -130,7 +152,7 @@ func (s *Session) applyMessages(h *wire.Header, pkt []byte, now time.Time) (bool
 		if ignore {
 			continue
 		}
-		if err := s.applyChannel(c, r.Message(), mh.ID, now); err != nil {
+		if err := s.applyChannel(c, r.Message(), mh.ID, now, lender); err != nil {
 			return false, err
 		}
 	}
@@ -249,7 +271,7 @@ func (s *Session) applySession(msg []byte, id wire.MsgID, now time.Time) error {
 }
 
 // applyChannel applies a message scoped to channel c.
-func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.Time) error {
+func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.Time, lender buf.Holder) error {
 	m := &s.store.in
 	switch id {
 	case wire.MsgOpen:
@@ -313,7 +335,7 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 		if err := m.stream.Parse(msg); err != nil || !c.isStream() {
 			return violation("bad STREAM")
 		}
-		return s.onStream(c, &m.stream)
+		return s.onStream(c, &m.stream, lender)
 	case wire.MsgDatagram:
 		if err := m.dgram.Parse(msg); err != nil || c.isStream() {
 			return violation("bad DATAGRAM")
@@ -332,7 +354,7 @@ func (s *Session) applyChannel(c *channel, msg []byte, id wire.MsgID, now time.T
 }
 
 // onStream stores stream data and accounts for it in flow control.
-func (s *Session) onStream(c *channel, m *wire.Stream) error {
+func (s *Session) onStream(c *channel, m *wire.Stream, lender buf.Holder) error {
 	off := wire.FullStreamOffset(c.recv.Contiguous(), m.Offset)
 	end := off + uint64(len(m.Data))
 	if end > c.recvLimit {
@@ -356,7 +378,7 @@ func (s *Session) onStream(c *channel, m *wire.Stream) error {
 	if c.readDone {
 		return nil // we stopped reading: discard (flow control counted above)
 	}
-	err := c.recv.Insert(off, m.Data, m.Fin)
+	err := c.recv.InsertLent(off, m.Data, m.Fin, lender)
 	switch {
 	case err == nil:
 	case errors.Is(err, buf.ErrTooFragmented):

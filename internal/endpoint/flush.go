@@ -39,6 +39,7 @@ type run struct {
 	arenas []alignment.Buffer
 	aoff   int          // bytes used in the last arena
 	ws     writeScratch // the batch of messages flush writes
+	lender packetLender // takeInbox's holder of the packet it applies
 }
 
 // runPool holds the runs between turns, shared by every session: a run's

@@ -28,7 +28,9 @@ const maxPooledInbox = 1024
 // inPool; the batch and its packets are no longer the caller's.
 func (b *inBatch) recycle() {
 	for i := range b.p {
-		if !b.p[i].pb.IsZero() {
+		if l := b.p[i].lent; l != nil {
+			l.settle(b.p[i].holds) // the buffer goes back once its lent data is read
+		} else if !b.p[i].pb.IsZero() {
 			b.p[i].pool.Put(b.p[i].pb)
 		}
 		b.p[i] = inPacket{}
@@ -43,11 +45,13 @@ func (b *inBatch) recycle() {
 // of them (seg > 0: datagrams of seg bytes back to back, the last possibly
 // shorter; Endpoint.receiveTrain).
 type inPacket struct {
-	buf  []byte
-	seg  int
-	from path
-	pb   alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
-	pool *alignment.Pool  // pb's pool
+	buf   []byte
+	seg   int
+	from  path
+	pb    alignment.Buffer // buf's pooled buffer (zero when buf was allocated)
+	pool  *alignment.Pool  // pb's pool
+	lent  *lentBuf         // set once the engine holds part of buf (lent.go)
+	holds int32            // references the engine took on lent
 }
 
 // packets returns how many packets p holds.
@@ -146,21 +150,25 @@ func (s *Session) takeInbox(now time.Time) {
 	r.opens = opens
 	decryptJobs(opens, &s.cwg)
 	k := 0
+	lender := &r.lender
+	lender.s = s
 	for i := range in {
 		p := &in[i]
+		lender.p = p
 		for off := 0; off < len(p.buf); k++ {
 			var pkt []byte
 			pkt, off = p.next(off)
-			s.applyOpened(&opens[k], len(pkt), p.from, now)
+			s.applyOpened(&opens[k], len(pkt), p.from, now, lender)
 		}
 	}
+	*lender = packetLender{}
 	batch.recycle()
 }
 
 // applyOpened finishes opening one received packet of n bytes that came
 // by path from and applies it to the engine: path validation, the first
 // RTT sample of a responder, the messages.
-func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Time) {
+func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Time, lender *packetLender) {
 	plain, pn, err := s.tr.FinishOpen(job, now)
 	if err != nil {
 		return
@@ -180,7 +188,7 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, from path, now time.Ti
 		s.m.SetInitialRTT(now.Sub(s.answeredAt))
 		s.answeredAt = time.Time{}
 	}
-	s.m.ReceivePath(plain, id, now)
+	s.m.ReceiveLent(plain, id, now, lender)
 	if s.m.Challenged() {
 		s.respondOn = from // the PATH_RESPONSE goes back this way (route)
 		if id < 0 && from != s.candidate && s.mayAdd(from) {

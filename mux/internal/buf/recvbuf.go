@@ -26,8 +26,11 @@ import (
 // # Ownership
 //
 // Insert copies data, so the packet buffer may go back to its pool as soon
-// as it returns. Read copies into the caller's slice. No returned slice
-// aliases the ring.
+// as it returns. InsertLent may instead keep a slice of the packet's
+// buffer, under a reference taken from the packet's [Holder] (lent.go),
+// until Read has copied the slice out, or Close or Reset drops it; it
+// then releases the reference. Read copies into the caller's slice. No
+// returned slice aliases the ring or a lent buffer.
 //
 // # Memory
 //
@@ -36,9 +39,12 @@ import (
 // on Close and on Reset. The buffer owns the ring's array until then; a
 // small one (up to 64 KiB) goes back to a process-wide pool, cleared, for
 // the next stream (ring.go). The interval set is allocated when data first
-// arrives out of order.
+// arrives out of order. Lent pieces (InsertLent) take no ring: a stream
+// whose data all arrives in order and in pieces of at least minLend bytes
+// never allocates one.
 type RecvBuffer struct {
 	ring    ring
+	lent    lentQueue // lent pieces: [read, lent.end) when not empty; the ring holds what follows
 	window  int
 	limit   uint64 // highest limit announced (exclusive)
 	read    uint64 // read offset: bytes below were consumed
@@ -132,6 +138,17 @@ func (b *RecvBuffer) Done() bool {
 // size and counted in HighestReceived, then discarded. An empty message
 // without FIN is ignored.
 func (b *RecvBuffer) Insert(offset uint64, data []byte, fin bool) error {
+	return b.InsertLent(offset, data, fin, nil)
+}
+
+// InsertLent is Insert for data that lies in a received packet's buffer
+// lent by h: when the new bytes continue the readable data in order, are
+// at least minLend long, and everything readable so far is lent too, the
+// buffer keeps data's slice under a reference from h.Hold instead of
+// copying it (lent.go). Otherwise, or when h is nil or h.Hold declines,
+// it copies as Insert does. The caller must not change data's bytes
+// afterwards while the reference is held.
+func (b *RecvBuffer) InsertLent(offset uint64, data []byte, fin bool, h Holder) error {
 	if len(data) == 0 && !fin {
 		return nil
 	}
@@ -158,9 +175,11 @@ func (b *RecvBuffer) Insert(offset uint64, data []byte, fin bool) error {
 		if s > b.contig && !b.got.Add(s, end) {
 			return ErrTooFragmented
 		}
-		need := int(end - b.read) // ≤ limit - read ≤ window
-		b.ring.grow(need, max(b.window, need), b.read, b.highest)
-		b.ring.put(s, p)
+		if !b.lend(s, end, p, h) {
+			need := int(end - b.read) // ≤ limit - read ≤ window
+			b.ring.grow(need, max(b.window, need), b.read, b.highest)
+			b.ring.put(s, p)
+		}
 		if s <= b.contig && end > b.contig {
 			b.contig = end
 			for len(b.got.r) > 0 && b.got.r[0].start <= b.contig {
@@ -176,10 +195,28 @@ func (b *RecvBuffer) Insert(offset uint64, data []byte, fin bool) error {
 	return nil
 }
 
+// lend keeps p, the data for [s, end) with s ≥ read, as a lent piece if
+// it may (see InsertLent) and reports whether it did. The bytes below
+// contig were checked by matches; only those above are kept.
+func (b *RecvBuffer) lend(s, end uint64, p []byte, h Holder) bool {
+	if h == nil || s > b.contig || end < b.contig+minLend || len(b.got.r) > 0 || b.lent.full() {
+		return false
+	}
+	if b.lent.empty() && b.contig != b.read || !b.lent.empty() && b.lent.end != b.contig {
+		return false // readable bytes in the ring come first
+	}
+	ref := h.Hold()
+	if ref == nil {
+		return false
+	}
+	b.lent.push(b.contig, p[b.contig-s:], ref)
+	return true
+}
+
 // matches reports whether p, the data for [s, end), agrees with every byte
 // already received in that span.
 func (b *RecvBuffer) matches(s, end uint64, p []byte) bool {
-	if s < b.contig && !b.ring.equal(s, p[:min(end, b.contig)-s]) {
+	if s < b.contig && !b.equalStored(s, p[:min(end, b.contig)-s]) {
 		return false
 	}
 	for i := b.got.endAbove(s); i < len(b.got.r) && b.got.r[i].start < end; i++ {
@@ -189,6 +226,20 @@ func (b *RecvBuffer) matches(s, end uint64, p []byte) bool {
 		}
 	}
 	return true
+}
+
+// equalStored reports whether the contiguous bytes stored at
+// [off, off+len(p)), read ≤ off and off+len(p) ≤ contig, equal p: the lent
+// pieces hold the first of them, the ring the rest.
+func (b *RecvBuffer) equalStored(off uint64, p []byte) bool {
+	if !b.lent.empty() && off < b.lent.end {
+		c := int(min(uint64(len(p)), b.lent.end-off))
+		if !b.lent.equal(off, p[:c]) {
+			return false
+		}
+		off, p = off+uint64(c), p[c:]
+	}
+	return b.ring.equal(off, p)
 }
 
 // Read copies contiguous received bytes into p and returns their number.
@@ -211,7 +262,11 @@ func (b *RecvBuffer) Read(p []byte) (n int, err error) {
 		return 0, nil
 	}
 	n = int(min(avail, uint64(len(p))))
-	b.ring.get(p[:n], b.read)
+	k := 0
+	if !b.lent.empty() {
+		k = b.lent.read(p[:n])
+	}
+	b.ring.get(p[k:n], b.read+uint64(k))
 	b.read += uint64(n)
 	if b.hasFin && b.read == b.final {
 		b.ring.release()
@@ -274,6 +329,7 @@ func (b *RecvBuffer) ReleaseIdle() {
 func (b *RecvBuffer) Close() {
 	b.closed = true
 	b.ring.release()
+	b.lent.release()
 	b.got.Clear()
 }
 
@@ -292,6 +348,7 @@ func (b *RecvBuffer) Reset(finalSize uint64) error {
 	b.final, b.hasFin, b.highest = finalSize, true, finalSize
 	b.reset = true
 	b.ring.release()
+	b.lent.release()
 	b.got.Clear()
 	return nil
 }
