@@ -36,6 +36,7 @@ var rank = map[string]int{
 	"compat":            4, // a transport for internal/endpoint, beside it; dialer and net use it
 	"net":               7,
 	"cmd/haven":         8,
+	"contrib/wireshark": 8, // the Wireshark dissector's tests: a session through net, decoded by tshark
 	"internal/layers":   9,
 }
 
