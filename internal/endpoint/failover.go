@@ -214,7 +214,7 @@ func (s *Session) Paths() []PathInfo {
 		out = append(out, pi)
 	}
 	listed := func(p path) bool {
-		return s.pathID(p) >= 0 || p == s.candidate
+		return s.pathID(&p) >= 0 || p == s.candidate
 	}
 	if s.candidate.valid() {
 		out = append(out, info(s.candidate, "validating"))

@@ -56,7 +56,10 @@ func TestLentBuffersReturn(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if l := peer.lent.Load(); l <= 0 {
+	peer.mu.Lock()
+	l := peer.lent
+	peer.mu.Unlock()
+	if l <= 0 {
 		t.Fatalf("%d bytes of packet buffers lent while %d bytes wait unread: the data was copied", l, size)
 	}
 	in.SetDeadline(time.Now().Add(20 * time.Second))
@@ -64,7 +67,10 @@ func TestLentBuffersReturn(t *testing.T) {
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("read %d bytes (%v), want the %d written", len(got), err, size)
 	}
-	if l := peer.lent.Load(); l != 0 {
+	peer.mu.Lock()
+	l = peer.lent
+	peer.mu.Unlock()
+	if l != 0 {
 		t.Fatalf("%d bytes of packet buffers still lent after the stream was read", l)
 	}
 }

@@ -49,13 +49,13 @@ func (s *Session) mpaths() *multipath {
 
 // pathID returns the engine's id of path p, or -1 when the session does
 // not hold it.
-func (s *Session) pathID(p path) int {
-	if p == s.at {
+func (s *Session) pathID(p *path) int {
+	if *p == s.at {
 		return 0
 	}
 	if s.mp != nil {
 		for i := 1; i < mux.MaxPaths; i++ {
-			if s.mp.paths[i] == p {
+			if s.mp.paths[i] == *p {
 				return i
 			}
 		}
@@ -141,7 +141,7 @@ func (s *Session) openNext(now time.Time) {
 	for range b {
 		p := b[s.backups.next%len(b)]
 		s.backups.next++
-		if s.pathID(p) < 0 {
+		if s.pathID(&p) < 0 {
 			s.startAdding(p, now)
 			return
 		}

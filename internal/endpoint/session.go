@@ -46,15 +46,13 @@ type Session struct {
 	inPkts  int      // packets in inbox, each datagram of a GRO train counted
 	inShut  bool     // the session ended: the inbox takes no more packets
 	hsIn    [][]byte // handshake replies for a rekey in progress
-	// lent counts the packet buffer bytes the session's streams hold
-	// lent (lent.go); atomic, as readers release what they read.
-	lent atomic.Int64
 
 	// mu guards everything below. The worker running the session holds it
 	// while it processes packets and builds replies; application calls hold
 	// it for their buffer operations. Never held across socket I/O.
 	mu     sync.Mutex
 	m      *mux.Session
+	lent   int              // packet buffer bytes the session's streams hold lent (lent.go)
 	tr     secure.Transport // held by value: one allocation less per session
 	at     path             // the validated path (links.go)
 	highPN uint64           // highest packet number authenticated
