@@ -14,7 +14,7 @@
 --
 -- It also runs as a plain Lua 5.2 module (lua5.2 -e 'dofile("haven_crypto.lua")')
 -- and its self-test checks known answers: FIPS-197 C.3, SP 800-38D's test
--- case 14 (as published with GCM), RFC 8439 §2.5.2 and §2.8.2, and the sealed
+-- case 14 (as published with GCM), RFC 8439 §2.4.2, §2.5.2 and §2.8.2, and the sealed
 -- packets of docs/PROTOCOL.md §9.6 and §9.7.
 
 local bit32 = bit32
@@ -321,6 +321,20 @@ local function words_le(s, n)
   return w
 end
 
+-- ChaCha20 encryption (RFC 8439 §2.4) of data from block counter on.
+function M.chacha20_xor(key, nonce, counter, data)
+  local kw, nw = words_le(key, 8), words_le(nonce, 3)
+  local d, out = M.bytes(data), {}
+  for p = 1, #d, 64 do
+    local ks = chacha_block(kw, counter, nw)
+    counter = counter + 1
+    for q = 0, math.min(63, #d - p) do
+      out[p + q] = bxor(d[p + q], extract(ks[floor(q / 4) + 1], 8 * (q % 4), 8))
+    end
+  end
+  return M.str(out, 1, #d)
+end
+
 ---------------------------------------------------------------------------
 -- Poly1305 (RFC 8439 §2.5): numbers as ten 13-bit limbs (130 = 10 × 13),
 -- so that every product and sum stays exact in a double
@@ -460,16 +474,7 @@ function M.chacha20poly1305_open(key, nonce, aad, sealed)
   for i = 1, 16 do
     if tag[i] ~= ct[clen + i] then ok = false end
   end
-  local out = {}
-  local counter = 1
-  for p = 1, clen, 64 do
-    local ks = chacha_block(kw, counter, nw)
-    counter = counter + 1
-    for q = 0, math.min(63, clen - p) do
-      out[p + q] = bxor(ct[p + q], extract(ks[floor(q / 4) + 1], 8 * (q % 4), 8))
-    end
-  end
-  return M.str(out, 1, clen), ok
+  return M.chacha20_xor(key, nonce, 1, sealed:sub(1, clen)), ok
 end
 
 ---------------------------------------------------------------------------
@@ -513,10 +518,16 @@ function M.selftest()
     check("RFC 8439 §2.5.2 Poly1305",
       M.poly1305(H("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b"),
         "Cryptographic Forum Research Group"), H("a8061dc1305136c6c22b8baf0c0127a9"))
-    local key = {}
-    for i = 0, 31 do key[#key + 1] = string.char(0x80 + i) end
     local sunscreen = "Ladies and Gentlemen of the class of '99: If I could offer you only one tip " ..
       "for the future, sunscreen would be it."
+    check("RFC 8439 §2.4.2 ChaCha20",
+      M.chacha20_xor(H("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+        H("000000000000004a00000000"), 1, sunscreen),
+      H("6e2e359a2568f98041ba0728dd0d6981e97e7aec1d4360c20a27afccfd9fae0bf91b65c5524733ab8f593dabcd62b357" ..
+        "1639d624e65152ab8f530c359f0861d807ca0dbf500d6a6156a38e088a22b65e52bc514d16ccf806818ce91ab7793736" ..
+        "5af90bbf74a35be6b40b8eedf2785e42874d"))
+    local key = {}
+    for i = 0, 31 do key[#key + 1] = string.char(0x80 + i) end
     pt, tagok = M.chacha20poly1305_open(table.concat(key), H("070000004041424344454647"),
       H("50515253c0c1c2c3c4c5c6c7"),
       H("d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca96712" ..
