@@ -68,7 +68,7 @@ func (e lentEnd) Receive(pkt []byte, now time.Time) {
 }
 
 func (e lentEnd) Poll(b []byte, now time.Time) int { return simEnd{e.a}.Poll(b, now) }
-func (e lentEnd) Deadline() time.Time               { return e.a.s.Deadline() }
+func (e lentEnd) Deadline() time.Time              { return e.a.s.Deadline() }
 
 // TestReceiveLent: a receiver that lends its packet buffers to the engine
 // gets every byte of a transfer through loss, reordering, duplication and
