@@ -25,11 +25,13 @@ const priorityRate = 50e6 / 8
 func BenchmarkPriorityBesideBulk(b *testing.B) {
 	for _, sys := range []string{sysHaven, "HavenBBR", sysQUIC} {
 		b.Run(sys, func(b *testing.B) {
-			o := options{rate: priorityRate}
+			// The closure runs once per b.N tried: it must not change sys,
+			// or every run after the first measures CUBIC.
+			o, system := options{rate: priorityRate}, sys
 			if sys == "HavenBBR" {
-				sys, o.bbr = sysHaven, true
+				system, o.bbr = sysHaven, true
 			}
-			e := newEnv(b, sys, o)
+			e := newEnv(b, system, o)
 			defer e.close()
 			defer watchdog(b, e.close)()
 			small := e.openOpPriority(b, opEcho, 0)

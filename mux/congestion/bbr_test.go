@@ -26,10 +26,65 @@ func TestMaxFilter(t *testing.T) {
 	}
 }
 
-// TestBBRStates: fed a steady delivery of 10 MB/s at a 20 ms round trip,
-// BBR leaves Startup once the rate stops growing, drains, and cruises in
+// bbrPath drives b through a path whose bottleneck delivers rate
+// bytes per second, one way delay rtt/2 each way and no loss: the sender
+// sends whenever the window and the pacer allow (appLimited, if set, says
+// whether the application has data at a given packet count), packets
+// queue at the bottleneck, and each ACK comes back rtt after its packet
+// left the bottleneck's queue, from start on. It returns the time of the last ACK and the
+// RTT statistics.
+func bbrPath(b *BBR, start time.Time, rate float64, rtt time.Duration, packets int, appLimited func(sent int) bool) (time.Time, *RTTStats) {
+	const mss = 1452
+	rs := NewRTTStats(0)
+	now := start
+	service := time.Duration(float64(mss) / rate * float64(time.Second))
+	type pkt struct{ sent, acked time.Time }
+	var flight []pkt
+	inflight, sent := 0, 0
+	free := now     // when the bottleneck is next free
+	nextSend := now // the pacer's next slot
+	for sent < packets || len(flight) > 0 {
+		// The next event: an ACK or a send.
+		ackAt := time.Time{}
+		if len(flight) > 0 {
+			ackAt = flight[0].acked
+		}
+		canSend := sent < packets && b.CanSend(inflight)
+		if canSend && appLimited != nil && appLimited(sent) && inflight > 0 {
+			canSend = false
+		}
+		if canSend && (ackAt.IsZero() || !nextSend.After(ackAt)) {
+			now = later(now, nextSend)
+			b.OnPacketSent(now, mss, inflight+mss)
+			inflight += mss
+			sent++
+			leave := later(free, now.Add(rtt/2)).Add(service)
+			free = leave
+			flight = append(flight, pkt{sent: now, acked: leave.Add(rtt / 2)})
+			if p := b.PacingRate(&rs); p > 0 {
+				nextSend = now.Add(time.Duration(float64(mss) / p * float64(time.Second)))
+			}
+			continue
+		}
+		if ackAt.IsZero() {
+			now = now.Add(time.Millisecond) // the application has nothing yet
+			continue
+		}
+		now = later(now, ackAt)
+		p := flight[0]
+		flight = flight[1:]
+		rs.Update(now.Sub(p.sent), 0, true)
+		b.OnAck(now, mss, p.sent, &rs, inflight)
+		inflight -= mss
+	}
+	return now, &rs
+}
+
+// TestBBRStates: through a 10 MB/s bottleneck at a 20 ms round trip, BBR
+// leaves Startup once the rate stops growing, drains, and cruises in
 // ProbeBW with a window of about two bandwidth-delay products and a
-// pacing rate at the bandwidth (ProbeBW's phases give 0.75–1.25 of it).
+// pacing rate at the bandwidth (ProbeBW's phases give 0.75–1.25 of it); a
+// loss caps the window below the inflight that saw it.
 func TestBBRStates(t *testing.T) {
 	const (
 		rate = 10e6
@@ -37,32 +92,96 @@ func TestBBRStates(t *testing.T) {
 		mss  = 1452
 	)
 	b := NewBBR(mss)
-	rs := NewRTTStats(0)
-	now := time.Unix(1_700_000_000, 0)
-	sendAt := now
-	inflight := 0
-	gap := time.Duration(float64(mss) / rate * float64(time.Second))
-	for i := 0; i < 20000; i++ {
-		b.OnPacketSent(sendAt, mss, inflight+mss)
-		inflight += mss
-		ackAt := sendAt.Add(rtt)
-		rs.Update(rtt, 0, true)
-		b.OnAck(ackAt, mss, sendAt, &rs, inflight)
-		inflight -= mss
-		sendAt = sendAt.Add(gap)
-	}
+	now, rs := bbrPath(b, bbrT0, rate, rtt, 20000, nil)
 	if b.state != bbrProbeBW {
 		t.Fatalf("state %d after 20,000 packets, want ProbeBW", b.state)
 	}
 	bdp := rate * rtt.Seconds()
-	if w := float64(b.Window()); w < 1.8*bdp || w > 2.2*bdp {
+	if w := float64(b.Window()); w < 1.8*bdp || w > 2.4*bdp {
 		t.Fatalf("window %v, want about 2 × BDP (%v)", w, bdp)
 	}
-	if p := b.PacingRate(&rs); p < 0.7*rate || p > 1.3*rate {
+	if p := b.PacingRate(rs); p < 0.7*rate || p > 1.3*rate {
 		t.Fatalf("pacing %v B/s, want about %v", p, rate)
 	}
-	b.OnCongestionEvent(sendAt, sendAt, mss, int(bdp))
+	b.OnCongestionEvent(now, now, mss, int(bdp))
 	if w := b.Window(); w > int(bdp) {
 		t.Fatalf("window %d after a loss at %v in flight, want at most that", w, bdp)
 	}
+}
+
+// TestBBRStartupAfterIdle: rounds in which the application sends one
+// packet at a time (a request/response stream before a bulk transfer)
+// do not end Startup; the bulk that follows then finds the bandwidth at
+// Startup's pace, not ProbeBW's.
+func TestBBRStartupAfterIdle(t *testing.T) {
+	const rate, rtt = 10e6, 20 * time.Millisecond
+	b := NewBBR(1452)
+	idleEnd, _ := bbrPath(b, bbrT0, rate, rtt, 60, func(int) bool { return true })
+	if b.state != bbrStartup {
+		t.Fatalf("state %d after 60 app-limited round trips, want Startup", b.state)
+	}
+	bbrPath(b, idleEnd, rate, rtt, 1000, nil)
+	if bw := b.btlBw.get(); bw < 0.9*rate {
+		t.Fatalf("bandwidth %.0f B/s after 1,000 packets of bulk, want about %.0f", bw, rate)
+	}
+}
+
+// TestBBRCapRegrows: after a loss caps the window, loss-free rounds grow
+// the cap by one packet, then two, four … (not one per round, as Reno's
+// window), so a capped sender is back at the model's window within a few
+// rounds.
+func TestBBRCapRegrows(t *testing.T) {
+	const rate, rtt, mss = 10e6, 20 * time.Millisecond, 1452
+	b := NewBBR(mss)
+	now, rs := bbrPath(b, bbrT0, rate, rtt, 20000, nil)
+	model := b.Window()
+	b.OnCongestionEvent(now, now, mss, model/2)
+	capped := b.Window()
+	if capped > model/2 {
+		t.Fatalf("window %d after a loss at %d in flight", capped, model/2)
+	}
+	// Eight loss-free rounds: a round ends when a packet sent after its
+	// start is acknowledged.
+	for r := 1; r <= 8; r++ {
+		now = now.Add(rtt)
+		b.OnPacketSent(now, mss, mss)
+		b.OnAck(now.Add(rtt), mss, now, rs, mss)
+		now = now.Add(rtt)
+	}
+	if w := b.Window(); w < min(model, capped+(1+2+4+8+16+32+64)*mss) {
+		t.Fatalf("window %d after 8 loss-free rounds from %d (model %d): the cap grows too slowly", w, capped, model)
+	}
+}
+
+// TestBBRShortPathPacing: on a path whose min RTT is under bbrShortPath,
+// ProbeBW paces at twice the bandwidth, so that the window (two BDPs plus
+// the ACK bursts) rules and a transfer limited by the hosts' CPUs is not
+// held back by its own measured rate; on a longer path it paces at the
+// phase's gain.
+func TestBBRShortPathPacing(t *testing.T) {
+	for _, tc := range []struct {
+		rtt     time.Duration
+		minGain float64
+		maxGain float64
+	}{{200 * time.Microsecond, 1.9, 2.1}, {20 * time.Millisecond, 0.7, 1.3}} {
+		b := NewBBR(1452)
+		_, rs := bbrPath(b, bbrT0, 10e6, tc.rtt, 20000, nil)
+		if b.state != bbrProbeBW {
+			t.Fatalf("rtt %v: state %d", tc.rtt, b.state)
+		}
+		g := b.PacingRate(rs) / b.btlBw.get()
+		if g < tc.minGain || g > tc.maxGain {
+			t.Fatalf("rtt %v: pacing at %.2f × the bandwidth, want %.2f–%.2f", tc.rtt, g, tc.minGain, tc.maxGain)
+		}
+	}
+}
+
+// bbrT0 is where the simulated clocks start.
+var bbrT0 = time.Unix(1_700_000_000, 0)
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
