@@ -283,37 +283,48 @@ type row struct {
 	higherBetter   bool
 	scale          float64 // display value = value × scale
 	shown          string  // display unit
+	haven          string  // the system in Haven's column ("": Haven, the default Config)
+}
+
+// havenSys is the system whose figure fills r's Haven column.
+func (r row) havenSys() string {
+	if r.haven != "" {
+		return r.haven
+	}
+	return "Haven"
 }
 
 // rows are the figures reported, in order.
 var rows = []row{
-	{"Bulk", "MB/s", "bulk, 1 stream, 64 KiB writes", true, 1, "MB/s"},
-	{"BulkParallel8", "MB/s", "bulk, 8 streams in parallel", true, 1, "MB/s"},
-	{"BulkBasePackets", "MB/s", "bulk, 1 stream, Haven at 1,452-byte packets (no PMTU discovery)", true, 1, "MB/s"},
-	{"BulkTCPFallback", "MB/s", "bulk, 1 stream, Haven over its TCP fallback (haven+tcp)", true, 1, "MB/s"},
-	{"Bulk", "allocs/op", "bulk allocations per 64 KiB (both ends)", false, 1, "allocs"},
-	{"Handshake", "ns/op", "fresh session + first byte echoed + close (returning client, its socket kept)", false, 1e-3, "µs"},
-	{"Handshake", "allocs/op", "fresh session allocations (both ends)", false, 1, "allocs"},
-	{"HandshakeNewClient", "ns/op", "the same with a new client socket each time", false, 1e-3, "µs"},
-	{"HandshakeNewClient", "allocs/op", "allocations with a new client socket (both ends)", false, 1, "allocs"},
-	{"HandshakeNewPeers", "ns/op", "new client socket, 1,024 Haven client keys (nothing cached)", false, 1e-3, "µs"},
-	{"OpenEcho", "ns/op", "stream open (Session.OpenStream) + 1-byte echo + close", false, 1e-3, "µs"},
-	{"OpenDialEcho", "ns/op", "stream open with net.Dial on a live session + 1-byte echo + close", false, 1e-3, "µs"},
-	{"ReqResp", "p50-µs", "request/response 64 B, p50", false, 1, "µs"},
-	{"ReqResp", "p99-µs", "request/response 64 B, p99", false, 1, "µs"},
-	{"IdleMemory", "B/session", "idle memory per session (both ends)", false, 1.0 / 1024, "KiB"},
-	{"IdleMemory", "goroutines/session", "goroutines per idle session (both ends)", false, 1, ""},
-	{"IdleMemory", "srv-goroutines/session", "server goroutines per idle session", false, 1, ""},
-	{"Datagram", "recv-MB/s", "datagrams 1,200 B, received", true, 1, "MB/s"},
-	{"Datagram", "loss-%", "datagrams 1,200 B, loss", false, 1, "%"},
-	{"PriorityBesideBulk", "idle-µs", "priority-0 request/response at 50 Mbit/s, idle, p50", false, 1, "µs"},
-	{"PriorityBesideBulk", "p99-µs", "the same beside bulk on the session, p99", false, 1, "µs"},
-	{"PriorityBesideBulk", "bulk-MB/s", "the bulk meanwhile (of 6.25 MB/s)", true, 1, "MB/s"},
-	{"DatagramLoss", "delivered-%", "datagrams at 5 % loss, delivered (Haven: FEC 64+8)", true, 1, "%"},
-	{"DatagramLoss", "repair-%", "FEC repair symbols per datagram (Haven)", false, 1, "%"},
-	{"HeadOfLine", "p50-µs", "small stream beside bulk, 2 % loss, p50", false, 1, "µs"},
-	{"HeadOfLine", "p99-µs", "small stream beside bulk, 2 % loss, p99", false, 1, "µs"},
-	{"HeadOfLine", "bulk-MB/s", "bulk stream meanwhile, 2 % loss", true, 1, "MB/s"},
+	{"Bulk", "MB/s", "bulk, 1 stream, 64 KiB writes", true, 1, "MB/s", ""},
+	{"BulkParallel8", "MB/s", "bulk, 8 streams in parallel", true, 1, "MB/s", ""},
+	{"BulkBasePackets", "MB/s", "bulk, 1 stream, Haven at 1,452-byte packets (no PMTU discovery)", true, 1, "MB/s", ""},
+	{"BulkTCPFallback", "MB/s", "bulk, 1 stream, Haven over its TCP fallback (haven+tcp)", true, 1, "MB/s", ""},
+	{"Bulk", "allocs/op", "bulk allocations per 64 KiB (both ends)", false, 1, "allocs", ""},
+	{"Handshake", "ns/op", "fresh session + first byte echoed + close (returning client, its socket kept)", false, 1e-3, "µs", ""},
+	{"Handshake", "allocs/op", "fresh session allocations (both ends)", false, 1, "allocs", ""},
+	{"HandshakeNewClient", "ns/op", "the same with a new client socket each time", false, 1e-3, "µs", ""},
+	{"HandshakeNewClient", "allocs/op", "allocations with a new client socket (both ends)", false, 1, "allocs", ""},
+	{"HandshakeNewPeers", "ns/op", "new client socket, 1,024 Haven client keys (nothing cached)", false, 1e-3, "µs", ""},
+	{"OpenEcho", "ns/op", "stream open (Session.OpenStream) + 1-byte echo + close", false, 1e-3, "µs", ""},
+	{"OpenDialEcho", "ns/op", "stream open with net.Dial on a live session + 1-byte echo + close", false, 1e-3, "µs", ""},
+	{"ReqResp", "p50-µs", "request/response 64 B, p50", false, 1, "µs", ""},
+	{"ReqResp", "p99-µs", "request/response 64 B, p99", false, 1, "µs", ""},
+	{"IdleMemory", "B/session", "idle memory per session (both ends)", false, 1.0 / 1024, "KiB", ""},
+	{"IdleMemory", "goroutines/session", "goroutines per idle session (both ends)", false, 1, "", ""},
+	{"IdleMemory", "srv-goroutines/session", "server goroutines per idle session", false, 1, "", ""},
+	{"Datagram", "recv-MB/s", "datagrams 1,200 B, received", true, 1, "MB/s", ""},
+	{"Datagram", "loss-%", "datagrams 1,200 B, loss", false, 1, "%", ""},
+	{"PriorityBesideBulk", "idle-µs", "priority-0 request/response at 50 Mbit/s, idle, p50", false, 1, "µs", ""},
+	{"PriorityBesideBulk", "p99-µs", "the same beside bulk on the session, p99", false, 1, "µs", ""},
+	{"PriorityBesideBulk", "bulk-MB/s", "the bulk meanwhile (of 6.25 MB/s)", true, 1, "MB/s", ""},
+	{workload: "PriorityBesideBulk", unit: "p99-µs", label: "the same, Haven with BBR (Config.Congestion), p99", scale: 1, shown: "µs", haven: "HavenBBR"},
+	{workload: "PriorityBesideBulk", unit: "bulk-MB/s", label: "the bulk meanwhile, Haven with BBR (of 6.25 MB/s)", higherBetter: true, scale: 1, shown: "MB/s", haven: "HavenBBR"},
+	{"DatagramLoss", "delivered-%", "datagrams at 5 % loss, delivered (Haven: FEC 64+8)", true, 1, "%", ""},
+	{"DatagramLoss", "repair-%", "FEC repair symbols per datagram (Haven)", false, 1, "%", ""},
+	{"HeadOfLine", "p50-µs", "small stream beside bulk, 2 % loss, p50", false, 1, "µs", ""},
+	{"HeadOfLine", "p99-µs", "small stream beside bulk, 2 % loss, p99", false, 1, "µs", ""},
+	{"HeadOfLine", "bulk-MB/s", "bulk stream meanwhile, 2 % loss", true, 1, "MB/s", ""},
 }
 
 // machine describes where the figures come from.
@@ -341,7 +352,7 @@ func describeMachine(raw []byte) machine {
 // ratio is Haven/other for r; ok is false when either is missing or the
 // ratio is undefined.
 func ratio(res results, r row, other string) (float64, bool) {
-	h, ok1 := res.median(r.workload, "Haven", r.unit)
+	h, ok1 := res.median(r.workload, r.havenSys(), r.unit)
 	q, ok2 := res.median(r.workload, other, r.unit)
 	if !ok1 || !ok2 || q == 0 {
 		return 0, false
@@ -353,7 +364,7 @@ func ratio(res results, r row, other string) (float64, bool) {
 // Haven is better, +Inf when only Haven is at zero on a lower-is-better
 // figure, 0 when only quic-go is; ok is false when a value is missing.
 func advantage(res results, r row) (float64, bool) {
-	h, ok1 := res.median(r.workload, "Haven", r.unit)
+	h, ok1 := res.median(r.workload, r.havenSys(), r.unit)
 	q, ok2 := res.median(r.workload, "QUIC", r.unit)
 	if !ok1 || !ok2 {
 		return 0, false
@@ -417,7 +428,7 @@ func markdown(all results, m machine) string {
 		fmt.Fprintf(&b, "| workload | Haven | quic-go | TLS 1.3/TCP | Haven/quic-go | Haven/TLS | better | Haven ahead of quic-go? |\n")
 		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---|---|\n")
 		for _, r := range rows {
-			if _, ok := res.median(r.workload, "Haven", r.unit); !ok {
+			if _, ok := res.median(r.workload, r.havenSys(), r.unit); !ok {
 				if _, ok := res.median(r.workload, "QUIC", r.unit); !ok {
 					continue
 				}
@@ -448,9 +459,10 @@ func markdown(all results, m machine) string {
 				dir = "higher"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label,
-				cell(res, r, "Haven"), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, rt, dir, verdict)
+				cell(res, r, r.havenSys()), cell(res, r, "QUIC"), cell(res, r, "TLS"), rs, rt, dir, verdict)
 		}
 		multipathLine(&b, res)
+		bbrLine(&b, res)
 	}
 	if len(all.failed) > 0 {
 		b.WriteString("\n**Failures** (their figures have fewer runs than the others):\n\n")
@@ -474,6 +486,19 @@ func multipathLine(b *strings.Builder, res results) {
 	fmt.Fprintf(b, "\nMulti-path (Haven only: neither quic-go nor TCP uses two paths in one connection): one stream\n"+
 		"through two user-space proxy legs of 20 MB/s each way: %s MB/s; through one of them: %s MB/s;\n"+
 		"**%s×** (issue #14 asks for 1.6× or more).\n", format(two), format(one), format(two/one))
+}
+
+// bbrLine reports BenchmarkBulkBBR: bulk with Haven's opt-in BBR beside
+// its default, CUBIC, in the same runs (issue #15 asks that BBR lose no
+// bulk throughput at MTU 1,500).
+func bbrLine(b *strings.Builder, res results) {
+	cubic, ok1 := res.median("BulkBBR", "Haven", "MB/s")
+	bbr, ok2 := res.median("BulkBBR", "HavenBBR", "MB/s")
+	if !ok1 || !ok2 || cubic == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nBBR (Haven's opt-in delay-based controller, Config.Congestion): bulk, 1 stream, %s MB/s against\n"+
+		"%s MB/s with the default CUBIC in the same runs: **%s×**.\n", format(bbr), format(cubic), format(bbr/cubic))
 }
 
 func orUnknown(s string) string {
