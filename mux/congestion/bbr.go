@@ -90,50 +90,78 @@ const (
 )
 
 // rateRing records a running byte count over time, a point per event,
-// for rates over the last round trip or so (bbrRing points: two round
-// trips' worth of ACKs on the paths measured, from 20 ms at 50 Mbit/s to
-// loopback's tens of microseconds at a GB/s).
+// for rates over the last few round trips. It starts at bbrRingMin points
+// and doubles, up to bbrRing, while its oldest point is still within what
+// the caller keeps (a span of a few min RTTs: from 20 ms at 50 Mbit/s to
+// loopback's tens of microseconds at a GB/s), so an idle or slow session
+// holds a few hundred bytes, not the 16 KiB a full ring of 512 points
+// takes. Times are kept as offsets from the first point's.
 type rateRing struct {
-	p    [bbrRing]ratePoint
-	head int
-	n    int
+	p     []ratePoint // a ring of len(p) slots
+	head  int
+	n     int
+	epoch time.Time
 }
 
 type ratePoint struct {
-	at    time.Time
+	at    time.Duration // since epoch
 	total uint64
 }
 
 // add records total at now (replacing the newest point when it has the
-// same time).
-func (r *rateRing) add(now time.Time, total uint64) {
+// same time). A full ring grows if its oldest point is younger than keep
+// (keep ≤ 0: always, up to bbrRing); otherwise the oldest point goes.
+func (r *rateRing) add(now time.Time, total uint64, keep time.Duration) {
+	if r.p == nil {
+		r.p, r.epoch = make([]ratePoint, bbrRingMin), now
+	}
+	at := now.Sub(r.epoch)
 	if r.n > 0 {
-		if last := &r.p[(r.head+r.n-1)%bbrRing]; !now.After(last.at) {
+		if last := &r.p[(r.head+r.n-1)%len(r.p)]; at <= last.at {
 			last.total = total
 			return
 		}
 	}
-	if r.n == bbrRing {
-		r.head = (r.head + 1) % bbrRing
-		r.n--
+	if r.n == len(r.p) {
+		if len(r.p) < bbrRing && (keep <= 0 || at-r.p[r.head].at < keep) {
+			np := make([]ratePoint, 2*len(r.p))
+			for i := 0; i < r.n; i++ {
+				np[i] = r.p[(r.head+i)%len(r.p)]
+			}
+			r.p, r.head = np, 0
+		} else {
+			r.head = (r.head + 1) % len(r.p)
+			r.n--
+		}
 	}
-	r.p[(r.head+r.n)%bbrRing] = ratePoint{now, total}
+	r.p[(r.head+r.n)%len(r.p)] = ratePoint{at, total}
 	r.n++
 }
 
-// before returns the newest point at or before t, or the oldest point.
-func (r *rateRing) before(t time.Time) (ratePoint, bool) {
-	for i := r.n - 1; i >= 0; i-- {
-		p := r.p[(r.head+i)%bbrRing]
-		if !p.at.After(t) || i == 0 {
-			return p, true
+// before returns the time and count of the newest point at or before t,
+// or of the oldest point; ok is false for an empty ring. The points are
+// in time order, so it bisects.
+func (r *rateRing) before(t time.Time) (at time.Time, total uint64, ok bool) {
+	if r.n == 0 {
+		return time.Time{}, 0, false
+	}
+	want := t.Sub(r.epoch)
+	lo, hi := 0, r.n // the answer is the last index whose point is ≤ want
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r.p[(r.head+mid)%len(r.p)].at <= want {
+			lo = mid + 1
+		} else {
+			hi = mid
 		}
 	}
-	return ratePoint{}, false
+	p := r.p[(r.head+max(lo-1, 0))%len(r.p)]
+	return r.epoch.Add(p.at), p.total, true
 }
 
 const (
 	bbrRing          = 512
+	bbrRingMin       = 16
 	bbrBwRounds      = 10
 	bbrMinRTTWindow  = 10 * time.Second
 	bbrProbeRTTTime  = 200 * time.Millisecond
@@ -159,7 +187,7 @@ func NewBBR(maxDatagramSize int) *BBR {
 func (b *BBR) OnPacketSent(now time.Time, bytes, bytesInFlight int) {
 	b.rounds.OnPacketSent(now)
 	b.sent += uint64(bytes)
-	b.sends.add(now, b.sent)
+	b.sends.add(now, b.sent, b.ringKeep(3))
 }
 
 // OnAck implements [Controller]: it takes a bandwidth sample, advances the
@@ -175,7 +203,7 @@ func (b *BBR) OnAck(now time.Time, acked int, largestSentTime time.Time, rtt *RT
 	if bw, ok := b.sample(now, largestSentTime); ok {
 		b.btlBw.update(bw, b.rounds.Rounds())
 	}
-	b.acks.add(now, b.delivered)
+	b.acks.add(now, b.delivered, b.ringKeep(2))
 	b.burst.update(float64(acked), b.rounds.Rounds())
 	inflight := priorInFlight - acked
 	if newRound && b.inflightHi > 0 && largestSentTime.After(b.lossAt) {
@@ -235,21 +263,28 @@ func (b *BBR) OnAck(now time.Time, acked int, largestSentTime time.Time, rtt *RT
 // the ack rate exceed what the path carries).
 func (b *BBR) sample(now, largestSentTime time.Time) (float64, bool) {
 	span := max(2*b.minRTT, 10*time.Microsecond)
-	from, ok := b.acks.before(now.Add(-span))
+	fromAt, fromTotal, ok := b.acks.before(now.Add(-span))
 	if !ok {
 		return 0, false
 	}
-	d := now.Sub(from.at)
-	if d < span/2 || b.delivered <= from.total {
+	d := now.Sub(fromAt)
+	if d < span/2 || b.delivered <= fromTotal {
 		return 0, false
 	}
-	rate := float64(b.delivered-from.total) / d.Seconds()
-	end, ok1 := b.sends.before(largestSentTime)
-	start, ok2 := b.sends.before(largestSentTime.Add(-d))
-	if ok1 && ok2 && end.at.After(start.at) && end.total > start.total {
-		rate = min(rate, float64(end.total-start.total)/end.at.Sub(start.at).Seconds())
+	rate := float64(b.delivered-fromTotal) / d.Seconds()
+	endAt, endTotal, ok1 := b.sends.before(largestSentTime)
+	startAt, startTotal, ok2 := b.sends.before(largestSentTime.Add(-d))
+	if ok1 && ok2 && endAt.After(startAt) && endTotal > startTotal {
+		rate = min(rate, float64(endTotal-startTotal)/endAt.Sub(startAt).Seconds())
 	}
 	return rate, true
+}
+
+// ringKeep is how far back the rate rings must reach: k sample spans of
+// two min RTTs (the send ring also covers the round trip between a
+// packet's send and its ACK); 0, grow freely, before the first RTT sample.
+func (b *BBR) ringKeep(k int) time.Duration {
+	return time.Duration(2*k) * b.minRTT
 }
 
 // checkFull notes, once per round in Startup, whether the bandwidth still

@@ -185,3 +185,78 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestRateRing: the ring bisects to the same point a linear scan finds,
+// grows only while its oldest point is still wanted, and keeps its points
+// in order across growth and wrap-around.
+func TestRateRing(t *testing.T) {
+	var r rateRing
+	if _, _, ok := r.before(bbrT0); ok {
+		t.Fatal("an empty ring found a point")
+	}
+	type pt struct {
+		at    time.Time
+		total uint64
+	}
+	var all []pt
+	now, total := bbrT0, uint64(0)
+	for i := 0; i < 5000; i++ {
+		now = now.Add(time.Duration(1+i%7) * time.Microsecond)
+		total += uint64(i % 13)
+		r.add(now, total, 300*time.Microsecond)
+		all = append(all, pt{now, total})
+		if i%97 != 0 {
+			continue
+		}
+		// Any time from before the ring's oldest point to after its newest.
+		for _, back := range []time.Duration{0, 3 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, time.Hour} {
+			q := now.Add(-back)
+			at, tot, ok := r.before(q)
+			oldest := all[len(all)-r.n]
+			want := oldest
+			for _, p := range all[len(all)-r.n:] {
+				if !p.at.After(q) {
+					want = p
+				}
+			}
+			if !ok || !at.Equal(want.at) || tot != want.total {
+				t.Fatalf("point %d, before(now−%v) = %v %d, want %v %d", i, back, at.Sub(bbrT0), tot, want.at.Sub(bbrT0), want.total)
+			}
+		}
+	}
+	// 300 µs at 1–7 µs a point is at most 300 points: the ring grew to 512
+	// at most, and holds at least the last 300 µs.
+	if len(r.p) > bbrRing || r.epoch.Add(r.p[r.head].at).After(now.Add(-300*time.Microsecond)) {
+		t.Fatalf("ring of %d points reaches back %v, want ≤ %d points and ≥ 300 µs", len(r.p), now.Sub(r.epoch.Add(r.p[r.head].at)), bbrRing)
+	}
+	// Sparse points (one per millisecond, 2 ms kept) never grow the ring.
+	var s rateRing
+	for i := 0; i < 1000; i++ {
+		s.add(bbrT0.Add(time.Duration(i)*time.Millisecond), uint64(i), 2*time.Millisecond)
+	}
+	if len(s.p) != bbrRingMin {
+		t.Fatalf("a ring of sparse points grew to %d", len(s.p))
+	}
+}
+
+// TestBBRSmallWhenSlow: a BBR session at a modest rate keeps small rate
+// rings (a full one is 8 KiB; at 1 MB/s and a 20 ms round trip the ACK
+// ring holds 80 ms, the send ring 120 ms, of 690 packets a second): memory
+// follows the traffic, and once grown the per-packet path allocates nothing.
+func TestBBRSmallWhenSlow(t *testing.T) {
+	b := NewBBR(1452)
+	bbrPath(b, bbrT0, 1e6, 20*time.Millisecond, 2000, nil) // 1 MB/s: about 14 ACKs per round trip
+	if len(b.acks.p) > 64 || len(b.sends.p) > 128 {
+		t.Fatalf("rings of %d and %d points at 1 MB/s", len(b.acks.p), len(b.sends.p))
+	}
+	rs := NewRTTStats(0)
+	rs.Update(20*time.Millisecond, 0, true)
+	now := bbrT0.Add(time.Hour)
+	if n := testing.AllocsPerRun(1000, func() {
+		now = now.Add(700 * time.Microsecond)
+		b.OnPacketSent(now, 1452, 14520)
+		b.OnAck(now, 1452, now.Add(-20*time.Millisecond), &rs, 14520)
+	}); n != 0 {
+		t.Fatalf("%v allocations per packet", n)
+	}
+}
