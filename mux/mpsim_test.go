@@ -104,8 +104,14 @@ type mpSim struct {
 // with mode) in order, so that path ids match on both sides.
 func newMPSim(t testing.TB, mode PathMode, cfgs ...mpPathConfig) *mpSim {
 	t.Helper()
+	return newMPSimConfig(t, Config{}, mode, cfgs...)
+}
+
+// newMPSimConfig is newMPSim with both sessions configured by cfg.
+func newMPSimConfig(t testing.TB, cfg Config, mode PathMode, cfgs ...mpPathConfig) *mpSim {
+	t.Helper()
 	now := time.Unix(1_700_000_000, 0)
-	a, b := pair(t, Config{}, Config{}, now)
+	a, b := pair(t, cfg, cfg, now)
 	sim := &mpSim{t: t, now: now, buf: make([]byte, wire.MaxPacketSize)}
 	sim.apps = [2]*peerApp{newPeerApp(t, "a", a), newPeerApp(t, "b", b)}
 	for i, c := range cfgs {

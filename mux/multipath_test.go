@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"github.com/havenproto/haven/mux/congestion"
 	"testing"
 	"time"
 )
@@ -67,10 +68,23 @@ func TestMultipathAggregates(t *testing.T) {
 // 40 ms one way) that never drop a packet, the fast path's packets
 // overtake the slow one's all the time; loss detection per path (§6.6.4)
 // declares none of them lost, and both paths carry data.
+//
+// With BBR on both paths their packets interleave one by one, and every
+// slow-path packet in flight is a gap in the stream's offsets too: the
+// receive buffer's 128 intervals ran out and it dropped packets
+// unacknowledged until streams tracked as many intervals as the ACK
+// ranges of a session with several paths (512).
 func TestMultipathNoSpuriousLoss(t *testing.T) {
+	t.Run("CUBIC", func(t *testing.T) { noSpuriousLoss(t, Config{}) })
+	t.Run("BBR", func(t *testing.T) {
+		noSpuriousLoss(t, Config{NewController: func(mtu int) congestion.Controller { return congestion.NewBBR(mtu) }})
+	})
+}
+
+func noSpuriousLoss(t *testing.T, cfg Config) {
 	fast := mpPathConfig{delay: 5 * time.Millisecond, rate: 2.5e6, queue: 1 << 30}
 	slow := mpPathConfig{delay: 40 * time.Millisecond, rate: 2.5e6, queue: 1 << 30}
-	m := newMPSim(t, PathActive, fast, slow)
+	m := newMPSimConfig(t, cfg, PathActive, fast, slow)
 	transfer(t, m, 4<<20, time.Minute)
 	for i, a := range m.apps {
 		probes := m.links[0][i].tooBig + m.links[1][i].tooBig // lost PMTU probes count as lost
@@ -255,5 +269,30 @@ func TestPathMTUPerPath(t *testing.T) {
 	}
 	if p1.BytesSent/max(p1.PacketsSent, 1) < 2*ethernetMTU {
 		t.Fatalf("the jumbo path carried %d bytes in %d packets: not jumbo packets", p1.BytesSent, p1.PacketsSent)
+	}
+}
+
+// TestAddPathGrowsStreamRanges: a stream opened before a session's
+// second path exists tracks as many gaps as one opened after it (see
+// TestMultipathNoSpuriousLoss), on both sides of it.
+func TestAddPathGrowsStreamRanges(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	a, _ := pair(t, Config{}, Config{}, now)
+	before, err := a.OpenStream("x", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddPath(PathActive, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	after, err := a.OpenStream("y", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint32{before, after} {
+		c := a.channels.Lookup(id)
+		if r, s := c.recv.MaxRanges(), c.send.MaxRanges(); r < maxAckRangesMulti || s < maxAckRangesMulti {
+			t.Errorf("channel %d tracks %d received and %d sent intervals, want %d", id, r, s, maxAckRangesMulti)
+		}
 	}
 }

@@ -124,6 +124,15 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 	s.initPMTU(id, s.maxMTU)
 	r.mode = mode
 	s.acks.multipath()
+	for c := range s.channels.All() {
+		// Streams see the same interleaving in their offsets.
+		if c.send != nil {
+			c.send.GrowRanges(maxAckRangesMulti)
+		}
+		if c.recv != nil {
+			c.recv.GrowRanges(maxAckRangesMulti)
+		}
+	}
 	if rtt > 0 {
 		r.rtt.SetInitialRTT(rtt)
 	}

@@ -310,6 +310,17 @@ func (b *RecvBuffer) SetWindow(n int) {
 	}
 }
 
+// GrowRanges raises the most intervals the buffer tracks beyond the
+// contiguous prefix to maxRanges (never lowers it): for a session whose
+// packets come by several paths, whose delays interleave every packet of
+// the slower path among the faster one's (each a gap until it arrives).
+// The set's storage still grows only as gaps appear.
+func (b *RecvBuffer) GrowRanges(maxRanges int) { b.got.Grow(maxRanges) }
+
+// MaxRanges returns the most intervals the buffer tracks beyond the
+// contiguous prefix.
+func (b *RecvBuffer) MaxRanges() int { return b.got.MaxRanges() }
+
 // ReleaseIdle gives the ring back when it holds nothing to read: every
 // byte received so far has been read and none arrived out of order. The
 // next Insert that stores data takes a ring again, so this changes

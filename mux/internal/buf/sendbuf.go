@@ -153,6 +153,16 @@ func (b *SendBuffer) FinalSize() (size uint64, ok bool) {
 // against the peer's channel and session limits.
 func (b *SendBuffer) SentMax() uint64 { return b.sent }
 
+// GrowRanges raises the most acknowledged and lost intervals the buffer
+// tracks to maxRanges (never lowers them); see [RecvBuffer.GrowRanges].
+func (b *SendBuffer) GrowRanges(maxRanges int) {
+	b.lost.Grow(maxRanges)
+	b.ackRs.Grow(maxRanges)
+}
+
+// MaxRanges returns the most acknowledged intervals the buffer tracks.
+func (b *SendBuffer) MaxRanges() int { return b.ackRs.MaxRanges() }
+
 // Acked returns the end of the contiguous acknowledged prefix.
 func (b *SendBuffer) Acked() uint64 { return b.acked }
 
