@@ -23,13 +23,20 @@ different amounts on each at the same time; the server echoes them back and
 every byte is checked. Small echoes on a channel of their own measure the round
 trip while the transfers run, and a datagram channel round-trips a few hundred
 datagrams. A table shows what crossed. Takes a few seconds.
+
+-scale F moves F times the default amounts (0 < F <= 1): each bulk channel's
+bytes and the number of datagrams (at least one batch of 20), with the same
+channels and the same table. -scale 0.01 moves about 1.7 MB instead of about
+170 MB, little enough to decode a capture of it with the Wireshark dissector
+(contrib/wireshark/README.md).
 `
 
-// demoSizes are what the bulk stream channels send (and get back).
+// demoSizes are what the bulk stream channels send (and get back), at
+// -scale 1.
 var demoSizes = []int64{1 << 20, 4 << 20, 16 << 20, 64 << 20}
 
 const (
-	demoDatagrams     = 400  // datagrams round-tripped
+	demoDatagrams     = 400  // datagrams round-tripped, at -scale 1
 	demoDatagramBatch = 20   // sent before waiting for their echoes
 	demoDatagramSize  = 1200 // bytes each
 	demoTimeout       = 60 * time.Second
@@ -47,11 +54,16 @@ type demoRow struct {
 }
 
 func cmdDemo(ctx context.Context, args []string, std stdio) error {
-	c := newCommand("demo", "demo [-tcp]", demoAbout)
+	c := newCommand("demo", "demo [-tcp] [-scale F]", demoAbout)
 	tcp := c.Bool("tcp", false, "carry the client's session over the TCP fallback (haven4+tcp, docs/PROTOCOL.md §8) instead of UDP")
+	scale := c.Float64("scale", 1, "move `F` times the default amounts, 0 < F <= 1 (0.01: about 1.7 MB instead of 170 MB)")
 	if err := c.parse(args, 0, std.out); err != nil {
 		return err
 	}
+	if !(*scale > 0 && *scale <= 1) {
+		return usagef("demo: -scale %v: want 0 < F <= 1", *scale)
+	}
+	sizes, datagrams := demoAmounts(*scale)
 	network, carrier := "haven4", "UDP"
 	if *tcp {
 		network, carrier = "haven4+tcp", "TCP (the fallback transport)"
@@ -105,10 +117,10 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	// Round trips on the idle session first, for comparison.
 	idle, _ := pingStream(probe, 20, time.Second)
 
-	rows := make([]demoRow, len(demoSizes)+2)
+	rows := make([]demoRow, len(sizes)+2)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i, size := range demoSizes {
+	for i, size := range sizes {
 		conn := first
 		if i > 0 {
 			if conn, err = dialOn(ctx, d, network, addr, d.Timeout); err != nil {
@@ -130,7 +142,7 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	side.Add(2)
 	go func() {
 		defer side.Done()
-		rows[len(demoSizes)], rtts = pingVerified(probe, bulkDone)
+		rows[len(sizes)], rtts = pingVerified(probe, bulkDone)
 	}()
 	go func() {
 		defer side.Done()
@@ -138,7 +150,7 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 		if *tcp {
 			onSession = session // datagram channels ride the TCP session too
 		}
-		rows[len(demoSizes)+1], dgRTTs = datagramsVerified(ctx, h.Addr(), onSession)
+		rows[len(sizes)+1], dgRTTs = datagramsVerified(ctx, h.Addr(), onSession, datagrams)
 	}()
 	wg.Wait()
 	took := time.Since(start)
@@ -171,10 +183,10 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	fmt.Fprintf(std.out, "\n")
 	tw = tabwriter.NewWriter(std.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "datagrams\t%d sent, %d received back (%d B each), %s\n", dg.sent/demoDatagramSize, dg.recv/demoDatagramSize, demoDatagramSize, verifiedWord(dg.verified))
-	fmt.Fprintf(tw, "RTT, idle\tp50 %s, p99 %s  (%d samples on channel %d before the transfers)\n", ms(i50), ms(i99), len(idle), len(demoSizes)+1)
-	fmt.Fprintf(tw, "RTT, under load\tp50 %s, p99 %s  (%d samples on channel %d, priority 0, while the transfers ran)\n", ms(p50), ms(p99), len(rtts), len(demoSizes)+1)
+	fmt.Fprintf(tw, "RTT, idle\tp50 %s, p99 %s  (%d samples on channel %d before the transfers)\n", ms(i50), ms(i99), len(idle), len(sizes)+1)
+	fmt.Fprintf(tw, "RTT, under load\tp50 %s, p99 %s  (%d samples on channel %d, priority 0, while the transfers ran)\n", ms(p50), ms(p99), len(rtts), len(sizes)+1)
 	fmt.Fprintf(tw, "RTT, datagrams\tp50 %s, p99 %s  (%d samples)\n", ms(dp50), ms(dp99), len(dgRTTs))
-	streams := uint64(len(demoSizes) + 1)
+	streams := uint64(len(sizes) + 1)
 	switch {
 	case !*tcp && stats.ChannelsOpened == streams:
 		fmt.Fprintf(tw, "handshakes\t1 for all %d stream channels (one Dialer, one session); 1 more for the datagram socket\n", streams)
@@ -198,6 +210,17 @@ func cmdDemo(ctx context.Context, args []string, std stdio) error {
 	}
 	fmt.Fprintln(std.out, "\nall verified: every byte came back as sent")
 	return nil
+}
+
+// demoAmounts returns the bulk channels' sizes and the number of datagrams
+// at scale (0 < scale <= 1): every size scaled, at least one byte; the
+// datagrams scaled to whole batches, at least one.
+func demoAmounts(scale float64) (sizes []int64, datagrams int) {
+	for _, s := range demoSizes {
+		sizes = append(sizes, max(1, int64(float64(s)*scale)))
+	}
+	batches := max(1, int(float64(demoDatagrams/demoDatagramBatch)*scale+0.5))
+	return sizes, batches * demoDatagramBatch
 }
 
 func verifiedWord(ok bool) string {
@@ -299,10 +322,11 @@ loop:
 	return r, rtts
 }
 
-// datagramsVerified round-trips demoDatagrams numbered datagrams through
-// the server's datagram echo, in batches: from a socket of its own, or,
-// given a session, on a datagram channel of that session.
-func datagramsVerified(ctx context.Context, server net.Addr, s *hnet.Session) (demoRow, []time.Duration) {
+// datagramsVerified round-trips count numbered datagrams (a multiple of
+// demoDatagramBatch) through the server's datagram echo, in batches: from
+// a socket of its own, or, given a session, on a datagram channel of that
+// session.
+func datagramsVerified(ctx context.Context, server net.Addr, s *hnet.Session, count int) (demoRow, []time.Duration) {
 	r := demoRow{kind: "datagram"}
 	start := time.Now()
 	var pc net.PacketConn
@@ -322,7 +346,7 @@ func datagramsVerified(ctx context.Context, server net.Addr, s *hnet.Session) (d
 	sentAt := map[uint64]bool{}
 	var rtts []time.Duration
 	intact := true
-	for batch := 0; batch < demoDatagrams/demoDatagramBatch; batch++ {
+	for batch := 0; batch < count/demoDatagramBatch; batch++ {
 		for range demoDatagramBatch {
 			seq, err := run.send()
 			if err != nil {

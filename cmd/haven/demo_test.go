@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,9 +16,41 @@ func TestDemo(t *testing.T) {
 	// -tcp: the same demo, every channel (the datagram one included) on a
 	// session carried by the TCP fallback.
 	t.Run("tcp", func(t *testing.T) { testDemo(t, "over TCP (the fallback transport)", "-tcp") })
+	// -scale: the same channels and table, a hundredth of the bytes and
+	// one batch of datagrams.
+	t.Run("scale", func(t *testing.T) {
+		out := testDemo(t, "over UDP on loopback", "-scale", "0.01")
+		for _, want := range []string{
+			`(?m)^1 +stream +10\.2 KiB +10\.2 KiB +yes `, `(?m)^4 +stream +655\.4 KiB +655\.4 KiB +yes `,
+			`(?m)^6 +datagram +20 × 1200 B +20 × 1200 B +yes `, `(?m)^datagrams +20 sent, 20 received back`,
+		} {
+			if !regexp.MustCompile(want).MatchString(out) {
+				t.Errorf("demo -scale 0.01: no line matching %s in\n%s", want, out)
+			}
+		}
+	})
 }
 
-func testDemo(t *testing.T, carrier string, flags ...string) {
+// TestDemoScaleFlag: -scale takes 0 < F <= 1; anything else is a usage
+// error (status 2).
+func TestDemoScaleFlag(t *testing.T) {
+	for _, f := range []string{"0", "-0.5", "1.5", "NaN", "x"} {
+		if _, errOut, code := runHaven(t, "", "demo", "-scale", f); code != exitUsage || !strings.Contains(errOut, "scale") {
+			t.Errorf("demo -scale %s: status %d, stderr %q; want %d", f, code, errOut, exitUsage)
+		}
+	}
+	if sizes, n := demoAmounts(1); !slices.Equal(sizes, demoSizes) || n != demoDatagrams {
+		t.Errorf("demoAmounts(1) = %v, %d; want the defaults", sizes, n)
+	}
+	if sizes, n := demoAmounts(0.01); !slices.Equal(sizes, []int64{10485, 41943, 167772, 671088}) || n != demoDatagramBatch {
+		t.Errorf("demoAmounts(0.01) = %v, %d", sizes, n)
+	}
+	if sizes, n := demoAmounts(1e-9); !slices.Equal(sizes, []int64{1, 1, 1, 1}) || n != demoDatagramBatch {
+		t.Errorf("demoAmounts(1e-9) = %v, %d", sizes, n)
+	}
+}
+
+func testDemo(t *testing.T, carrier string, flags ...string) string {
 	out, errOut, code := runHaven(t, "", append([]string{"demo"}, flags...)...)
 	if code != 0 {
 		t.Fatalf("demo: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -43,6 +76,7 @@ func testDemo(t *testing.T, carrier string, flags ...string) {
 		t.Errorf("demo reported a failure:\n%s\nstderr:\n%s", out, errOut)
 	}
 	t.Logf("\n%s", out)
+	return out
 }
 
 // TestBench: bench against serve -echo (streams and datagrams) and

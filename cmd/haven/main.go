@@ -8,7 +8,7 @@
 //	haven cat [-key FILE] [-service NAME] ADDR   # stdin -> a new channel -> stdout
 //	haven forward -L [BINDHOST:]PORT [-key FILE] ADDR
 //	haven bench [-key FILE] [-n BYTES] [-c CHANNELS] [-d DURATION] [-datagrams] ADDR
-//	haven demo                       # an in-process server and client, and a table
+//	haven demo [-tcp] [-scale F]     # an in-process server and client, and a table
 //
 // With HAVEN_CPUPROFILE=FILE in the environment, a command writes a CPU
 // profile of its whole run to FILE (for go tool pprof), as when profiling
