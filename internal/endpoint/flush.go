@@ -101,8 +101,12 @@ func (s *Session) flush(out []outPacket, sc *writeScratch) {
 	for i := 0; i < len(out); {
 		p := out[i]
 		size, j, total := len(p.buf), i+1, len(p.buf)
+		// A stretch starts with two packets of the same size: a path MTU
+		// probe larger than the path's packets must leave alone, or the
+		// kernel refuses the whole message (EMSGSIZE) and the packet
+		// after the probe, which the path carries, is lost with it.
 		for j < len(out) && j-i < udp.MaxSegments && out[j].to == p.to &&
-			follows(out[j-1], out[j]) && len(out[j].buf) <= size &&
+			follows(out[j-1], out[j]) && len(out[j].buf) <= size && (j > i+1 || len(out[j].buf) == size) &&
 			total+len(out[j].buf) <= udp.MaxPayload {
 			total += len(out[j].buf)
 			j++
