@@ -61,12 +61,11 @@ func (s *Session) newChannel(id uint32, t wire.ChannelType, prio uint8, service 
 		sc := new(streamChannel)
 		sc.sendBuf.Init(s.cfg.SendBuffer, buf.DefaultMaxRanges)
 		sc.recvBuf.Init(s.cfg.ChannelWindow, buf.DefaultMaxRanges)
-		if s.acks.multi {
-			sc.sendBuf.GrowRanges(maxAckRangesMulti)
-			sc.recvBuf.GrowRanges(maxAckRangesMulti)
-		}
 		c = &sc.channel
 		c.send, c.recv = &sc.sendBuf, &sc.recvBuf
+		if s.acks.multi {
+			c.multipathGaps()
+		}
 	} else {
 		c = new(channel)
 	}

@@ -176,3 +176,15 @@ func (c *channel) finished() bool {
 	peerDone := c.peerErr != nil && c.peerErr.Reset || c.finSeen
 	return c.state == chDone || sendDone && recvDone && peerDone
 }
+
+// multipathGaps lets a stream channel's buffers track as many gaps as the
+// ACK ranges of a session with several paths (PROTOCOL.md §6.6.3): the
+// slower path's packets in flight are holes in the stream's offsets too.
+func (c *channel) multipathGaps() {
+	if c.send != nil {
+		c.send.GrowRanges(maxAckRangesMulti)
+	}
+	if c.recv != nil {
+		c.recv.GrowRanges(maxAckRangesMulti)
+	}
+}

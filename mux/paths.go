@@ -125,13 +125,7 @@ func (s *Session) AddPath(mode PathMode, rtt time.Duration) (int, error) {
 	r.mode = mode
 	s.acks.multipath()
 	for c := range s.channels.All() {
-		// Streams see the same interleaving in their offsets.
-		if c.send != nil {
-			c.send.GrowRanges(maxAckRangesMulti)
-		}
-		if c.recv != nil {
-			c.recv.GrowRanges(maxAckRangesMulti)
-		}
+		c.multipathGaps() // streams see the same interleaving in their offsets
 	}
 	if rtt > 0 {
 		r.rtt.SetInitialRTT(rtt)
