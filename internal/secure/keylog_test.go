@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -164,30 +163,6 @@ func TestKeyLog(t *testing.T) {
 				t.Fatal("a packet opened with a changed key")
 			}
 		})
-	}
-}
-
-// rekeyIn is rekey (rekey_test.go) for a session of suite s.
-func rekeyIn(t *testing.T, s wire.Suite, id *Identity, r *Responder, initTr, respTr *Transport, now time.Time) {
-	t.Helper()
-	in, err := NewInitiator(id, r.Identity().PublicKey(), initTr.LocalID().Ephemeral(), initTr.RemoteID().Ephemeral(),
-		DefaultParams(), HandshakeConfig{Suite: s}, now, seeded(9))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := r.HandleInitiation(nil, firstInit(t, in, now), srcAddr, now, LoadState{}, 0)
-	if err != nil || reply.Kind != ReplyResponse || !reply.Session.Rekey {
-		t.Fatalf("rekey initiation: %v", err)
-	}
-	if err := respTr.Install(reply.Session, now); err != nil {
-		t.Fatal(err)
-	}
-	e, err := in.HandleResponse(reply.Packet, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := initTr.Install(e, now); err != nil {
-		t.Fatal(err)
 	}
 }
 

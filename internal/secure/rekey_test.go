@@ -16,8 +16,14 @@ var shortLimits = Limits{RekeyAfterTime: 10 * ms, RejectAfterTime: 30 * ms, Keep
 // result. It returns nothing: the transports hold the new keys.
 func rekey(t *testing.T, id *Identity, r *Responder, initTr, respTr *Transport, now time.Time) {
 	t.Helper()
+	rekeyIn(t, 0, id, r, initTr, respTr, now)
+}
+
+// rekeyIn is rekey for a session of suite s (0: the default).
+func rekeyIn(t *testing.T, s wire.Suite, id *Identity, r *Responder, initTr, respTr *Transport, now time.Time) {
+	t.Helper()
 	in, err := NewInitiator(id, r.Identity().PublicKey(), initTr.LocalID().Ephemeral(), initTr.RemoteID().Ephemeral(),
-		DefaultParams(), HandshakeConfig{}, now, seeded(9))
+		DefaultParams(), HandshakeConfig{Suite: s}, now, seeded(9))
 	if err != nil {
 		t.Fatal(err)
 	}
