@@ -17,7 +17,7 @@ type Config struct {
 	// Dialer or listener.
 	PrivateKey PrivateKey
 	// HandshakeTimeout bounds a dial's handshake (default 60 s). The
-	// initiation is sent again after 1 s, 2 s, then every 4 s (each ±⅓),
+	// initiation is sent again after 1 s, then every 2 s (each ±⅓),
 	// so on a lossy path a dial keeps trying until this limit, its
 	// context or Dialer.Timeout ends it, whichever comes first
 	// (docs/PROTOCOL.md §7.6 explains the choice).
@@ -25,9 +25,9 @@ type Config struct {
 	// HandshakeRetransmit is the wait before the first retransmission of
 	// an initiation (default 1 s, the first retransmission timeout of TCP
 	// and QUIC: RFC 6298, RFC 9002 §6.2.2); each further wait doubles, up
-	// to four times this. Shorten it only on paths known to be short: a
-	// response completes the handshake only if it arrives before the next
-	// initiation is sent.
+	// to twice this. Shorten it only on paths known to be short: a
+	// response completes the handshake only if it arrives before the
+	// second initiation after its own is sent.
 	HandshakeRetransmit time.Duration
 	// IdleTimeout closes a session after so long without a packet
 	// (default 30 s); KeepAlive pings after so long without one (default a
@@ -155,7 +155,7 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 		Handshake: secure.HandshakeConfig{
 			Timeout:        c.HandshakeTimeout,
 			RetransmitBase: c.HandshakeRetransmit,
-			RetransmitMax:  4 * c.HandshakeRetransmit,
+			RetransmitMax:  2 * c.HandshakeRetransmit,
 			Suite:          c.Cipher.suite(),
 		},
 		MaxSessions: c.MaxSessions,

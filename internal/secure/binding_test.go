@@ -145,7 +145,7 @@ func TestResponseHeaderInTranscript(t *testing.T) {
 				t.Fatalf("byte %d ^ %#x (peer ids): %v, want ErrAddressing", off, d, err)
 			}
 		}
-		if _, err := in.readResponse(c); err != ErrHandshakeAuth {
+		if _, err := in.readResponse(in.hs, c); err != ErrHandshakeAuth {
 			t.Fatalf("byte %d ^ %#x: Noise read %v, want ErrHandshakeAuth", off, d, err)
 		}
 		checked++

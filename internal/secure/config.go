@@ -12,13 +12,14 @@ import (
 // The retransmission timer is chosen as TCP and QUIC choose theirs: with
 // no RTT sample yet, QUIC assumes 333 ms and probes after 3 × that, about
 // 1 s (RFC 9002 §6.2.2), and TCP's initial RTO is 1 s (RFC 6298 §2.1).
-// Waits then double but stop growing at 4 s, so that a dial on a bad path
-// keeps trying every few seconds rather than every 8, 16, 32 s; 4 s (at
-// least 2.7 s after jitter) also stays above any plausible round trip,
-// which matters because only a response to the newest initiation
-// completes the handshake. The overall limit is 60 s: about sixteen
+// Waits then double but stop growing at 2 s, so that a dial on a bad path
+// keeps trying every two seconds rather than every 8, 16, 32 s. A response
+// to the newest initiation or to the one before it completes the
+// handshake, so any round trip shorter than two waits (at least 2.7 s
+// after jitter) completes. The overall limit is 60 s: about thirty
 // initiations, so that even with 30 % loss each way (a round trip then
-// fails half the time) a handshake fails about once in 50,000; TCP gives up on
+// fails half the time) a handshake fails about once in 10^9, and at 50 %
+// loss each way about once in 5,000; TCP gives up on
 // a connect after about 2 minutes (Linux, 6 SYN retries) and WireGuard on
 // a handshake after 90 s, while a dial has a person or a caller waiting,
 // who can set a shorter or longer limit with a context or
@@ -28,7 +29,7 @@ const (
 	// of an initiation; later ones double it.
 	DefaultRetransmitBase = time.Second
 	// DefaultRetransmitMax caps the retransmission delay before jitter.
-	DefaultRetransmitMax = 4 * time.Second
+	DefaultRetransmitMax = 2 * time.Second
 	// DefaultHandshakeTimeout is how long an Initiator tries in all.
 	DefaultHandshakeTimeout = 60 * time.Second
 	// DefaultCookieLifetime is how long a cookie is used for mac2, and how

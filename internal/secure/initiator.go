@@ -27,8 +27,12 @@ import (
 //	}
 //
 // Each initiation it sends is fresh (new ephemeral key and timestamp), and
-// only the newest one can be completed: a response to an older one fails to
-// authenticate and is dropped. An Initiator is not safe for concurrent use.
+// a response to the newest one or to the one before it completes the
+// handshake (PROTOCOL.md §7.4): on a path whose round trip outlasts one
+// retransmission interval the answer to an initiation arrives after the
+// next has left, and would otherwise always be too late. A response to an
+// older one fails to authenticate and is dropped. An Initiator is not safe
+// for concurrent use.
 type Initiator struct {
 	id       *Identity
 	peer     wire.PublicKey
@@ -44,14 +48,18 @@ type Initiator struct {
 
 	cookieAEAD cipher.AEAD // opens cookie replies; built on first use
 
-	hs       *noise.HandshakeState // state of the newest initiation: &hsMem, or nil
-	hsMem    noise.HandshakeState  // set up anew by each initiation
-	pkt      [wire.InitPacketLen]byte
-	unsent   bool      // pkt is built but Poll has not returned it yet
-	start    time.Time // NewInitiator's now: the timeout counts from it
-	nextSend time.Time
-	sentAt   time.Time // when Poll returned the newest initiation
-	attempt  int       // retransmissions scheduled so far
+	// The handshake states of the newest initiation and of the one sent
+	// before it, each in one of the two slots of hsMem, or nil. Each
+	// initiation is built in the slot prev does not hold.
+	hs, prev   *noise.HandshakeState
+	hsMem      [2]noise.HandshakeState
+	pkt        [wire.InitPacketLen]byte
+	unsent     bool      // pkt is built but Poll has not returned it yet
+	start      time.Time // NewInitiator's now: the timeout counts from it
+	nextSend   time.Time
+	sentAt     time.Time // when Poll returned the newest initiation
+	prevSentAt time.Time // when Poll returned prev's initiation
+	attempt    int       // retransmissions scheduled so far
 
 	cookie      [wire.MACLen]byte
 	cookieAt    time.Time
@@ -204,8 +212,8 @@ func (i *Initiator) backoff() (time.Duration, error) {
 
 // build writes a fresh initiation into i.pkt: new ephemeral key, new
 // timestamp, mac1, and mac2 from a cookie younger than CookieLifetime. The
-// previous initiation's handshake state is replaced: only the newest
-// initiation can be completed.
+// newest initiation, if it was sent, becomes prev, and the state of the
+// one before it is replaced.
 func (i *Initiator) build(now time.Time) error {
 	custom, err := drawEphemeral(i.rand, &i.seed)
 	if err != nil {
@@ -222,8 +230,14 @@ func (i *Initiator) build(now time.Time) error {
 	}
 	ahead := i.ahead
 	i.ahead = noise.Ahead{} // used once; the handshake takes it over
+	if i.hs != nil && !i.unsent {
+		i.prev, i.prevSentAt = i.hs, i.sentAt
+	}
 	i.hs = nil
-	hs := &i.hsMem
+	hs := &i.hsMem[0]
+	if i.prev == hs {
+		hs = &i.hsMem[1]
+	}
 	err = hs.InitInitiator(noise.Config{
 		Static:       &i.id.static,
 		RemoteStatic: i.peer,
@@ -303,11 +317,21 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		i.fail(ErrHandshakeTimeout)
 		return nil, i.err
 	}
+	// The newest initiation first, unless it has not been sent (then no
+	// response to it can be genuine), then the one before it.
+	hs, sentAt := i.hs, i.sentAt
 	if i.unsent {
-		// Nothing sent yet: no response can be genuine.
-		return nil, ErrUnexpected
+		hs = nil
 	}
-	out, err := i.readResponse(pkt)
+	var out []byte
+	err = ErrUnexpected
+	if hs != nil {
+		out, err = i.readResponse(hs, pkt)
+	}
+	if err != nil && i.prev != nil {
+		hs, sentAt = i.prev, i.prevSentAt
+		out, err = i.readResponse(hs, pkt)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -331,28 +355,34 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		LocalParams: local,
 		PeerParams:  peerParams,
 		Created:     now,
-		RTT:         max(now.Sub(i.sentAt), 0),
+		RTT:         max(now.Sub(sentAt), 0),
 	}
-	if err := i.hs.SplitInto(&e.send, &e.recv); err != nil {
+	if err := hs.SplitInto(&e.send, &e.recv); err != nil {
 		i.fail(ErrHandshakeAuth)
 		return nil, i.err
 	}
 	i.done = true
-	i.hs = nil
+	if other := i.hs; other != hs && other != nil {
+		other.Erase()
+	} else if other := i.prev; other != hs && other != nil {
+		other.Erase()
+	}
+	i.hs, i.prev = nil, nil
 	clear(i.payload[:])
 	return e, nil
 }
 
-// readResponse runs the Noise read of the response pkt, with its header
-// (length field zeroed) mixed into the transcript first, and returns the
-// decrypted payload. A failure undoes the mix (noise.HandshakeState.MixHash),
-// so the handshake can still complete with the genuine response.
-func (i *Initiator) readResponse(pkt []byte) ([]byte, error) {
+// readResponse runs the Noise read of the response pkt in hs, with its
+// header (length field zeroed) mixed into the transcript first, and
+// returns the decrypted payload. A failure undoes the mix
+// (noise.HandshakeState.MixHash), so the handshake can still complete with
+// the genuine response.
+func (i *Initiator) readResponse(hs *noise.HandshakeState, pkt []byte) ([]byte, error) {
 	const msgOff = wire.HeaderLen + wire.MsgHeaderLen
-	if i.hs.MixHash(cryptoHeader(&i.hdr, pkt)) != nil {
+	if hs.MixHash(cryptoHeader(&i.hdr, pkt)) != nil {
 		return nil, ErrHandshakeAuth
 	}
-	out, err := i.hs.ReadMessage(i.payload[:0], pkt[msgOff:wire.RespMAC1Offset])
+	out, err := hs.ReadMessage(i.payload[:0], pkt[msgOff:wire.RespMAC1Offset])
 	if err != nil {
 		return nil, ErrHandshakeAuth
 	}
@@ -451,8 +481,9 @@ func (i *Initiator) fail(err error) {
 	if i.err == nil {
 		i.err = err
 	}
-	i.hs = nil
-	i.hsMem.Erase()
+	i.hs, i.prev = nil, nil
+	i.hsMem[0].Erase()
+	i.hsMem[1].Erase()
 	clear(i.payload[:])
 }
 

@@ -129,28 +129,60 @@ func TestBackoffCap(t *testing.T) {
 	}
 }
 
-// TestOnlyNewestInitiation: a response to an older initiation does not
-// complete the handshake; the response to the newest does.
-func TestOnlyNewestInitiation(t *testing.T) {
+// TestLastTwoInitiations: a response to the newest initiation or to the
+// one sent before it completes the handshake, with the round trip of the
+// initiation it answers; a response to an older one does not.
+func TestLastTwoInitiations(t *testing.T) {
 	p := newPair(t, ResponderConfig{})
+	// sendAll has the initiator send n initiations, each when it is due,
+	// and returns them and when they left.
+	sendAll := func(in *Initiator, n int) ([][]byte, []time.Time) {
+		var sent [][]byte
+		var times []time.Time
+		now := at(0)
+		for k := range n {
+			pkt, wake, err := in.Poll(now)
+			if err != nil || pkt == nil {
+				t.Fatalf("initiation %d: %v", k+1, err)
+			}
+			sent, times = append(sent, bytes.Clone(pkt)), append(times, now)
+			now = wake
+		}
+		return sent, times
+	}
+	answer := func(init []byte, now time.Time) []byte {
+		r, err := p.r.HandleInitiation(nil, init, srcAddr, now, LoadState{}, 5)
+		if err != nil || r.Kind != ReplyResponse {
+			t.Fatalf("responder: %v", err)
+		}
+		return r.Packet
+	}
+
+	// The response to the first of three initiations is too old.
 	in := p.initiator(t, 1, 0, at(0))
-	init1 := firstInit(t, in, at(0))
-	r1, err := p.r.HandleInitiation(nil, init1, srcAddr, at(0), LoadState{}, 5)
+	sent, times := sendAll(in, 3)
+	now := times[2].Add(100 * time.Millisecond)
+	late := answer(sent[0], now)
+	if _, err := in.HandleResponse(late, now); err != ErrHandshakeAuth {
+		t.Fatalf("response to the third-newest initiation: %v, want ErrHandshakeAuth", err)
+	}
+	// The one before the newest completes it, with its own round trip.
+	est, err := in.HandleResponse(answer(sent[1], now), now)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("response to the initiation before the newest: %v", err)
 	}
-	init2, _, err := in.Poll(at(2 * time.Second))
-	if err != nil || init2 == nil {
-		t.Fatal(err)
+	if want := now.Sub(times[1]); est.RTT != want {
+		t.Fatalf("RTT %v, want %v (from the initiation answered)", est.RTT, want)
 	}
-	if _, err := in.HandleResponse(r1.Packet, at(2*time.Second)); err != ErrHandshakeAuth {
-		t.Fatalf("response to an older initiation: %v", err)
+	if _, err := in.HandleResponse(answer(sent[2], now), now); err != ErrUnexpected {
+		t.Fatalf("a second response after completion: %v, want ErrUnexpected", err)
 	}
-	r2, err := p.r.HandleInitiation(nil, init2, srcAddr, at(2*time.Second), LoadState{}, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.HandleResponse(r2.Packet, at(2*time.Second)); err != nil {
-		t.Fatal(err)
+
+	// The newest completes it too.
+	in = p.initiator(t, 2, 0, at(0))
+	sent, times = sendAll(in, 2)
+	now = times[1].Add(time.Second)
+	if est, err := in.HandleResponse(answer(sent[1], now), now); err != nil || est.RTT != time.Second {
+		t.Fatalf("response to the newest initiation: %v", err)
 	}
 }
