@@ -27,7 +27,18 @@ func (s *Session) onAck(a *wire.Ack, now time.Time) error {
 		}
 		lo := max(rg.Smallest, s.sent.base)
 		for pn := rg.Largest; ; pn-- {
-			if p := s.sent.get(pn); p != nil && p.state != pktAcked {
+			p := s.sent.get(pn)
+			if p != nil && p.state == pktAcked {
+				// Acknowledged before: jump over the run it begins, to
+				// the next packet that may be new.
+				d := s.sent.ackedBelow(pn, lo)
+				if pn < lo+d {
+					break
+				}
+				pn -= d - 1
+				continue
+			}
+			if p != nil {
 				r, pa := s.path(int(p.path)), &per[p.path]
 				if p.state == pktLost {
 					s.lateAck(r, pn)
@@ -159,6 +170,8 @@ func (s *Session) detectLosses(now time.Time) {
 		}
 		p := s.sent.get(pn)
 		if p.state != pktOutstanding {
+			// Settled: jump over its run (sentRing.settledAbove).
+			i += int(s.sent.settledAbove(pn, s.maxAcked)) - 1
 			continue
 		}
 		r, pl := s.path(int(p.path)), &per[p.path]
