@@ -192,13 +192,14 @@ func (s *Session) sendSizeOn(k int) int {
 // lets a packet go once the budget holds a base-size packet and lets a
 // larger one drive the budget negative, to be repaid before the next.
 // Counted in 64 KiB packets, a small control packet would wait for a
-// whole 64 KiB of budget.
+// whole 64 KiB of budget. The rate part of the pacer's allowance stays on
+// up to the jumbo size and is off above it (Pacer.SetRateBurst says why).
 func (s *Session) setMTU(k, n int) {
 	mtu, _ := s.mtuOf(k)
 	*mtu = n
 	r := s.path(k)
 	r.cc.SetMaxDatagramSize(n)
-	r.pacer.SetRateBurst(n <= s.baseMTU)
+	r.pacer.SetRateBurst(n <= pmtuJumbo)
 	if k == 0 {
 		s.stats.PacketSize = n
 	}
