@@ -218,8 +218,12 @@ func (s *Session) detectLosses(now time.Time) {
 
 // retireSent forgets resolved packets at the front of the ring, and
 // shrinks the ring when little of it was used over the last epoch (three
-// probe timeouts of the slowest path). A lost packet is kept for a while
-// so a late acknowledgement is recognised as a spurious loss. A packet
+// probe timeouts of the slowest path). A lost packet that was in flight is
+// kept for a while so a late acknowledgement is recognised as a spurious
+// loss; one that was not (a path MTU probe) caused no congestion response
+// to undo, and is dropped at once: kept, a probe the path cannot carry
+// held the ring's front for three probe timeouts, and the ring grew to
+// every packet sent meanwhile (16 MiB at 1 GB/s, for nothing). A packet
 // that elicits no acknowledgement (an ACK alone, a CLOSE) carries nothing
 // to deliver or retransmit and no bytes in flight, so it is not waited
 // for: the peer may never acknowledge it, and it would pin the ring of an
@@ -234,7 +238,7 @@ func (s *Session) retireSent(now time.Time) {
 	for s.sent.n > 0 {
 		p := s.sent.get(s.sent.base)
 		waited := p.eliciting || p.inFlight || p.nf > 0
-		if p.state == pktOutstanding && waited || p.state == pktLost && now.Sub(p.time) < keep {
+		if p.state == pktOutstanding && waited || p.state == pktLost && p.inFlight && now.Sub(p.time) < keep {
 			break
 		}
 		s.sent.popFront()

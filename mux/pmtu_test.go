@@ -75,6 +75,27 @@ func TestPathMTUDiscovery(t *testing.T) {
 	}
 }
 
+// TestLostProbeNotKept: a probe the path cannot carry (here at a 1,500-byte
+// MTU) leaves the sent ring once it is lost: it caused no congestion
+// response, so a late acknowledgement has nothing to undo. Kept for the
+// three probe timeouts of lost data, it held the ring's front, and the
+// ring grew to every packet sent meanwhile.
+func TestLostProbeNotKept(t *testing.T) {
+	link := netsim.LinkConfig{Delay: 5 * time.Millisecond, Bandwidth: 1e9, QueueBytes: 4 << 20, MTU: ethernetMTU}
+	net := netsim.New(3, link, link)
+	most, flight := 0, 0
+	st := pmtuRun(t, net, Config{}, Config{}, 64*mib, func(a *Session) {
+		most = max(most, a.sent.n)
+		flight = max(flight, a.rec.inFlight/wire.DefaultPacketSize)
+	})
+	if st.PMTUProbes != 2 || st.PacketsLost != 2 {
+		t.Fatalf("%d probes, %d packets lost; want the two probes lost", st.PMTUProbes, st.PacketsLost)
+	}
+	if most > 2*flight+64 {
+		t.Fatalf("the sent ring held %d packets, with at most %d in flight", most, flight)
+	}
+}
+
 // TestPathMTUBlackHole: the path stops carrying large packets in the middle
 // of a transfer (a route change); the session falls back to the base size
 // and every byte still arrives.
