@@ -15,7 +15,7 @@ import (
 // ethernetMTU is the largest UDP payload on a path with a 1,500-byte MTU
 // under IPv4. The simulated wide-area links carry no more, as on the
 // Internet, so path MTU discovery's larger probes are lost there and
-// sessions keep the base packet size.
+// sessions end at this size (pmtuEthernet).
 const ethernetMTU = 1500 - 28
 
 // The test harness: two Sessions joined by a netsim.Network. A 16-byte

@@ -30,17 +30,20 @@ import (
 
 // Candidate sizes: a 64 KiB MTU (the loopback interface) and a 9,000-byte
 // jumbo frame, each less the IPv6 and UDP headers (48 bytes), so that the
-// same size fits IPv4 too. The largest size both sides accept is probed
-// first when it lies below the first of these.
+// same size fits IPv4 too; and a 1,500-byte Ethernet MTU less the IPv4 and
+// UDP headers (28 bytes), which only IPv4 paths carry (on IPv6 the probe is
+// lost, which costs nothing but the probe). The largest size both sides
+// accept is probed first when it lies below the first of these.
 const (
 	pmtuLoopback = 65536 - 48
 	pmtuJumbo    = 9000 - 48
+	pmtuEthernet = 1500 - 28
 )
 
 // pmtuState is the search's progress.
 type pmtuState struct {
-	cands   [3]int // sizes to probe, largest first
-	nc      int    // how many of cands are in use
+	cands   [4]int32 // sizes to probe, largest first (int32 keeps mux.Session small)
+	nc      int      // how many of cands are in use
 	next    int    // index of the next candidate to probe
 	probing bool   // a probe is outstanding
 	suspect bool   // a black hole is suspected: send base-size packets
@@ -65,9 +68,9 @@ func (s *Session) initPMTU(k, max int) {
 	mtu, p := s.mtuOf(k)
 	*p = pmtuState{}
 	top := min(max, pmtuLoopback)
-	for _, c := range [...]int{top, pmtuLoopback, pmtuJumbo} {
-		if c <= top && c > *mtu && (p.nc == 0 || c < p.cands[p.nc-1]) {
-			p.cands[p.nc] = c
+	for _, c := range [...]int{top, pmtuLoopback, pmtuJumbo, pmtuEthernet} {
+		if c <= top && c > *mtu && (p.nc == 0 || c < int(p.cands[p.nc-1])) {
+			p.cands[p.nc] = int32(c)
 			p.nc++
 		}
 	}
@@ -95,7 +98,7 @@ func (s *Session) probeDue() (int, int) {
 	for k := 0; k < s.numPaths(); k++ {
 		if s.pmtuProbeDue(k) {
 			_, p := s.mtuOf(k)
-			return k, p.cands[p.next]
+			return k, int(p.cands[p.next])
 		}
 	}
 	return 0, 0
@@ -105,7 +108,7 @@ func (s *Session) probeDue() (int, int) {
 // records it.
 func (s *Session) buildPMTUProbe(b []byte, now time.Time, k int) int {
 	_, pm := s.mtuOf(k)
-	size := pm.cands[pm.next]
+	size := int(pm.cands[pm.next])
 	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
 	if s.spinOut() {
 		h.Flags |= wire.FlagSpin
