@@ -44,12 +44,12 @@ const (
 type pmtuState struct {
 	cands   [4]int32 // sizes to probe, largest first (int32 keeps mux.Session small)
 	nc      int      // how many of cands are in use
-	next    int    // index of the next candidate to probe
-	probing bool   // a probe is outstanding
-	suspect bool   // a black hole is suspected: send base-size packets
-	suspPN  uint64 // first packet number sent while suspecting
-	waitAck bool   // after a black-hole fallback: search again once an ACK arrives
-	size    int    // size of the outstanding probe
+	next    int      // index of the next candidate to probe
+	probing bool     // a probe is outstanding
+	suspect bool     // a black hole is suspected: send base-size packets
+	suspPN  uint64   // first packet number sent while suspecting
+	waitAck bool     // after a black-hole fallback: search again once an ACK arrives
+	size    int      // size of the outstanding probe
 }
 
 // mtuOf returns path k's packet size and search: path 0's are the
