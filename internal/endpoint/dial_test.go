@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,5 +107,54 @@ func TestUnreadableTransport(t *testing.T) {
 	w = &writeOnly{}
 	if _, err := ep.AddTransport(w); !errors.Is(err, errNoReader) || !w.closed {
 		t.Fatalf("AddTransport: %v (closed %v)", err, w.closed)
+	}
+}
+
+// TestServerKeepsTheSessionTheClientUses: the response to the client's
+// first initiation is lost, so the server answers a second one too and
+// holds two sessions with the client. Once the client speaks on the one it
+// completed, that one is the server's session with the client (Live), not
+// the first, which the client never completed.
+func TestServerKeepsTheSessionTheClientUses(t *testing.T) {
+	server, client := newPair(t)
+	var proxy atomic.Pointer[udpproxy.Proxy] // set before the first datagram, seen by the proxy's readers
+	var dropped atomic.Bool
+	cfg := udpproxy.Config{Tap: func(toTarget bool, pkt []byte) {
+		if !toTarget && len(pkt) == wire.ResponsePacketLen && dropped.CompareAndSwap(false, true) {
+			proxy.Load().Blackout(50 * time.Millisecond) // this response, and nothing after it
+		}
+	}}
+	px, err := udpproxy.New(loopback, server.LocalAddr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Store(px)
+	defer px.Close()
+	s, err := client.Session(ctx(t), server.PublicKey(), px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if px.Stats().ToClient.BlackedOut == 0 {
+		t.Fatal("no response was dropped")
+	}
+	_, remote := s.IDs()
+	waitFor(t, "the server to name the session the client uses", func() bool {
+		w := server.Live(client.PublicKey())
+		if w == nil {
+			return false
+		}
+		local, _ := w.IDs()
+		return local == remote
+	})
+	server.mu.Lock()
+	n := 0
+	for _, x := range server.sessions {
+		if x != nil && x.peer == client.PublicKey() {
+			n++
+		}
+	}
+	server.mu.Unlock()
+	if n < 2 {
+		t.Fatalf("the server holds %d sessions with the client, want the two it answered", n)
 	}
 }

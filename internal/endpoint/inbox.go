@@ -190,6 +190,8 @@ func (s *Session) applyOpened(job *secure.OpenJob, n int, via *path, now time.Ti
 		// trip, or a few when its first packets were lost.
 		s.m.SetInitialRTT(now.Sub(s.answeredAt))
 		s.answeredAt = time.Time{}
+		s.heard.Store(true)
+		s.ep.promote(s)
 	}
 	s.m.ReceiveLent(plain, id, now, lender)
 	from := *via

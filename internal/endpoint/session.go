@@ -88,6 +88,9 @@ type Session struct {
 	// until the first packet under its keys arrives: the time between is
 	// its first round-trip estimate (mux.Session.SetInitialRTT).
 	answeredAt time.Time
+	// heard says a responder's session has had a packet from the peer
+	// under its keys (promote); set once, read under the endpoint's mu.
+	heard atomic.Bool
 	// due and hidx are the session's place in sessionTimers (timers.go),
 	// guarded by its mu, not by this one.
 	due  time.Time
@@ -530,6 +533,24 @@ func (s *Session) shutInbox() {
 	s.inMu.Unlock()
 	if batch != nil {
 		batch.recycle()
+	}
+}
+
+// promote makes s, a responder's session on which the peer has just
+// spoken for the first time, the peer's session for reuse (byPeer) in
+// place of one the peer never spoke on. When a response is lost, the
+// initiator retransmits with a fresh initiation and this side answers
+// both; byPeer names the first, which the initiator may never have
+// completed (PROTOCOL.md §7.6), and a session with the peer (Live, a dial
+// to it) must not be that one. Called by the session's worker, s.mu held.
+func (ep *Endpoint) promote(s *Session) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.sessions[s.localEph] != s {
+		return // already forgotten
+	}
+	if w := ep.byPeer[s.peer]; w == nil || w != s && !w.initiator && !w.heard.Load() {
+		ep.byPeer[s.peer] = s
 	}
 }
 
