@@ -41,8 +41,17 @@ type frameRef struct {
 const maxFrames = 8
 
 // sentPacket is what the sender remembers of a packet until it is
-// acknowledged or declared lost.
+// acknowledged or declared lost: sentMeta, and the messages it carried
+// (frames[:nf]; the rest is never read).
 type sentPacket struct {
+	sentMeta
+	frames [maxFrames]frameRef
+}
+
+// sentMeta is a sent packet's own state, cleared for each new packet
+// (sentRing.add): the first 48 bytes of its entry, where clearing the
+// whole 240-byte entry touched four cache lines per packet sent.
+type sentMeta struct {
 	time      time.Time
 	size      int
 	eliciting bool
@@ -50,13 +59,12 @@ type sentPacket struct {
 	state     uint8 // pktOutstanding, pktAcked, pktLost
 	nf        uint8
 	path      uint8 // the path it was sent on (paths.go)
-	// Links over runs of settled packets (sentRing.run): down, once the
-	// packet is acknowledged, counts packets known acknowledged from it
-	// down; up, once it is acknowledged or lost, counts packets known
-	// settled from it up. 0 means 1. They fit the padding before seq.
+	// Links over runs of settled packets (ackedBelow, settledAbove): down,
+	// once the packet is acknowledged, counts packets known acknowledged
+	// from it down; up, once it is acknowledged or lost, counts packets
+	// known settled from it up. 0 means 1. They fit the padding before seq.
 	down, up uint16
 	seq      uint32 // its number among the packets sent on that path
-	frames   [maxFrames]frameRef
 }
 
 const (
@@ -104,7 +112,7 @@ func (r *sentRing) add() *sentPacket {
 		r.resize(max(minSentRing, 2*len(r.buf)))
 	}
 	p := &r.buf[(r.head+r.n)%len(r.buf)]
-	*p = sentPacket{}
+	p.sentMeta = sentMeta{}
 	r.n++
 	r.peak = max(r.peak, r.n)
 	return p
