@@ -165,63 +165,40 @@ func (r *sentRing) resize(size int) {
 // ackedBelow returns how many packets from pn down are acknowledged, as
 // far as the down links show, stopping once it reaches lo (it may count
 // past lo). pn is an acknowledged packet of the ring.
-func (r *sentRing) ackedBelow(pn, lo uint64) uint64 {
-	total := uint64(0)
-	for cur := pn; ; {
-		p := r.get(cur)
-		if p == nil || p.state != pktAcked {
-			break
-		}
-		d := uint64(max(p.down, 1))
-		total += d
-		if cur < lo+d {
-			break
-		}
-		cur -= d
-	}
-	for cur, rem := pn, total; rem > 0; {
-		p := r.get(cur)
-		if p == nil {
-			break
-		}
-		d := uint64(max(p.down, 1))
-		p.down = uint16(min(rem, math.MaxUint16))
-		if cur < lo+d || rem <= d {
-			break
-		}
-		cur, rem = cur-d, rem-d
-	}
-	return total
-}
+func (r *sentRing) ackedBelow(pn, lo uint64) uint64 { return r.run(pn, pn-lo+1, false) }
 
 // settledAbove returns how many packets from pn up, below hi, are settled
 // (acknowledged or lost), as far as the up links show (it may count past
 // hi). pn is a settled packet of the ring.
-func (r *sentRing) settledAbove(pn, hi uint64) uint64 {
-	total := uint64(0)
-	for cur := pn; ; {
-		p := r.get(cur)
-		if p == nil || p.state == pktOutstanding {
-			break
+func (r *sentRing) settledAbove(pn, hi uint64) uint64 { return r.run(pn, hi-pn, true) }
+
+// run counts the packets of pn's run, up (settled packets, up links) or
+// down (acknowledged packets, down links), following the links until a
+// packet outside the run or span packets counted, then shortens each link
+// it followed to the end of what it counted.
+func (r *sentRing) run(pn, span uint64, up bool) uint64 {
+	link := func(k uint64) *uint16 { // the link of the packet k from pn, if in the run
+		if up {
+			if p := r.get(pn + k); p != nil && p.state != pktOutstanding {
+				return &p.up
+			}
+		} else if p := r.get(pn - k); p != nil && p.state == pktAcked {
+			return &p.down
 		}
-		d := uint64(max(p.up, 1))
-		total += d
-		if cur+d >= hi {
-			break
-		}
-		cur += d
+		return nil
 	}
-	for cur, rem := pn, total; rem > 0; {
-		p := r.get(cur)
-		if p == nil {
+	total := uint64(0)
+	for l := link(0); l != nil && total < span; l = link(total) {
+		total += uint64(max(*l, 1))
+	}
+	for k := uint64(0); k < total && k < span; {
+		l := link(k)
+		if l == nil {
 			break
 		}
-		d := uint64(max(p.up, 1))
-		p.up = uint16(min(rem, math.MaxUint16))
-		if cur+d >= hi || rem <= d {
-			break
-		}
-		cur, rem = cur+d, rem-d
+		d := uint64(max(*l, 1))
+		*l = uint16(min(total-k, math.MaxUint16))
+		k += d
 	}
 	return total
 }
