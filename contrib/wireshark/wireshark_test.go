@@ -59,6 +59,20 @@ func tcpPackets(t *testing.T, recs []record, server string) []capPacket {
 	return out
 }
 
+// captureSetup is what both capture tests start from: tshark found, a
+// directory for the capture, a key log that the sessions of this test
+// write (HAVEN_KEYLOGFILE), an echo server, and an empty recorder for the
+// relay in front of it.
+func captureSetup(t *testing.T) (dir, keylog string, server *hnet.Addr, rec *recorder) {
+	t.Helper()
+	tsharkPath(t)
+	dir = t.TempDir()
+	keylog = filepath.Join(dir, "keys.log")
+	t.Setenv(hnet.KeyLogEnv, keylog)
+	server = startServer(t, "haven4").Addr().(*hnet.Addr)
+	return dir, keylog, server, &recorder{}
+}
+
 // TestCaptureUDP: a capture of real sessions over UDP (the default Config,
 // and one with the other cipher), decoded by tshark with the dissector
 // found by its heuristics: see checkCapture. Then, without the key log,
@@ -68,13 +82,7 @@ func tcpPackets(t *testing.T, recs []record, server string) []capPacket {
 // preference and no heuristics every frame is still Haven, and with
 // neither none is.
 func TestCaptureUDP(t *testing.T) {
-	tsharkPath(t)
-	dir := t.TempDir()
-	keylog := filepath.Join(dir, "keys.log")
-	t.Setenv(hnet.KeyLogEnv, keylog)
-	h := startServer(t, "haven4")
-	server := h.Addr().(*hnet.Addr)
-	rec := &recorder{}
+	dir, keylog, server, rec := captureSetup(t)
 	relay := newUDPRelay(t, server.Addr, rec)
 	s1 := runSession(t, "haven4", server.Key, relay.addr(), hnet.CipherAuto, true)
 	other := hnet.CipherChaCha20Poly1305
@@ -175,13 +183,7 @@ func TestCaptureUDP(t *testing.T) {
 // a TCP segment and one packet may span several: the dissector reassembles
 // them by their length fields.
 func TestCaptureTCP(t *testing.T) {
-	tsharkPath(t)
-	dir := t.TempDir()
-	keylog := filepath.Join(dir, "keys.log")
-	t.Setenv(hnet.KeyLogEnv, keylog)
-	h := startServer(t, "haven4")
-	server := h.Addr().(*hnet.Addr)
-	rec := &recorder{}
+	dir, keylog, server, rec := captureSetup(t)
 	relay := newTCPRelay(t, server.Addr, rec)
 	s := runSession(t, "haven4+tcp", server.Key, relay.addr(), hnet.CipherAuto, true)
 	relay.close()
