@@ -362,10 +362,10 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		return nil, i.err
 	}
 	i.done = true
-	if other := i.hs; other != hs && other != nil {
-		other.Erase()
-	} else if other := i.prev; other != hs && other != nil {
-		other.Erase()
+	for k := range i.hsMem {
+		if &i.hsMem[k] != hs {
+			i.hsMem[k].Erase() // the other initiation's secrets
+		}
 	}
 	i.hs, i.prev = nil, nil
 	clear(i.payload[:])
