@@ -161,3 +161,20 @@ func TestPacerRateBurst(t *testing.T) {
 		t.Fatalf("rate burst on again: capacity %d", got)
 	}
 }
+
+// TestPacerBurstCoversARun: at a high rate, the allowance lets a whole run
+// of the endpoint's (64 packets, internal/endpoint's producePackets) go at
+// once at the largest IPv4 packet on a 1,500-byte MTU (1,472 bytes):
+// sending them all at one instant never asks to wait.
+func TestPacerBurstCoversARun(t *testing.T) {
+	const runPackets, size = 64, 1472
+	p := NewPacer(size, 10)
+	p.SetRate(t0, 10e9)
+	t1 := t0.Add(time.Millisecond) // the allowance has filled up
+	for i := 0; i < runPackets; i++ {
+		if at := p.TimeUntilSend(t1, 10e9); at.After(t1) {
+			t.Fatalf("packet %d of a run of %d × %d bytes waits %v for the pacer", i, runPackets, size, at.Sub(t1))
+		}
+		p.OnSend(t1, size)
+	}
+}
