@@ -102,16 +102,17 @@ func (p *Pacer) Capacity() int {
 	return c
 }
 
-// MaxRateBurst caps what BurstInterval adds to the allowance: 64 packets
+// MaxRateBurst caps what BurstInterval adds to the allowance: 88 packets
 // of 1,472 bytes (the largest on an IPv4 path with a 1,500-byte MTU,
-// PROTOCOL.md §6.5), what the endpoint builds in one run. At 64 packets of
-// 1,452 bytes, a run of 1,472-byte packets ran out of allowance at its
-// 64th packet and waited for the pacer: bulk at MTU 1,500 ran 5–7 % slower
-// (issue #12). Without the cap a loopback path (rates of gigabytes a second,
-// 64 KiB packets) got bursts of megabytes that overflowed the receiving
-// socket: bulk on loopback lost a sixth of its throughput, and a bulk
-// transfer through a lossy proxy half of it.
-const MaxRateBurst = 64 * 1472
+// PROTOCOL.md §6.5), what the endpoint builds in one run (two GSO
+// messages of 44). A cap short of a run ends every run on a pacer wait:
+// at 64 packets of 1,452 bytes, the 64th packet of 1,472 waited, and bulk
+// at MTU 1,500 ran 5–7 % slower (issue #12). Without the cap a loopback
+// path (rates of gigabytes a second, 64 KiB packets) got bursts of
+// megabytes that overflowed the receiving socket: bulk on loopback lost a
+// sixth of its throughput, and a bulk transfer through a lossy proxy half
+// of it.
+const MaxRateBurst = 88 * 1472
 
 // SetMaxDatagramSize changes the packet size the burst allowance and the
 // send decision are counted in (after path MTU discovery).

@@ -163,11 +163,11 @@ func TestPacerRateBurst(t *testing.T) {
 }
 
 // TestPacerBurstCoversARun: at a high rate, the allowance lets a whole run
-// of the endpoint's (64 packets, internal/endpoint's producePackets) go at
+// of the endpoint's (88 packets, internal/endpoint's producePackets) go at
 // once at the largest IPv4 packet on a 1,500-byte MTU (1,472 bytes):
 // sending them all at one instant never asks to wait.
 func TestPacerBurstCoversARun(t *testing.T) {
-	const runPackets, size = 64, 1472
+	const runPackets, size = 88, 1472
 	p := NewPacer(size, 10)
 	p.SetRate(t0, 10e9)
 	t1 := t0.Add(time.Millisecond) // the allowance has filled up
