@@ -84,8 +84,12 @@ func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
 	spread(jobs, sealChunk, wg, sealTask, sealOne)
 }
 
-// openChunk is how many received packets one crypto task decrypts.
-const openChunk = 4
+// openChunk is how many received packets one crypto task decrypts: half
+// a GRO train of 1,472-byte packets (44), so that a train is opened on two
+// cores. Measured at MTU 1,500 (2026-12-07): 22 against 4, bulk +3 %,
+// 8 streams +3 %, CPU per byte −3 %; 11 to 32 alike; 2, and no spreading
+// at all, worse.
+const openChunk = 22
 
 // decryptJobs decrypts a batch of prepared received packets (spread).
 func decryptJobs(jobs []secure.OpenJob, wg *sync.WaitGroup) {
