@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/havenproto/haven/internal/udp"
+	"github.com/havenproto/haven/mux/congestion"
 )
 
 // batchRecorder is a Transport that records the messages written.
@@ -63,5 +64,19 @@ func TestFlushGSOStretches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunFitsPacerBurst: a run's packets at the largest IPv4 size on a
+// 1,500-byte MTU fit the pacer's rate burst and whole arenas. A burst short
+// of a run ended every run on a pacer wait (5–7 % of bulk at MTU 1,500).
+func TestRunFitsPacerBurst(t *testing.T) {
+	const size = 1472 // a packet as sent, tag included (PROTOCOL.md §6.5)
+	if producePackets*size > congestion.MaxRateBurst {
+		t.Fatalf("a run of %d packets of %d bytes exceeds the pacer's burst of %d bytes", producePackets, size, congestion.MaxRateBurst)
+	}
+	perArena := arenaSize / size
+	if producePackets%perArena != 0 || producePackets/perArena > maxRunArenas {
+		t.Fatalf("a run of %d packets fills arenas of %d packets unevenly, or more than %d of them", producePackets, perArena, maxRunArenas)
 	}
 }
