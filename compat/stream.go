@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/havenproto/haven/alignment"
@@ -47,9 +48,10 @@ var ErrStreamClosed = net.ErrClosed
 // endpoint's reader; packets to send wait in a bounded queue per
 // connection, so WriteBatch never blocks on a slow peer.
 type StreamTransport struct {
-	ln        net.Listener // nil for a dialing transport
-	local     netip.AddrPort
-	maxPacket int
+	ln         net.Listener // nil for a dialing transport
+	local      netip.AddrPort
+	maxPacket  int
+	congestion string // StreamConfig.Congestion, for accepted connections
 
 	in   chan inbound
 	done chan struct{}
@@ -110,15 +112,28 @@ type outbound struct {
 	n  int
 }
 
+// StreamConfig configures a stream transport (ListenStream, DialStream).
+type StreamConfig struct {
+	// MaxPacket bounds the packets it carries (0: the largest).
+	MaxPacket int
+	// Congestion names the TCP congestion control its connections ask the
+	// kernel for (TCP_CONGESTION; Linux only): "" leaves the host's
+	// choice. Where the kernel refuses (the algorithm is not available, or
+	// an unprivileged process asks for one outside
+	// net.ipv4.tcp_allowed_congestion_control), the host's choice stays.
+	// docs/PROTOCOL.md §8.1 says why Haven asks.
+	Congestion string
+}
+
 // ListenStream runs a listening stream transport on ln, which it owns
-// from then on, for packets of at most maxPacket bytes (0: the largest).
-func ListenStream(ln net.Listener, maxPacket int) (*StreamTransport, error) {
+// from then on.
+func ListenStream(ln net.Listener, cfg StreamConfig) (*StreamTransport, error) {
 	local, err := addrPortOf(ln.Addr())
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	t := newStream(local, maxPacket)
+	t := newStream(local, cfg)
 	t.ln = ln
 	t.wg.Add(1)
 	go t.acceptLoop()
@@ -127,10 +142,16 @@ func ListenStream(ln net.Listener, maxPacket int) (*StreamTransport, error) {
 
 // DialStream connects a dialing stream transport to addr over TCP, from
 // laddr when it is valid.
-func DialStream(ctx context.Context, laddr, addr netip.AddrPort, maxPacket int) (*StreamTransport, error) {
+func DialStream(ctx context.Context, laddr, addr netip.AddrPort, cfg StreamConfig) (*StreamTransport, error) {
 	var d net.Dialer
 	if laddr.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(laddr)
+	}
+	if cfg.Congestion != "" {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			setCongestion(rc, cfg.Congestion) // refused: the host's choice stays
+			return nil
+		}
 	}
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
@@ -141,7 +162,7 @@ func DialStream(ctx context.Context, laddr, addr netip.AddrPort, maxPacket int) 
 		c.Close()
 		return nil, err
 	}
-	t := newStream(local, maxPacket)
+	t := newStream(local, cfg)
 	sc := t.add(c, addr)
 	t.mu.Lock()
 	t.dialed = sc
@@ -149,11 +170,12 @@ func DialStream(ctx context.Context, laddr, addr netip.AddrPort, maxPacket int) 
 	return t, nil
 }
 
-func newStream(local netip.AddrPort, maxPacket int) *StreamTransport {
+func newStream(local netip.AddrPort, cfg StreamConfig) *StreamTransport {
+	maxPacket := cfg.MaxPacket
 	if maxPacket < wire.MinPacketSize || maxPacket > wire.MaxPacketSize {
 		maxPacket = wire.MaxPacketSize
 	}
-	return &StreamTransport{local: local, maxPacket: maxPacket, in: make(chan inbound, inQueue),
+	return &StreamTransport{local: local, maxPacket: maxPacket, congestion: cfg.Congestion, in: make(chan inbound, inQueue),
 		done: make(chan struct{}), ended: make(chan struct{}), conns: make(map[netip.AddrPort]*streamConn),
 		perSource: make(map[netip.Addr]int)}
 }
@@ -183,6 +205,11 @@ func (t *StreamTransport) acceptLoop() {
 		if !ok {
 			c.Close()
 			continue
+		}
+		if sc, ok := c.(syscall.Conn); ok && t.congestion != "" {
+			if rc, err := sc.SyscallConn(); err == nil {
+				setCongestion(rc, t.congestion) // refused: the host's choice stays
+			}
 		}
 		t.add(c, addr)
 	}

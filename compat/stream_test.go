@@ -28,7 +28,7 @@ func streamServer(t *testing.T) (*endpoint.Endpoint, *StreamTransport) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ListenStream(ln, 0)
+	st, err := ListenStream(ln, StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestStreamEndpointEcho(t *testing.T) {
 		data[i] = byte(i*31 + i>>13)
 	}
 	for _, suite := range []wire.Suite{wire.SuiteChaChaPoly, wire.SuiteAESGCM} {
-		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), 0)
+		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), StreamConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +189,12 @@ func TestStreamCloseLeavesNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		ln, _ := net.Listen("tcp4", "127.0.0.1:0")
-		lt, err := ListenStream(ln, 0)
+		lt, err := ListenStream(ln, StreamConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		server, _ := endpoint.NewWithTransport(lt, endpoint.Config{Accept: true})
-		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), 0)
+		ct, err := DialStream(testCtx(t), netip.AddrPort{}, server.LocalAddr(), StreamConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,6 +53,11 @@ type Pool struct {
 	racing map[wire.PublicKey]*attempt
 }
 
+// streamConfig configures the pool's TCP connections.
+func (p *Pool) streamConfig() compat.StreamConfig {
+	return compat.StreamConfig{MaxPacket: p.cfg.Session.MaxPacketSize, Congestion: p.cfg.StreamCongestion}
+}
+
 // linkKey names a fallback connection: the UDP network of the endpoint it
 // is a link of, and the server's address.
 type linkKey struct {
@@ -205,7 +210,7 @@ func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	t, err := compat.DialStream(ctx, p.laddr, addr, p.cfg.Session.MaxPacketSize)
+	t, err := compat.DialStream(ctx, p.laddr, addr, p.streamConfig())
 	if err != nil {
 		return nil, nil, err
 	}

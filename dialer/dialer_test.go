@@ -68,7 +68,7 @@ func newFallbackServer(t *testing.T) *fallbackServer {
 			t.Fatal(err)
 		}
 		accepted := new(atomic.Int64)
-		st, err := compat.ListenStream(countingListener{ln, accepted}, 0)
+		st, err := compat.ListenStream(countingListener{ln, accepted}, compat.StreamConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}

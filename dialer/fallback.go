@@ -98,7 +98,7 @@ func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string,
 			dctx, cancel = context.WithDeadline(ctx, deadline)
 			defer cancel()
 		}
-		t, err := compat.DialStream(dctx, p.laddr, addr, p.cfg.Session.MaxPacketSize)
+		t, err := compat.DialStream(dctx, p.laddr, addr, p.streamConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (p *Pool) keepUp(key linkKey, ep *endpoint.Endpoint, fb fallback, quit <-ch
 			}
 			wait *= 2
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			t, err := compat.DialStream(ctx, p.laddr, key.addr, p.cfg.Session.MaxPacketSize)
+			t, err := compat.DialStream(ctx, p.laddr, key.addr, p.streamConfig())
 			cancel()
 			if err != nil {
 				continue

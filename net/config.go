@@ -1,6 +1,7 @@
 package net
 
 import (
+	"github.com/havenproto/haven/compat"
 	"io"
 	"net/netip"
 	"time"
@@ -133,6 +134,11 @@ type Config struct {
 // (Config.DatagramFEC): Group is 1 … 64, Repairs 0 … 16.
 type FEC struct{ Group, Repairs int }
 
+// streamConfig configures the TCP fallback's transports of a listener.
+func (c *Config) streamConfig() compat.StreamConfig {
+	return compat.StreamConfig{MaxPacket: c.MaxPacketSize, Congestion: c.Congestion.tcpName()}
+}
+
 func (c *Config) endpoint(accept bool) endpoint.Config {
 	if c == nil {
 		c = &Config{}
@@ -152,6 +158,7 @@ func (c *Config) endpoint(accept bool) endpoint.Config {
 			KeepAlive:        c.KeepAlive,
 			NewController:    c.Congestion.newController(),
 		},
+		StreamCongestion: c.Congestion.tcpName(),
 		Handshake: secure.HandshakeConfig{
 			Timeout:        c.HandshakeTimeout,
 			RetransmitBase: c.HandshakeRetransmit,

@@ -22,6 +22,18 @@ const (
 	CongestionBBR
 )
 
+// tcpName names the kernel's TCP congestion control that matches c, which
+// the TCP fallback's connections ask for (docs/PROTOCOL.md §8.1): the
+// session's own controller never sees a loss over TCP, so the carrier's
+// decides how the session shares the path, and it should be the one
+// the session was configured with.
+func (c Congestion) tcpName() string {
+	if c == CongestionBBR {
+		return "bbr"
+	}
+	return "cubic"
+}
+
 // newController returns the mux controller factory for c (nil: CUBIC, the
 // engine's default).
 func (c Congestion) newController() func(int) congestion.Controller {

@@ -83,7 +83,7 @@ func (h *Host) ServeTCP(ln net.Listener) error {
 		ln.Close()
 		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: net.ErrClosed}
 	}
-	t, err := compat.ListenStream(ln, h.cfg.MaxPacketSize)
+	t, err := compat.ListenStream(ln, h.cfg.streamConfig())
 	if err != nil {
 		return &net.OpError{Op: "listen", Net: "haven+tcp", Addr: ln.Addr(), Err: err}
 	}

@@ -83,7 +83,7 @@ func (lc *ListenConfig) streamTransport(ctx context.Context, udp string, laddr n
 	if err != nil {
 		return nil, err
 	}
-	return compat.ListenStream(ln, lc.Config.MaxPacketSize)
+	return compat.ListenStream(ln, lc.Config.streamConfig())
 }
 
 // sameKeyTries bounds the attempts at a UDP port whose number is free on

@@ -39,6 +39,11 @@ type Config struct {
 	Accept bool
 	// Session configures every session's engine.
 	Session mux.Config
+	// StreamCongestion is the TCP congestion control that the stream
+	// (TCP) transports made for this endpoint ask the kernel for
+	// (compat.StreamConfig.Congestion): the endpoint makes none itself;
+	// its dialer (package dialer) does.
+	StreamCongestion string
 	// Limits and Handshake tune the cryptography (tests shorten them).
 	// Handshake.Suite is the construction this endpoint's dials speak; a
 	// listening endpoint answers each initiation in its own construction
