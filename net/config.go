@@ -126,7 +126,10 @@ type Config struct {
 	KeyLog io.Writer
 	// Congestion is the congestion controller of this side's sessions:
 	// CongestionCUBIC (the default) or CongestionBBR. Each side controls
-	// what it sends; the two need not agree.
+	// what it sends; the two need not agree. The TCP fallback's
+	// connections ask the kernel for the same algorithm ("cubic", "bbr";
+	// Linux), and keep the host's default where it refuses
+	// (docs/PROTOCOL.md §8.1).
 	Congestion Congestion
 }
 
