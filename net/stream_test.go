@@ -289,3 +289,60 @@ func TestHTTPOverTCPFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestDatagramsOverTCPFallback: a datagram channel of a session over the
+// TCP fallback ("haven4+tcp") carries datagrams of every size class up to
+// the largest, each whole and byte-exact, one per Read (message-bounded),
+// and, the carrier being reliable, none is lost when each waits for its
+// echo (issue #13).
+func TestDatagramsOverTCPFallback(t *testing.T) {
+	h, _, telemetry := hostWithServices(t, "web")
+	go func() { // echo every datagram back as it came
+		buf := make([]byte, 70000)
+		for {
+			n, from, err := telemetry.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			telemetry.WriteTo(buf[:n], from)
+		}
+	}()
+	d := &Dialer{Service: "web"}
+	defer d.Close()
+	c, err := d.Dial("haven4+tcp", h.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess := c.(*Conn).Session()
+	if tr := sess.Transport(); tr != "tcp" {
+		t.Fatalf("session transport %q, want tcp", tr)
+	}
+	dg, err := sess.OpenDatagram("telemetry", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dg.Close()
+	sizes := []int{1, 4, 100, 1200, 1472, 9000, 30000, 65488, 65506, 65507}
+	for i := 0; i < 60; i++ {
+		sizes = append(sizes, 4+(i*7919)%65500)
+	}
+	buf := make([]byte, 70000)
+	for i, n := range sizes {
+		p := payload(n, i)
+		if _, err := dg.Write(p); err != nil {
+			t.Fatalf("Write %d bytes: %v", n, err)
+		}
+		dg.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := dg.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d (%d bytes): no echo over the reliable carrier: %v", i, n, err)
+		}
+		if !bytes.Equal(buf[:got], p) {
+			t.Fatalf("datagram %d: %d bytes back, want %d byte-exact", i, got, n)
+		}
+	}
+	if st := sess.Stats(); st.DatagramsSent < uint64(len(sizes)) {
+		t.Fatalf("the session sent %d datagrams, want %d", st.DatagramsSent, len(sizes))
+	}
+}
