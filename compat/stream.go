@@ -429,6 +429,36 @@ func (t *StreamTransport) Connected() bool {
 	return !t.closed && (t.ln != nil || t.dialed != nil)
 }
 
+// Congestion returns the TCP congestion control of the connection to
+// addr (of the dialing transport's one connection, whatever addr), as the
+// kernel reports it: StreamConfig.Congestion where it was granted, the
+// host's default where not; "" when there is no such connection or the
+// system does not say (not Linux).
+func (t *StreamTransport) Congestion(addr netip.AddrPort) string {
+	t.mu.Lock()
+	sc := t.dialed
+	if sc == nil {
+		sc = t.conns[addr]
+	}
+	t.mu.Unlock()
+	if sc == nil {
+		return ""
+	}
+	c, ok := sc.c.(syscall.Conn)
+	if !ok {
+		return ""
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	name, err := congestionOf(rc)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
 // Ended returns a channel closed when a dialing transport's connection
 // ends, by either side or a failure, or the transport closes (a listening
 // transport's, only then).

@@ -92,6 +92,13 @@ func (s *Session) Transport() string {
 	return "udp"
 }
 
+// CarrierCongestion returns the TCP congestion control of the fallback
+// connection the session runs on, as the kernel reports it: the one
+// Config.Congestion names ("cubic", "bbr") where the kernel granted it,
+// the host's default where it refused (docs/PROTOCOL.md §8.1). It is ""
+// over UDP, where Haven's own controller (Stats) is the session's.
+func (s *Session) CarrierCongestion() string { return s.s.CarrierCongestion() }
+
 // Cipher returns the AEAD the session speaks: the dialing side's
 // Config.Cipher (docs/PROTOCOL.md §2.1), never CipherAuto.
 func (s *Session) Cipher() Cipher { return cipherOf(s.s.Suite()) }

@@ -38,6 +38,27 @@ type path struct {
 	addr netip.AddrPort
 }
 
+// congestionReporter is a transport that knows the congestion control of
+// its connection to an address (compat.StreamTransport).
+type congestionReporter interface {
+	Congestion(addr netip.AddrPort) string
+}
+
+// CarrierCongestion returns the TCP congestion control of the connection
+// the session's path runs on (PROTOCOL.md §8.1), or "" over UDP.
+func (s *Session) CarrierCongestion() string {
+	s.mu.Lock()
+	p := s.at
+	s.mu.Unlock()
+	if !p.valid() {
+		return ""
+	}
+	if r, ok := p.l.t.(congestionReporter); ok {
+		return r.Congestion(p.addr)
+	}
+	return ""
+}
+
 // valid reports whether p is a path.
 func (p path) valid() bool { return p.l != nil }
 
