@@ -1,9 +1,11 @@
 package endpoint
 
 import (
+	"crypto/rand"
 	"net/netip"
 	"time"
 
+	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/internal/udp"
 	"github.com/havenproto/haven/mux"
 	"github.com/havenproto/haven/wire"
@@ -207,3 +209,68 @@ func (ep *Endpoint) AddSocket(network string, laddr netip.AddrPort) (*Link, erro
 
 // Sessions returns the endpoint's live sessions (haven show).
 func (ep *Endpoint) Sessions() []*Session { return ep.liveSessions() }
+
+// startValidation starts validating a new path for the peer.
+func (s *Session) startValidation(p path) {
+	s.candidate = p
+	s.amp = secure.AntiAmplification{Factor: secure.MigrationAmplification}
+	rand.Read(s.challenge[:])
+	s.m.SendPathChallenge(s.challenge)
+}
+
+// mayFollow reports whether the session may validate p, the path of the
+// peer's newest packet, and move there: always on the same link (a NAT
+// rebinding, a new address), and onto a datagram link from any; but never
+// from one link onto another that is a reliable carrier. A peer that
+// returns from the TCP fallback to UDP (probe.go) still sends on TCP for a
+// moment, and those packets must not pull the session back.
+func (s *Session) mayFollow(p path) bool {
+	return p.l == s.at.l || !p.reliable()
+}
+
+// moveTo makes p, a validated path (or a backup of ours, failover.go),
+// the session's path. A move to another link tells the engine of its
+// carrier (mux.Session.SetCarrier): reliable or not, and the packet size
+// to start again from.
+func (s *Session) moveTo(p path) {
+	old := s.at
+	s.at, s.candidate = p, path{}
+	s.moves++
+	if p.l != old.l {
+		s.m.SetCarrier(p.reliable(), s.ep.sessionConfig(p.l).MaxPacketSize)
+		s.onStream.Store(p.reliable())
+	}
+	if !old.reliable() {
+		// What is in flight on a datagram path left behind is as good as
+		// lost (it went dark, or a NAT rebinding moved the peer): send it
+		// again now rather than after the old path's timeouts. A TCP
+		// connection left behind still delivers what it holds.
+		s.m.AbandonPath(0)
+	}
+	s.probe.moved(s)
+}
+
+// route picks the path of a packet of n bytes that the engine meant for
+// its path id. The packet that carries the PATH_CHALLENGE (challenged)
+// goes to the path it validates, even beyond the amplification budget (it
+// is one small packet per path change the peer caused, or per path of
+// ours; sent on the old path, which may be dark, the validation would
+// never end); the one that carries a PATH_RESPONSE (answered) goes back
+// the way the challenge came (PROTOCOL.md §5.6). While the peer's move to
+// a new path is validated, the rest goes there within its budget (the old
+// path may be gone, as after a NAT rebinding); a path being added gets
+// nothing else until it is.
+func (s *Session) route(n, id int, challenged, answered bool) path {
+	switch {
+	case challenged && s.candidate.valid():
+		return s.candidate
+	case answered && s.respondOn.valid():
+		if s.respondOn == s.candidate {
+			s.amp.Allow(n) // counted, and sent whatever it says: one per challenge
+		}
+		return s.respondOn
+	case s.candidate.valid() && !(s.mp != nil && s.mp.adding) && s.amp.Allow(n):
+		return s.candidate
+	}
+	return s.pathOf(id)
+}
