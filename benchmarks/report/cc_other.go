@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// tcpCongestion is not known here.
+func tcpCongestion() string { return "" }
