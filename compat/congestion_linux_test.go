@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -28,9 +27,9 @@ func hostCongestion(t *testing.T) (def string, allowed []string) {
 // connCongestion returns the congestion control of c's socket.
 func connCongestion(t *testing.T, c net.Conn) string {
 	t.Helper()
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	rc := rawConn(c)
+	if rc == nil {
+		t.Fatal("the connection has no socket")
 	}
 	name, err := congestionOf(rc)
 	if err != nil {

@@ -206,10 +206,8 @@ func (t *StreamTransport) acceptLoop() {
 			c.Close()
 			continue
 		}
-		if sc, ok := c.(syscall.Conn); ok && t.congestion != "" {
-			if rc, err := sc.SyscallConn(); err == nil {
-				setCongestion(rc, t.congestion) // refused: the host's choice stays
-			}
+		if rc := rawConn(c); rc != nil && t.congestion != "" {
+			setCongestion(rc, t.congestion) // refused: the host's choice stays
 		}
 		t.add(c, addr)
 	}
@@ -444,12 +442,8 @@ func (t *StreamTransport) Congestion(addr netip.AddrPort) string {
 	if sc == nil {
 		return ""
 	}
-	c, ok := sc.c.(syscall.Conn)
-	if !ok {
-		return ""
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
+	rc := rawConn(sc.c)
+	if rc == nil {
 		return ""
 	}
 	name, err := congestionOf(rc)
@@ -457,6 +451,20 @@ func (t *StreamTransport) Congestion(addr netip.AddrPort) string {
 		return ""
 	}
 	return name
+}
+
+// rawConn returns c's socket for setsockopt and getsockopt, or nil when c
+// has none (a net.Conn that is not a socket).
+func rawConn(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // Ended returns a channel closed when a dialing transport's connection

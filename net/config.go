@@ -1,11 +1,11 @@
 package net
 
 import (
-	"github.com/havenproto/haven/compat"
 	"io"
 	"net/netip"
 	"time"
 
+	"github.com/havenproto/haven/compat"
 	"github.com/havenproto/haven/internal/endpoint"
 	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/mux"
