@@ -185,27 +185,72 @@ func (s *Session) Refuse(id uint32, code uint32, reason string) error {
 // of p, or as much as the send buffer had room for (EventWritable tells
 // when more fits).
 func (s *Session) Write(id uint32, p []byte) (int, error) {
-	c, err := s.channel(id)
+	c, err := s.writable(id)
 	if err != nil {
 		return 0, err
-	}
-	if !c.isStream() {
-		return 0, ErrWrongType
-	}
-	if c.peerErr != nil && c.peerErr.Refused {
-		return 0, c.peerErr
-	}
-	if c.writeDone || c.resetSent || c.peerStopped || c.state == chDone {
-		if c.peerStopped && c.peerErr != nil {
-			return 0, c.peerErr
-		}
-		return 0, ErrWriteClosed
 	}
 	n := c.send.Write(p)
 	if n > 0 {
 		s.sched.wake(c)
 	}
 	return n, nil
+}
+
+// ReserveWrite opens a reservation of up to max bytes in the send buffer
+// of stream channel id: the bytes that follow what was written, as one
+// slice (empty when the buffer is full: EventWritable tells when room
+// frees). The caller may fill it without the session's lock (io.ReaderFrom
+// reads into it straight) and must then call CommitWrite, which queues
+// the bytes it filled; until then Write queues nothing on the channel.
+// The slice belongs to the caller until CommitWrite, whatever happens to
+// the channel meanwhile (buf.SendBuffer.Reserve).
+func (s *Session) ReserveWrite(id uint32, max int) ([]byte, error) {
+	c, err := s.writable(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.send.Reserve(max), nil
+}
+
+// CommitWrite queues the first n bytes of the reservation ReserveWrite
+// returned and returns how many were queued: n, or 0 with the error Write
+// would return when the channel's sending side ended meanwhile (the bytes
+// are dropped then, as a TCP write after shutdown would be).
+func (s *Session) CommitWrite(id uint32, n int) (int, error) {
+	c, err := s.writable(id)
+	if err != nil {
+		if c := s.channels.Lookup(id); c != nil && c.isStream() {
+			c.send.Commit(0) // close the reservation, dropping its bytes
+		}
+		return 0, err
+	}
+	n = c.send.Commit(n)
+	if n > 0 {
+		s.sched.wake(c)
+	}
+	return n, nil
+}
+
+// writable returns stream channel id if its sending side is open, or the
+// error a Write gets.
+func (s *Session) writable(id uint32) (*channel, error) {
+	c, err := s.channel(id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.isStream() {
+		return nil, ErrWrongType
+	}
+	if c.peerErr != nil && c.peerErr.Refused {
+		return nil, c.peerErr
+	}
+	if c.writeDone || c.resetSent || c.peerStopped || c.state == chDone {
+		if c.peerStopped && c.peerErr != nil {
+			return nil, c.peerErr
+		}
+		return nil, ErrWriteClosed
+	}
+	return c, nil
 }
 
 // Read reads stream bytes of channel id. At the clean end of the stream it

@@ -38,7 +38,10 @@ func newConn(st *endpoint.Stream, laddr *Addr) *Conn {
 	return c
 }
 
-var _ net.Conn = (*Conn)(nil)
+var (
+	_ net.Conn      = (*Conn)(nil)
+	_ io.ReaderFrom = (*Conn)(nil)
+)
 
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.st.Read(p)
@@ -52,6 +55,18 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.st.Write(p)
 	if err != nil {
 		err = c.opError("write", err)
+	}
+	return n, err
+}
+
+// ReadFrom implements io.ReaderFrom, which io.Copy uses: r's data goes
+// straight into the channel's send buffer, with no intermediate copy. It
+// returns at r's io.EOF (as nil) or at the first error, which is a
+// *net.OpError as for *net.TCPConn.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	n, err := c.st.ReadFrom(r)
+	if err != nil {
+		err = c.opError("readfrom", err)
 	}
 	return n, err
 }

@@ -141,6 +141,11 @@ type Stream struct {
 	// call selects on (and so makes) the deadline's channel.
 	rdSet, wdSet atomic.Bool
 	isClosed     atomic.Bool
+	// wmu makes each Write and ReadFrom whole: one at a time queues its
+	// bytes (as a TCP connection's writes do), and ReadFrom's reservation
+	// in the send buffer (mux.Session.ReserveWrite) stays the only one
+	// while it fills it outside the session's lock.
+	wmu sync.Mutex
 }
 
 func newStream(s *Session, id uint32, service string) *Stream {
@@ -390,6 +395,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 // Write queues all of p, blocking while the send buffer is full. On a
 // deadline or failure it returns how much was queued.
 func (st *Stream) Write(p []byte) (int, error) {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
 	written := 0
 	for {
 		if st.isClosed.Load() {

@@ -19,6 +19,11 @@ const minRing = 4 << 10
 // may keep a slice of the array (no method returns one).
 type ring struct {
 	b []byte
+	// out is set while a slice of b is held outside the owner's lock (a
+	// send buffer's open reservation, [SendBuffer.Reserve]): the array
+	// then goes to the garbage collector, not back to a pool, when the
+	// ring lets go of it, since the holder may still write to it.
+	out bool
 }
 
 func (r *ring) pos(off uint64) int { return int(off % uint64(len(r.b))) }
@@ -86,7 +91,7 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 			copy(nb[j:j+c], old[i:i+c])
 			off += c
 		}
-		putRingArray(old)
+		r.drop(old)
 	}
 	r.b = nb
 }
@@ -94,8 +99,16 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 // release gives the array back; the ring is empty afterwards.
 func (r *ring) release() {
 	if r.b != nil {
-		putRingArray(r.b)
+		r.drop(r.b)
 		r.b = nil
+	}
+}
+
+// drop lets go of array a: back to its pool, unless a slice of the ring is
+// held outside (out), which leaves a to the garbage collector.
+func (r *ring) drop(a []byte) {
+	if !r.out {
+		putRingArray(a)
 	}
 }
 

@@ -52,6 +52,7 @@ type SendBuffer struct {
 	finLost    bool // FIN must be sent again
 	dead       bool // Reset or Release: everything discarded
 	wasReset   bool
+	reserved   int // bytes of the open reservation (Reserve), 0 when none
 
 	lost  RangeSet // sent, unacknowledged ranges to retransmit, within [acked, sent)
 	ackRs RangeSet // acknowledged ranges above acked
@@ -115,6 +116,9 @@ func (b *SendBuffer) Unsent() int {
 // when the buffer is full, after Close, after Reset and after Release.
 // The caller keeps ownership of p.
 func (b *SendBuffer) Write(p []byte) int {
+	if b.reserved > 0 {
+		return 0 // the reserved bytes come next (Reserve)
+	}
 	n := min(len(p), b.Free())
 	if uint64(n) > math.MaxUint64-b.written {
 		n = int(math.MaxUint64 - b.written)
@@ -124,6 +128,58 @@ func (b *SendBuffer) Write(p []byte) int {
 	}
 	b.ring.grow(int(b.written-b.acked)+n, b.capacity, b.acked, b.written)
 	b.ring.put(b.written, p[:n])
+	b.written += uint64(n)
+	return n
+}
+
+// Reserve opens a reservation of up to want bytes of the ring's free space,
+// the bytes that come next in the stream, and returns them as one slice
+// (shorter than want where the ring wraps, or where less is free; empty
+// when nothing is free or after Close, Reset or Release). The caller fills
+// a prefix of it, without the owner's lock, and then calls Commit with
+// its length: so a reader's data (io.ReaderFrom) goes straight into the
+// ring, and an application's copy runs beside the engine.
+//
+// Until Commit the slice belongs to the caller: the buffer never touches
+// those bytes, Write takes nothing, and an array the buffer lets go of
+// meanwhile (after Reset or Release, or once a FIN written by Close is
+// acknowledged) goes to the garbage collector instead of a pool. Only one
+// reservation is open at a time: a second Reserve before Commit returns
+// nothing.
+func (b *SendBuffer) Reserve(want int) []byte {
+	if b.reserved > 0 {
+		return nil
+	}
+	n := min(want, b.Free())
+	if n > 0 && uint64(n) > math.MaxUint64-b.written {
+		n = int(math.MaxUint64 - b.written)
+	}
+	if n <= 0 {
+		return nil
+	}
+	b.ring.grow(int(b.written-b.acked)+n, b.capacity, b.acked, b.written)
+	i := b.ring.pos(b.written)
+	n = min(n, len(b.ring.b)-i)
+	b.reserved = n
+	b.ring.out = true
+	return b.ring.b[i : i+n : i+n]
+}
+
+// Commit closes the reservation: the first n bytes of the reserved slice
+// become stream data (n is clamped to the reservation), and it returns
+// how many did. It returns 0, and the bytes are dropped, when Close, Reset
+// or Release came between Reserve and Commit. Commit without an open
+// reservation returns 0.
+func (b *SendBuffer) Commit(n int) int {
+	if b.reserved == 0 {
+		return 0
+	}
+	n = min(max(n, 0), b.reserved)
+	b.reserved = 0
+	b.ring.out = false
+	if b.dead || b.finWritten || b.ring.b == nil {
+		return 0
+	}
 	b.written += uint64(n)
 	return n
 }
