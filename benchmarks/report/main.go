@@ -2,7 +2,9 @@
 // times, takes the median of each figure, and writes results.md (a
 // Markdown table with Haven/quic-go ratios), results.svg (a bar chart of
 // Haven's advantage per figure) and results.txt (the raw go test output,
-// for benchstat). Run it from the benchmarks directory:
+// for benchstat). With the MTU-1,500 condition it also runs iperf/run.sh
+// (iperf3 through `haven forward`, `ssh -L` and direct TCP) after the
+// benchmarks. Run it from the benchmarks directory:
 //
 //	go run ./report                      # 5 runs of every benchmark, 1 s each
 //	go run ./report -count 3 -benchtime 2s
@@ -39,6 +41,7 @@ func main() {
 	input := flag.String("input", "", "parse this saved go test output instead of running the benchmarks")
 	outDir := flag.String("out", ".", "directory for results.md, results.svg and results.txt")
 	conds := flag.String("conditions", "mtu1500,loopback", "comma-separated conditions to run each pass under: mtu1500 (a network namespace whose loopback MTU is 1,500; needs root and ip) and loopback (the host's loopback, 65,536 MTU)")
+	iperf := flag.Bool("iperf", true, "with the mtu1500 condition, also run iperf3 through haven forward, ssh -L and direct TCP (iperf/run.sh, -count rounds; root; it installs iperf3 and openssh-server if missing)")
 	flag.Parse()
 
 	var raw []byte
@@ -52,6 +55,15 @@ func main() {
 		b, err := runSuite(*count, *bench, *benchtime, strings.Split(*conds, ","))
 		if err != nil {
 			fatal(err)
+		}
+		if *iperf && slices.Contains(strings.Split(*conds, ","), "mtu1500") {
+			out, err := runIperf(*count)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "report: %v; the iperf3 figure is missing\n", err)
+				b = fmt.Appendf(b, "failed: iperf3: %v\n", err)
+			} else {
+				b = append(append(b, "condition: mtu1500\n"...), out...)
+			}
 		}
 		raw = b
 		if err := os.WriteFile(filepath.Join(*outDir, "results.txt"), raw, 0o644); err != nil {
@@ -470,6 +482,7 @@ func markdown(all results, m machine) string {
 		}
 		multipathLine(&b, res)
 		bbrLine(&b, res)
+		iperfLine(&b, res)
 	}
 	if len(all.failed) > 0 {
 		b.WriteString("\n**Failures** (their figures have fewer runs than the others):\n\n")
@@ -517,6 +530,7 @@ func orUnknown(s string) string {
 
 // chart draws Haven's advantage over quic-go per figure as horizontal bars
 // on a log2 scale around 1: right of the axis Haven is better, left worse.
+// The iperf3 bar, the last, is Haven's forward pair against ssh -L.
 func chart(res results, cond string) string {
 	type bar struct {
 		label string
@@ -527,6 +541,9 @@ func chart(res results, cond string) string {
 		if a, ok := advantage(res, r); ok {
 			bars = append(bars, bar{r.label, a})
 		}
+	}
+	if _, _, _, x, ok := iperfRatio(res); ok {
+		bars = append(bars, bar{"iperf3 through haven forward, against ssh -L", x})
 	}
 	const (
 		labelW = 330
@@ -544,7 +561,7 @@ func chart(res results, cond string) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="22" font-size="16" font-weight="bold">Haven vs quic-go: how many times better Haven is (log scale)</text>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="42" fill="#555">right of 1×: Haven better; left: quic-go better. Medians of the same runs, %s.</text>`+"\n", escape(cond))
+	fmt.Fprintf(&b, `<text x="10" y="42" fill="#555">right of 1×: Haven better; left: the other better. Against quic-go unless the label names another. Medians of the same runs, %s.</text>`+"\n", escape(cond))
 	for _, t := range []float64{1.0 / 16, 1.0 / 4, 1, 4, 16} {
 		x := axis + math.Log2(t)*unit
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`+"\n", x, top-6, x, top+rowH*len(bars), map[bool]string{true: "#000", false: "#ddd"}[t == 1])
