@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,5 +199,38 @@ func TestWritesWhole(t *testing.T) {
 		if bytes.Count(run, run[:1]) != piece {
 			t.Fatalf("bytes [%d, %d) mix two writes", off, off+piece)
 		}
+	}
+}
+
+// TestReadFromEmptyAfterPeerClosed: a source that is already at its end
+// is no error even when the peer has closed the stream, as io.Copy with a
+// buffer writes nothing then (an echo server's io.Copy(c, c) ends so when
+// its client closes right after reading the last byte).
+func TestReadFromEmptyAfterPeerClosed(t *testing.T) {
+	c1, c2, stop, err := pipeFactory(t)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c2.Close()
+	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c1); err != nil {
+		t.Fatalf("reading up to the peer's close: %v", err)
+	}
+	// Wait until a write sees that the peer stopped reading.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := c1.Write([]byte("x")); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes still succeed 10 s after the peer closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, err := c1.(*Conn).ReadFrom(bytes.NewReader(nil)); n != 0 || err != nil {
+		t.Fatalf("ReadFrom of an empty source after the peer closed = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := c1.(*Conn).ReadFrom(strings.NewReader("data")); n != 0 || err == nil {
+		t.Fatalf("ReadFrom of data after the peer closed = %d, %v; want 0 and an error", n, err)
 	}
 }

@@ -19,7 +19,10 @@ const readFromChunk = 256 << 10
 //
 // It blocks while the send buffer is full, honouring the write deadline;
 // a Read of r that blocks is r's to end. Bytes r returned after the
-// stream was closed are dropped with the error. The count is the bytes
+// stream was closed are dropped with the error. As with io.Copy through a
+// buffer, which reads before it writes, a source at its end is no error
+// even when the stream takes no more (an echo server's io.Copy(c, c)
+// whose client closed after the last byte). The count is the bytes
 // queued.
 func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 	st.wmu.Lock()
@@ -41,7 +44,7 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 		}
 		st.s.mu.Unlock()
 		if err != nil {
-			return total, st.mapErr(err)
+			return total, st.endedErr(r, err)
 		}
 		if len(room) == 0 {
 			select {
@@ -62,6 +65,12 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 		if queued > 0 {
 			st.s.runNow(queued)
 		}
+		if n == 0 {
+			// Nothing to queue: as io.Copy writes nothing at its
+			// source's end, a stream closed meanwhile (the peer stopped
+			// reading after it had everything) is no error here.
+			err = nil
+		}
 		switch {
 		case st.isClosed.Load() && queued < n:
 			return total, ErrClosed // closed while r read
@@ -73,6 +82,24 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 			return total, nil
 		case rerr != nil:
 			return total, rerr
+		}
+	}
+}
+
+// endedErr is ReadFrom's answer when the stream takes no more (err): as
+// io.Copy reads its source before it writes, a source that turns out to
+// be at its end is no error, and one that has data gets err.
+func (st *Stream) endedErr(r io.Reader, err error) error {
+	var b [1]byte
+	for {
+		n, rerr := r.Read(b[:])
+		switch {
+		case n > 0:
+			return st.mapErr(err)
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			return rerr
 		}
 	}
 }
