@@ -138,7 +138,7 @@ func (b *SendBuffer) Write(p []byte) int {
 // when nothing is free or after Close, Reset or Release). The caller fills
 // a prefix of it, without the owner's lock, and then calls Commit with
 // its length: so a reader's data (io.ReaderFrom) goes straight into the
-// ring, and an application's copy runs beside the engine.
+// ring, with no buffer in between.
 //
 // Until Commit the slice belongs to the caller: the buffer never touches
 // those bytes, Write takes nothing, and an array the buffer lets go of
