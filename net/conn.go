@@ -13,7 +13,9 @@ import (
 // Conn is a stream channel: a net.Conn with half-close. Reads end with a
 // bare io.EOF at the clean end of the peer's stream; other errors are
 // *net.OpError values, with net.ErrClosed after Close and a timeout error
-// (Timeout() true) when a deadline passes.
+// (Timeout() true) when a deadline passes. As on a TCP connection,
+// concurrent Writes (and ReadFroms) do not interleave: each queues its
+// bytes whole, one after the other.
 type Conn struct {
 	st            *endpoint.Stream
 	laddr, raddr  *Addr
