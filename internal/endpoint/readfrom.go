@@ -1,9 +1,6 @@
 package endpoint
 
-import (
-	"io"
-	"os"
-)
+import "io"
 
 // readFromChunk is the most ReadFrom offers the source's Read at a time:
 // a quarter of the default send buffer, so that the engine sends the
@@ -29,12 +26,8 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 	defer st.wmu.Unlock()
 	var total int64
 	for {
-		if st.isClosed.Load() {
-			st.wakeUnlocked(false, true) // pass Close's wake-up on
-			return total, ErrClosed
-		}
-		if st.wdSet.Load() && st.wd.Passed() {
-			return total, os.ErrDeadlineExceeded
+		if err := st.writeCheck(); err != nil {
+			return total, err
 		}
 		st.s.mu.Lock()
 		room, err := st.s.m.ReserveWrite(st.id, readFromChunk)
@@ -47,12 +40,8 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 			return total, st.endedErr(r, err)
 		}
 		if len(room) == 0 {
-			select {
-			case <-writable:
-			case <-st.wdWait():
-				return total, os.ErrDeadlineExceeded
-			case <-st.s.doneCh:
-				return total, st.s.err
+			if err := st.waitWritable(writable); err != nil {
+				return total, err
 			}
 			continue
 		}

@@ -399,12 +399,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 	defer st.wmu.Unlock()
 	written := 0
 	for {
-		if st.isClosed.Load() {
-			st.wakeUnlocked(false, true) // pass Close's wake-up on
-			return written, ErrClosed
-		}
-		if st.wdSet.Load() && st.wd.Passed() {
-			return written, os.ErrDeadlineExceeded
+		if err := st.writeCheck(); err != nil {
+			return written, err
 		}
 		st.s.mu.Lock()
 		n, err := st.s.m.Write(st.id, p[written:])
@@ -423,13 +419,36 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if written == len(p) {
 			return written, nil
 		}
-		select {
-		case <-writable:
-		case <-st.wdWait():
-			return written, os.ErrDeadlineExceeded
-		case <-st.s.doneCh:
-			return written, st.s.err
+		if err := st.waitWritable(writable); err != nil {
+			return written, err
 		}
+	}
+}
+
+// writeCheck is what a write checks before each try: the stream closed
+// (ErrClosed), or the write deadline passed.
+func (st *Stream) writeCheck() error {
+	if st.isClosed.Load() {
+		st.wakeUnlocked(false, true) // pass Close's wake-up on
+		return ErrClosed
+	}
+	if st.wdSet.Load() && st.wd.Passed() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// waitWritable blocks a write until writable (the stream's wake-up
+// channel, made under the session's lock) is posted, the write deadline
+// passes, or the session ends.
+func (st *Stream) waitWritable(writable chan struct{}) error {
+	select {
+	case <-writable:
+		return nil
+	case <-st.wdWait():
+		return os.ErrDeadlineExceeded
+	case <-st.s.doneCh:
+		return st.s.err
 	}
 }
 
