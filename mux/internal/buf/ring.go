@@ -19,11 +19,6 @@ const minRing = 4 << 10
 // may keep a slice of the array (no method returns one).
 type ring struct {
 	b []byte
-	// out is set while a slice of b is held outside the owner's lock (a
-	// send buffer's open reservation, [SendBuffer.Reserve]): the array
-	// then goes to the garbage collector, not back to a pool, when the
-	// ring lets go of it, since the holder may still write to it.
-	out bool
 }
 
 func (r *ring) pos(off uint64) int { return int(off % uint64(len(r.b))) }
@@ -91,7 +86,7 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 			copy(nb[j:j+c], old[i:i+c])
 			off += c
 		}
-		r.drop(old)
+		putRingArray(old)
 	}
 	r.b = nb
 }
@@ -99,18 +94,15 @@ func (r *ring) grow(need, limit int, lo, hi uint64) {
 // release gives the array back; the ring is empty afterwards.
 func (r *ring) release() {
 	if r.b != nil {
-		r.drop(r.b)
+		putRingArray(r.b)
 		r.b = nil
 	}
 }
 
-// drop lets go of array a: back to its pool, unless a slice of the ring is
-// held outside (out), which leaves a to the garbage collector.
-func (r *ring) drop(a []byte) {
-	if !r.out {
-		putRingArray(a)
-	}
-}
+// abandon empties the ring without pooling its array, which goes to the
+// garbage collector: for an array a slice of which is still held outside
+// the owner's lock (a send buffer's open reservation, SendBuffer.Reserve).
+func (r *ring) abandon() { r.b = nil }
 
 // Ring arrays of the sizes a ring has while it is small (4 KiB to 64 KiB)
 // go back to process-wide pools when their ring lets go of them, so that a

@@ -161,7 +161,6 @@ func (b *SendBuffer) Reserve(want int) []byte {
 	i := b.ring.pos(b.written)
 	n = min(n, len(b.ring.b)-i)
 	b.reserved = n
-	b.ring.out = true
 	return b.ring.b[i : i+n : i+n]
 }
 
@@ -176,7 +175,6 @@ func (b *SendBuffer) Commit(n int) int {
 	}
 	n = min(max(n, 0), b.reserved)
 	b.reserved = 0
-	b.ring.out = false
 	if b.dead || b.finWritten || b.ring.b == nil {
 		return 0
 	}
@@ -404,7 +402,7 @@ func (b *SendBuffer) Ack(offset uint64, n int, fin bool) {
 		}
 	}
 	if b.AllAcked() {
-		b.ring.release()
+		b.releaseRing()
 	}
 }
 
@@ -430,10 +428,21 @@ func (b *SendBuffer) Release() {
 	b.ackRs = RangeSet{}
 }
 
+// releaseRing drops the ring: back to its pool, or, while a reservation
+// is open and its holder may still write to the array, to the garbage
+// collector.
+func (b *SendBuffer) releaseRing() {
+	if b.reserved > 0 {
+		b.ring.abandon()
+		return
+	}
+	b.ring.release()
+}
+
 func (b *SendBuffer) discard() {
 	b.dead = true
 	b.finLost = false
-	b.ring.release()
+	b.releaseRing()
 	b.lost.Clear()
 	b.ackRs.Clear()
 }
