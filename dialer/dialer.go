@@ -100,7 +100,7 @@ func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 // handshake's ephemeral key pair (another) is generated meanwhile on a
 // spare core (secure.StartEphemeral).
 func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, peer wire.PublicKey,
-	addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+	addr netip.AddrPort, first endpoint.FirstService) (*endpoint.Session, *endpoint.Endpoint, error) {
 	p.mu.Lock()
 	fresh := p.eps[network] == nil && !p.closed
 	p.mu.Unlock()
@@ -118,16 +118,16 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 		return s, ep, nil
 	}
 	if p.NoFallback {
-		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead)
+		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead, first)
 		return s, ep, err
 	}
-	s, err := p.shareRace(ctx, deadline, network, ep, peer, addr, ahead)
+	s, err := p.shareRace(ctx, deadline, network, ep, peer, addr, ahead, first)
 	return s, ep, err
 }
 
 // shareRace runs race for peer, or waits for the one another dial runs.
 func (p *Pool) shareRace(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
-	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, error) {
+	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead, first endpoint.FirstService) (*endpoint.Session, error) {
 	var expired <-chan time.Time // the deadline, once this call waits
 	for {
 		p.mu.Lock()
@@ -139,7 +139,7 @@ func (p *Pool) shareRace(ctx context.Context, deadline time.Time, network string
 			}
 			p.racing[peer] = a
 			p.mu.Unlock()
-			a.s, a.err = p.race(ctx, deadline, network, ep, peer, addr, ahead)
+			a.s, a.err = p.race(ctx, deadline, network, ep, peer, addr, ahead, first)
 			a.abandoned = errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded)
 			p.mu.Lock()
 			delete(p.racing, peer)
@@ -185,7 +185,7 @@ func (p *Pool) dropStream(addr netip.AddrPort, ep *endpoint.Endpoint) {
 // connection to addr, made (connection, then handshake) when there is
 // none or the last one ended.
 func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.PublicKey,
-	addr netip.AddrPort) (*endpoint.Session, *endpoint.Endpoint, error) {
+	addr netip.AddrPort, first endpoint.FirstService) (*endpoint.Session, *endpoint.Endpoint, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -194,7 +194,7 @@ func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.
 	ep := p.streams[addr]
 	p.mu.Unlock()
 	if ep != nil {
-		if s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{}); err == nil {
+		if s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{}, first); err == nil {
 			return s, ep, nil
 		}
 		// The connection or its session ended: dial anew below.
@@ -228,11 +228,11 @@ func (p *Pool) SessionStream(ctx context.Context, deadline time.Time, peer wire.
 		// A concurrent dial won: use its connection.
 		p.mu.Unlock()
 		ep.Close(wire.CloseNormal, "")
-		return p.SessionStream(ctx, deadline, peer, addr)
+		return p.SessionStream(ctx, deadline, peer, addr, first)
 	}
 	p.streams[addr] = ep
 	p.mu.Unlock()
-	s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{})
+	s, err := ep.SessionAhead(ctx, deadline, peer, addr, secure.EphemeralAhead{}, first)
 	if err != nil {
 		p.dropStream(addr, ep) // no session: no connection kept
 		return nil, nil, err

@@ -105,7 +105,7 @@ func TestConcurrentDialsShareTheFallback(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sessions[i], _, errs[i] = p.Session(context.Background(), deadline, "udp4", srv.udp.PublicKey(), srv.px.Addr())
+			sessions[i], _, errs[i] = p.Session(context.Background(), deadline, "udp4", srv.udp.PublicKey(), srv.px.Addr(), endpoint.FirstService{})
 		}()
 	}
 	wg.Wait()
@@ -124,7 +124,7 @@ func TestConcurrentDialsShareTheFallback(t *testing.T) {
 		t.Fatalf("the server accepted %d TCP connections for %d concurrent dials, want 1", n, dials)
 	}
 	srv.px.Blackout(0) // UDP comes back: a new dial still finds the TCP session
-	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr())
+	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr(), endpoint.FirstService{})
 	if err != nil || s != sessions[0] {
 		t.Fatalf("dial after the fallback: %v (same session: %v)", err, s == sessions[0])
 	}
@@ -139,7 +139,7 @@ func TestFallbackClosedAfterReturn(t *testing.T) {
 	srv.px.Blackout(time.Minute)
 	p := New(endpoint.Config{}, netip.AddrPort{})
 	defer p.Close()
-	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr())
+	s, _, err := p.Session(context.Background(), time.Now().Add(20*time.Second), "udp4", srv.udp.PublicKey(), srv.px.Addr(), endpoint.FirstService{})
 	if err != nil || !s.Stream() {
 		t.Fatalf("dial with UDP dark: %v (over TCP: %v)", err, err == nil && s.Stream())
 	}

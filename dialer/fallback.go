@@ -40,12 +40,12 @@ type result struct {
 // retransmission) beside the TCP attempt on another goroutine. When UDP
 // wins, the TCP connection is closed.
 func (p *Pool) race(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
-	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead) (*endpoint.Session, error) {
+	peer wire.PublicKey, addr netip.AddrPort, ahead secure.EphemeralAhead, svc endpoint.FirstService) (*endpoint.Session, error) {
 	first := time.Now().Add(FallbackDelay)
 	if !deadline.IsZero() && deadline.Before(first) {
 		first = deadline
 	}
-	s, err := ep.SessionAhead(ctx, first, peer, addr, ahead)
+	s, err := ep.SessionAhead(ctx, first, peer, addr, ahead, svc)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || first.Equal(deadline) {
 		return s, err
 	}
@@ -55,13 +55,13 @@ func (p *Pool) race(ctx context.Context, deadline time.Time, network string, ep 
 	defer tcancel()
 	tcp := make(chan result, 1)
 	go func() {
-		s, err := p.fallBack(tctx, deadline, network, ep, peer, addr)
+		s, err := p.fallBack(tctx, deadline, network, ep, peer, addr, svc)
 		if err == nil {
 			ucancel() // TCP won: stop the UDP dial
 		}
 		tcp <- result{s, err}
 	}()
-	s, err = ep.SessionAhead(uctx, deadline, peer, addr, secure.EphemeralAhead{})
+	s, err = ep.SessionAhead(uctx, deadline, peer, addr, secure.EphemeralAhead{}, svc)
 	if err == nil {
 		tcancel() // UDP won: end the TCP attempt
 	}
@@ -82,7 +82,7 @@ func (p *Pool) race(ctx context.Context, deadline time.Time, network string, ep 
 // fallBack dials peer over the pool's TCP connection to addr, a link of
 // ep, made (connection, then link) when there is none or it went down.
 func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string, ep *endpoint.Endpoint,
-	peer wire.PublicKey, addr netip.AddrPort) (*endpoint.Session, error) {
+	peer wire.PublicKey, addr netip.AddrPort, svc endpoint.FirstService) (*endpoint.Session, error) {
 	key := linkKey{network, addr}
 	p.mu.Lock()
 	fb, ok := p.fallbacks[key]
@@ -127,7 +127,7 @@ func (p *Pool) fallBack(ctx context.Context, deadline time.Time, network string,
 			go p.keepUp(key, ep, fb, p.quit)
 		}
 	}
-	return ep.SessionVia(ctx, deadline, peer, addr, fb.link, secure.EphemeralAhead{})
+	return ep.SessionVia(ctx, deadline, peer, addr, fb.link, secure.EphemeralAhead{}, svc)
 }
 
 // Reconnection of a fallback connection that broke: up to reconnectTries

@@ -109,10 +109,13 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	udp, stream, _ := transportOf(network)
 	var s *endpoint.Session
 	var ep *endpoint.Endpoint
+	// A new session's handshake asks whether the peer serves d.Service, so
+	// that this first stream need not wait for its ACCEPT (below).
+	first := endpoint.FirstService{Name: d.Service, Ask: true}
 	if stream {
-		s, ep, err = d.sessions().SessionStream(ctx, deadline, raddr.Key, dialable(raddr.Addr))
+		s, ep, err = d.sessions().SessionStream(ctx, deadline, raddr.Key, dialable(raddr.Addr), first)
 	} else {
-		s, ep, err = d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr))
+		s, ep, err = d.sessions().Session(ctx, deadline, udp, raddr.Key, dialable(raddr.Addr), first)
 	}
 	if err != nil {
 		return nil, authorizeError(err, raddr.Key)
@@ -127,8 +130,10 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	}
 	// The first channel to a service on a session waits for its ACCEPT, so
 	// that a service nobody serves fails here, with its name; once the
-	// peer has accepted one, later dials to that service return at once
-	// (a refusal after all shows on the first Read or Write).
+	// peer has accepted one, or answered this dial's handshake that it
+	// serves the service (PROTOCOL.md §7.2), later dials to that service
+	// return at once (a refusal after all shows on the first Read or
+	// Write).
 	if !st.ServiceAccepted() {
 		if err := st.WaitAcceptedUntil(ctx, deadline); err != nil {
 			st.Close()

@@ -143,11 +143,21 @@ func FuzzSessionParams(f *testing.F) {
 		ChannelWindow: 1 << 20, IdleTimeoutMs: 30000, SessionWindow: 1 << 24}}
 	f.Add(p.Append(nil))
 	f.Add(make([]byte, InitPayloadLen))
+	p.Service = ServiceHint("echo")
+	f.Add(p.Append(nil))
+	r := RespPayload{Params: p.Params, Flags: RespServiceServed}
+	f.Add(r.Append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p InitPayload
 		if err := p.Parse(b); err == nil {
 			if got := p.Append(nil); !bytes.Equal(got, b) {
 				t.Fatalf("payload re-encodes differently:\n% x\n% x", got, b)
+			}
+		}
+		var r RespPayload
+		if err := r.Parse(b); err == nil {
+			if got := r.Append(nil); !bytes.Equal(got, b) {
+				t.Fatalf("response payload re-encodes differently:\n% x\n% x", got, b)
 			}
 		}
 		var q SessionParams

@@ -16,8 +16,8 @@ const (
 
 	// Sizes of the plaintexts carried inside the Noise payloads.
 	SessionParamsLen = 24
-	InitPayloadLen   = 40 // Timestamp, reserved, SessionParams
-	RespPayloadLen   = SessionParamsLen
+	InitPayloadLen   = 40                   // Timestamp, service hint, SessionParams
+	RespPayloadLen   = SessionParamsLen + 8 // SessionParams, flags, reserved
 
 	// HANDSHAKE_INIT body: e, encrypted s, encrypted payload, mac1, mac2.
 	OffInitEphemeral = 0
@@ -30,9 +30,9 @@ const (
 	// HANDSHAKE_RESPONSE body: e, encrypted payload, mac1, mac2.
 	OffRespEphemeral = 0
 	OffRespPayload   = OffRespEphemeral + KeyLen                 // 32
-	OffRespMAC1      = OffRespPayload + RespPayloadLen + AEADTag // 72
-	OffRespMAC2      = OffRespMAC1 + MACLen                      // 88
-	RespBodyLen      = OffRespMAC2 + MACLen                      // 104
+	OffRespMAC1      = OffRespPayload + RespPayloadLen + AEADTag // 80
+	OffRespMAC2      = OffRespMAC1 + MACLen                      // 96
+	RespBodyLen      = OffRespMAC2 + MACLen                      // 112
 
 	// COOKIE_REPLY body: nonce, encrypted cookie.
 	OffCookieNonce  = 0
@@ -41,15 +41,15 @@ const (
 
 	// Whole handshake packets: header, message header, body.
 	InitPacketLen     = HeaderLen + MsgHeaderLen + InitBodyLen   // 216
-	ResponsePacketLen = HeaderLen + MsgHeaderLen + RespBodyLen   // 152
+	ResponsePacketLen = HeaderLen + MsgHeaderLen + RespBodyLen   // 160
 	CookiePacketLen   = HeaderLen + MsgHeaderLen + CookieBodyLen // 104
 
 	// Offsets of the MACs from the start of their packet: each MAC covers
 	// every byte before it, header included.
 	InitMAC1Offset = HeaderLen + MsgHeaderLen + OffInitMAC1 // 184
 	InitMAC2Offset = HeaderLen + MsgHeaderLen + OffInitMAC2 // 200
-	RespMAC1Offset = HeaderLen + MsgHeaderLen + OffRespMAC1 // 120
-	RespMAC2Offset = HeaderLen + MsgHeaderLen + OffRespMAC2 // 136
+	RespMAC1Offset = HeaderLen + MsgHeaderLen + OffRespMAC1 // 128
+	RespMAC2Offset = HeaderLen + MsgHeaderLen + OffRespMAC2 // 144
 )
 
 // HandshakeInit is the Noise IK first message (-> e, es, s, ss) with its
@@ -221,31 +221,87 @@ func (t Timestamp) After(u Timestamp) bool {
 const (
 	offInitTimestampSec  = 0  // 8 bytes
 	offInitTimestampNano = 8  // 4 bytes
-	offInitReserved      = 12 // 4 bytes: zero
+	offInitService       = 12 // 4 bytes: the service hint, 0 for none
 	offInitParams        = 16 // SessionParams
 )
 
 // InitPayload is the plaintext sealed in a HandshakeInit.
 type InitPayload struct {
-	Time   Timestamp
-	Params SessionParams
+	Time Timestamp
+	// Service is the hint of the stream service the initiator will open
+	// first (ServiceHint), 0 for none (PROTOCOL.md §7.2).
+	Service uint32
+	Params  SessionParams
 }
 
 func (p *InitPayload) Len() int { return InitPayloadLen }
 func (p *InitPayload) Append(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, p.Time.Seconds)
 	b = binary.LittleEndian.AppendUint32(b, p.Time.Nanos)
-	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, p.Service)
 	return p.Params.Append(b)
 }
 func (p *InitPayload) Parse(b []byte) error {
-	if len(b) != InitPayloadLen || le32(b[offInitReserved:]) != 0 ||
-		le32(b[offInitTimestampNano:]) >= 1e9 {
+	if len(b) != InitPayloadLen || le32(b[offInitTimestampNano:]) >= 1e9 {
 		return ErrParams
 	}
 	if err := p.Params.Parse(b[offInitParams:]); err != nil {
 		return err
 	}
 	p.Time = Timestamp{Seconds: le64(b[offInitTimestampSec:]), Nanos: le32(b[offInitTimestampNano:])}
+	p.Service = le32(b[offInitService:])
+	return nil
+}
+
+// ServiceHint is the 32-bit name of a stream service in a HandshakeInit:
+// FNV-1a of its name's bytes, 1 in place of 0 (which means no hint). Two
+// names may share a hint: a responder that serves one answers "served"
+// for both, and a refusal then arrives as it would without the hint
+// (PROTOCOL.md §7.2).
+func ServiceHint(name string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// RespPayload layout: the plaintext of HandshakeResponse.Payload.
+const (
+	offRespParams   = 0                // SessionParams
+	offRespFlags    = SessionParamsLen // 4 bytes
+	offRespReserved = offRespFlags + 4 // 4 bytes: zero
+)
+
+// RespServiceServed, in RespPayload.Flags, answers the initiation's
+// service hint: the responder has a listener for that service. It is never
+// set when the initiation had no hint.
+const RespServiceServed uint32 = 1
+
+// RespPayload is the plaintext sealed in a HandshakeResponse.
+type RespPayload struct {
+	Params SessionParams
+	Flags  uint32 // RespServiceServed; other bits zero
+}
+
+func (p *RespPayload) Len() int { return RespPayloadLen }
+func (p *RespPayload) Append(b []byte) []byte {
+	b = p.Params.Append(b)
+	b = binary.LittleEndian.AppendUint32(b, p.Flags)
+	return binary.LittleEndian.AppendUint32(b, 0)
+}
+func (p *RespPayload) Parse(b []byte) error {
+	if len(b) != RespPayloadLen || le32(b[offRespFlags:])&^RespServiceServed != 0 ||
+		le32(b[offRespReserved:]) != 0 {
+		return ErrParams
+	}
+	if err := p.Params.Parse(b[offRespParams:]); err != nil {
+		return err
+	}
+	p.Flags = le32(b[offRespFlags:])
 	return nil
 }

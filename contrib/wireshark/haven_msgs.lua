@@ -302,10 +302,10 @@ end
 -- Fixed bodies of the handshake messages: {field, size} in order.
 local HS_LAYOUT = {
   [0x01] = { { "hs_eph", 32 }, { "hs_static", 48 }, { "hs_payload", 56 }, { "hs_mac1", 16 }, { "hs_mac2", 16 } },
-  [0x02] = { { "hs_eph", 32 }, { "hs_payload", 40 }, { "hs_mac1", 16 }, { "hs_mac2", 16 } },
+  [0x02] = { { "hs_eph", 32 }, { "hs_payload", 48 }, { "hs_mac1", 16 }, { "hs_mac2", 16 } },
   [0x03] = { { "hs_cookie_nonce", 24 }, { "hs_cookie", 32 } },
 }
-M.handshake_sizes = { [0x01] = 216, [0x02] = 152, [0x03] = 104 }
+M.handshake_sizes = { [0x01] = 216, [0x02] = 160, [0x03] = 104 }
 
 -- Decodes the handshake message at offset 40 of a handshake packet.
 function M.dissect_handshake(tvb, tree)

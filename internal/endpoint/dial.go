@@ -137,7 +137,18 @@ func (d *dial) fail(err error) {
 // dialed by another goroutine, or a new one after a handshake. The dial
 // honours ctx and the handshake timeout.
 func (ep *Endpoint) Session(ctx context.Context, peer wire.PublicKey, addr netip.AddrPort) (*Session, error) {
-	return ep.SessionAhead(ctx, time.Time{}, peer, addr, secure.EphemeralAhead{})
+	return ep.SessionAhead(ctx, time.Time{}, peer, addr, secure.EphemeralAhead{}, FirstService{})
+}
+
+// FirstService names the stream service a dial's caller will open first
+// on the session. The handshake asks the responder whether it serves it
+// (PROTOCOL.md §7.2), and a "served" answer counts as that service's
+// first ACCEPT (Stream.ServiceAccepted), so the caller need not wait a
+// round trip for one. The zero value asks nothing. Only a dial that
+// makes a new session asks; one that finds or joins a session does not.
+type FirstService struct {
+	Name string
+	Ask  bool
 }
 
 // Live returns the endpoint's session with peer if it has one that is not
@@ -159,8 +170,8 @@ func (ep *Endpoint) Live(peer wire.PublicKey) *Session {
 // initiation, should this call dial. If it does not, ahead is left to
 // finish and be collected.
 func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
-	ahead secure.EphemeralAhead) (*Session, error) {
-	return ep.SessionVia(ctx, deadline, peer, addr, nil, ahead)
+	ahead secure.EphemeralAhead, first FirstService) (*Session, error) {
+	return ep.SessionVia(ctx, deadline, peer, addr, nil, ahead, first)
 }
 
 // SessionVia is SessionAhead over the link via (nil: the endpoint's first
@@ -169,7 +180,7 @@ func (ep *Endpoint) SessionAhead(ctx context.Context, deadline time.Time, peer w
 // winner's session after closing its own (the fallback race of
 // dialer.Pool, PROTOCOL.md §8.1).
 func (ep *Endpoint) SessionVia(ctx context.Context, deadline time.Time, peer wire.PublicKey, addr netip.AddrPort,
-	via *Link, ahead secure.EphemeralAhead) (*Session, error) {
+	via *Link, ahead secure.EphemeralAhead, first FirstService) (*Session, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	l := &ep.primary
 	if via != nil {
@@ -218,7 +229,7 @@ func (ep *Endpoint) SessionVia(ctx context.Context, deadline time.Time, peer wir
 	ep.dials[eph] = d
 	ep.dialing[key] = d
 	ep.mu.Unlock()
-	s, err := ep.runDial(ctx, deadline, d, path{l, addr}, ahead)
+	s, err := ep.runDial(ctx, deadline, d, path{l, addr}, ahead, first)
 	if err == nil {
 		s = ep.firstWins(s)
 	}
@@ -267,10 +278,14 @@ func (ep *Endpoint) firstWins(s *Session) *Session {
 // runDial drives the initiator until the response, a failure, ctx or the
 // deadline.
 func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, to path,
-	ahead secure.EphemeralAhead) (*Session, error) {
+	ahead secure.EphemeralAhead, first FirstService) (*Session, error) {
 	addr := to.addr
 	now := time.Now()
-	ini, err := secure.NewInitiatorAhead(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), ep.cfg.Handshake, now, nil, ahead)
+	hc := ep.cfg.Handshake
+	if first.Ask {
+		hc.ServiceHint = wire.ServiceHint(first.Name)
+	}
+	ini, err := secure.NewInitiatorAhead(ep.id, d.peer, d.eph, 0, ep.cfg.Session.Params(), hc, now, nil, ahead)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +341,7 @@ func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, to
 			if est == nil || err != nil {
 				continue // a cookie, or forged or stale: keep waiting
 			}
+			served := first.Ask && est.ServiceServed
 			if !ep.startSession(d.eph, est, in.from, now) {
 				est.Discard()
 				return nil, ErrClosed
@@ -333,6 +349,11 @@ func (ep *Endpoint) runDial(ctx context.Context, deadline time.Time, d *dial, to
 			ep.mu.Lock()
 			s := ep.sessions[d.eph]
 			ep.mu.Unlock()
+			if served && s != nil {
+				s.mu.Lock()
+				s.served.add(first.Name)
+				s.mu.Unlock()
+			}
 			return s, nil
 		case <-timer.C:
 		case <-ctx.Done():

@@ -33,7 +33,7 @@ func TestWaiterOutlivesOwnersDeadline(t *testing.T) {
 	ownerCtx, giveUp := context.WithCancel(context.Background())
 	defer giveUp()
 	go func() {
-		_, err := client.SessionAhead(ownerCtx, time.Now().Add(time.Minute), peer, px.Addr(), secure.EphemeralAhead{})
+		_, err := client.SessionAhead(ownerCtx, time.Now().Add(time.Minute), peer, px.Addr(), secure.EphemeralAhead{}, FirstService{})
 		owner <- err
 	}()
 	waitFor(t, "the owner's dial", func() bool {

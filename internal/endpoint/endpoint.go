@@ -167,6 +167,9 @@ type Endpoint struct {
 	dials    map[uint32]*dial            // handshakes in progress, by our ephemeral value
 	dialing  map[dialKey]*dial
 	services map[string]*Service // made by the first Listen (a client has none)
+	// hints counts the services by wire.ServiceHint of their names, for
+	// the handshake's service hint (serves; made with services).
+	hints map[uint32]int
 	// dgServices are the datagram services, by name (made by the first).
 	dgServices map[string]*DatagramService
 	// cookies holds the newest cookie each responder sent this socket
@@ -280,7 +283,7 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 		cfg.Handshake.Authorize = cfg.Authorize // dials and rekeys ask it too
 	}
 	if cfg.Accept {
-		rc := secure.ResponderConfig{Params: cfg.Session.Params(), Authorize: cfg.Authorize}
+		rc := secure.ResponderConfig{Params: cfg.Session.Params(), Authorize: cfg.Authorize, Serves: ep.serves}
 		if ep.resp, err = secure.NewResponder(id, rc, nil); err != nil {
 			return nil, err
 		}

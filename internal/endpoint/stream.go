@@ -38,9 +38,22 @@ func (ep *Endpoint) Listen(name string) (*Service, error) {
 	svc := &Service{ep: ep, name: name, streams: make(chan *Stream, ep.cfg.Backlog), closed: make(chan struct{})}
 	if ep.services == nil {
 		ep.services = make(map[string]*Service)
+		ep.hints = make(map[uint32]int)
 	}
 	ep.services[name] = svc
+	ep.hints[wire.ServiceHint(name)]++
 	return svc, nil
+}
+
+// serves answers a handshake's service hint (secure.ResponderConfig.Serves):
+// whether a service whose name has that hint is registered. The stream the
+// initiator then opens may still be refused (its service closed meanwhile,
+// a full backlog, or a name that only shares the hint); the refusal then
+// reaches its first Read or Write.
+func (ep *Endpoint) serves(hint uint32) bool {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return ep.hints[hint] > 0
 }
 
 // Accept waits for the next channel opened to this service. It returns as
@@ -61,6 +74,10 @@ func (svc *Service) Close() error {
 	svc.ep.mu.Lock()
 	if svc.ep.services[svc.name] == svc {
 		delete(svc.ep.services, svc.name)
+		h := wire.ServiceHint(svc.name)
+		if svc.ep.hints[h]--; svc.ep.hints[h] == 0 {
+			delete(svc.ep.hints, h)
+		}
 	}
 	svc.ep.mu.Unlock()
 	svc.shut()

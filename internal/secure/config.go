@@ -64,6 +64,12 @@ type HandshakeConfig struct {
 	// speaks (PROTOCOL.md §2.1). The zero value is ChaCha20-Poly1305. A
 	// rekey must use its session's suite.
 	Suite wire.Suite
+
+	// ServiceHint names the stream service the initiator will open first
+	// (wire.ServiceHint), or is 0: the responder then answers whether it
+	// serves it (Established.ServiceServed), so that the first open need
+	// not wait a round trip for its ACCEPT (PROTOCOL.md §7.2, §7.4).
+	ServiceHint uint32
 }
 
 func (c HandshakeConfig) withDefaults() HandshakeConfig {
@@ -178,6 +184,13 @@ type ResponderConfig struct {
 	// Diffie-Hellman work the token pays for), and is recorded nowhere
 	// else.
 	Authorize func(peer wire.PublicKey) bool
+
+	// Serves, when not nil, answers an initiation's service hint
+	// (wire.ServiceHint of a stream service's name): whether a listener
+	// for it exists. It is asked only for a non-zero hint, once the
+	// initiation has authenticated and its timestamp is fresh, outside the
+	// Responder's lock, and must be fast. Nil answers "not served".
+	Serves func(hint uint32) bool
 }
 
 // DefaultParams returns the session parameters of a side with no special

@@ -50,7 +50,7 @@
 // asks [ResponderConfig.Authorize] (if set) whether that key may have a
 // session, checks that the timestamp is strictly newer than the last one
 // accepted for that key, decides the alignment and FEC scheme (§7.3) and writes a
-// 152-byte HANDSHAKE_RESPONSE. Every failure is a silent drop: the error is
+// 160-byte HANDSHAKE_RESPONSE. Every failure is a silent drop: the error is
 // for logging only, and nothing is sent. Replies are always smaller than
 // the initiation that caused them, so the responder never amplifies.
 //

@@ -45,6 +45,12 @@ type Established struct {
 	// responder's side.
 	RTT time.Duration
 
+	// ServiceServed is, on the initiator's side, the responder's answer to
+	// HandshakeConfig.ServiceHint: it serves that service (or one whose
+	// name has the same hint). False without a hint, and on the
+	// responder's side.
+	ServiceServed bool
+
 	// The transport keys, held by value (no allocation); take moves them
 	// out.
 	send, recv noise.CipherState

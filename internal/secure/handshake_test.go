@@ -127,9 +127,9 @@ func TestAlignmentDecision(t *testing.T) {
 	}
 }
 
-// forgeResponse answers init as p.r would, but with the given parameters
-// in the response payload (a broken responder).
-func forgeResponse(tb testing.TB, p *pair, init []byte, params wire.SessionParams) []byte {
+// forgeResponse answers init as p.r would, but with the given response
+// payload (a broken responder).
+func forgeResponse(tb testing.TB, p *pair, init []byte, rp wire.RespPayload) []byte {
 	tb.Helper()
 	hs, _, err := p.r.readInitiation(init, wire.SuiteChaChaPoly, nil, new(respWork))
 	if err != nil {
@@ -140,7 +140,7 @@ func forgeResponse(tb testing.TB, p *pair, init []byte, params wire.SessionParam
 		tb.Fatal(err)
 	}
 	rh := wire.Header{Flags: wire.FlagHandshake, Destination: h.Source, Source: wire.MakePeerID(p.resp.AuthTag(), 9)}
-	b, err := appendResponse(nil, hs, &rh, params, p.ini.PublicKey(), new(respWork))
+	b, err := appendResponse(nil, hs, &rh, &rp, p.ini.PublicKey(), new(respWork))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestResponderBadDecision(t *testing.T) {
 		init := firstInit(t, in, at(0))
 		rp := DefaultParams()
 		rp.AlignLog2 = tc.decided
-		_, err = in.HandleResponse(forgeResponse(t, p, init, rp), at(0))
+		_, err = in.HandleResponse(forgeResponse(t, p, init, wire.RespPayload{Params: rp}), at(0))
 		if err != tc.want {
 			t.Fatalf("decided %d: %v, want %v", tc.decided, err, tc.want)
 		}
@@ -250,5 +250,51 @@ func TestResponderConcurrent(t *testing.T) {
 		if err != nil {
 			t.Errorf("handshake %d: %v", i, err)
 		}
+	}
+}
+
+// The initiation's service hint is answered in the response: served when
+// the responder's Serves says so, not served otherwise, and an answer to a
+// hint that was never sent ends the handshake (a broken responder).
+func TestServiceHint(t *testing.T) {
+	echo := wire.ServiceHint("echo")
+	for _, tc := range []struct {
+		name   string
+		hint   uint32
+		serves func(uint32) bool
+		want   bool
+	}{
+		{"served", echo, func(h uint32) bool { return h == echo }, true},
+		{"not served", echo, func(h uint32) bool { return h == wire.ServiceHint("other") }, false},
+		{"no Serves", echo, nil, false},
+		{"no hint", 0, func(uint32) bool { t.Error("Serves asked without a hint"); return true }, false},
+	} {
+		p := newPair(t, ResponderConfig{Serves: tc.serves})
+		in, err := NewInitiator(p.ini, p.resp.PublicKey(), 1, 0, DefaultParams(), HandshakeConfig{ServiceHint: tc.hint},
+			at(0), p.rand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := p.r.HandleInitiation(nil, firstInit(t, in, at(0)), srcAddr, at(0), LoadState{}, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if reply.Session.ServiceServed {
+			t.Errorf("%s: the responder's side reports an answer", tc.name)
+		}
+		e, err := in.HandleResponse(reply.Packet, at(0))
+		if err != nil || e.ServiceServed != tc.want {
+			t.Errorf("%s: served %v, %v; want %v", tc.name, e != nil && e.ServiceServed, err, tc.want)
+		}
+	}
+
+	p := newPair(t, ResponderConfig{})
+	in, err := NewInitiator(p.ini, p.resp.PublicKey(), 1, 0, DefaultParams(), HandshakeConfig{}, at(0), p.rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := forgeResponse(t, p, firstInit(t, in, at(0)), wire.RespPayload{Params: DefaultParams(), Flags: wire.RespServiceServed})
+	if _, err := in.HandleResponse(forged, at(0)); err != ErrBadParams {
+		t.Fatalf("an answer to no hint: %v, want ErrBadParams", err)
 	}
 }

@@ -249,7 +249,7 @@ func (i *Initiator) build(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	ip := wire.InitPayload{Time: i.id.timestamp(now), Params: i.params}
+	ip := wire.InitPayload{Time: i.id.timestamp(now), Service: i.cfg.ServiceHint, Params: i.params}
 	payload := ip.Append(i.payload[:0])
 
 	h := wire.Header{Suite: i.cfg.Suite, Flags: wire.FlagHandshake, Destination: i.remoteID, Source: i.localID}
@@ -336,9 +336,10 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		return nil, err
 	}
 	// From here on the response is authentic: a bad one ends the handshake.
-	var peerParams wire.SessionParams
-	if len(out) != wire.RespPayloadLen || peerParams.Parse(out) != nil ||
-		(peerParams.AlignLog2 != i.params.AlignLog2 && peerParams.AlignLog2 != 3) {
+	var rp wire.RespPayload
+	peerParams := &rp.Params
+	if rp.Parse(out) != nil || (peerParams.AlignLog2 != i.params.AlignLog2 && peerParams.AlignLog2 != 3) ||
+		rp.Flags&wire.RespServiceServed != 0 && i.cfg.ServiceHint == 0 {
 		i.fail(ErrBadParams)
 		return nil, i.err
 	}
@@ -353,9 +354,12 @@ func (i *Initiator) HandleResponse(pkt []byte, now time.Time) (*Established, err
 		LocalID:     i.localID,
 		RemoteID:    h.Source,
 		LocalParams: local,
-		PeerParams:  peerParams,
+		PeerParams:  *peerParams,
 		Created:     now,
 		RTT:         max(now.Sub(sentAt), 0),
+		// The answer to a hint this initiation sent (a response to the
+		// previous one carries the same hint: both were built from cfg).
+		ServiceServed: rp.Flags&wire.RespServiceServed != 0,
 	}
 	if err := hs.SplitInto(&e.send, &e.recv); err != nil {
 		i.fail(ErrHandshakeAuth)

@@ -46,7 +46,7 @@ const (
 type Reply struct {
 	Kind ReplyKind
 	// Packet is the reply, appended to the out buffer given to
-	// HandleInitiation: 152 bytes for a response, 104 for a cookie reply,
+	// HandleInitiation: 160 bytes for a response, 104 for a cookie reply,
 	// always fewer than the 216 of the initiation.
 	Packet []byte
 	// Session holds the new session keys of a response, nil otherwise.
@@ -88,7 +88,7 @@ type respWork struct {
 	eph     noise.KeyPair // an ephemeral key pair drawn from a custom rand
 	est     Established
 	payload [wire.InitPayloadLen]byte
-	params  [wire.SessionParamsLen]byte
+	params  [wire.RespPayloadLen]byte
 	hdr     [wire.HeaderLen]byte // cryptoHeader scratch for the transcript
 	mac     [wire.MACLen]byte
 	mac1    keyedMAC // oneMAC scratch for the response's mac1
@@ -213,9 +213,13 @@ func (r *Responder) respond(out, pkt []byte, h *wire.Header, w *respWork, eph *n
 	peerParams := ip.Params
 	peerParams.AlignLog2 = local.AlignLog2
 
+	rp := wire.RespPayload{Params: local}
+	if ip.Service != 0 && r.cfg.Serves != nil && r.cfg.Serves(ip.Service) {
+		rp.Flags = wire.RespServiceServed
+	}
 	rh := wire.Header{Suite: h.Suite, Flags: wire.FlagHandshake, Destination: h.Source,
 		Source: wire.MakePeerID(r.id.tags[h.Suite], localEph)}
-	b, err := appendResponse(out, hs, &rh, local, peer, w)
+	b, err := appendResponse(out, hs, &rh, &rp, peer, w)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -259,10 +263,10 @@ func (r *Responder) readInitiation(pkt []byte, suite wire.Suite, eph *noise.KeyP
 }
 
 // appendResponse appends the HANDSHAKE_RESPONSE with header rh, carrying
-// params, to out: the Noise message 2 of hs (with the header mixed into
+// the payload rp, to out: the Noise message 2 of hs (with the header mixed into
 // the transcript first), mac1 keyed by the initiator's public key peer,
 // and a zero mac2.
-func appendResponse(out []byte, hs *noise.HandshakeState, rh *wire.Header, params wire.SessionParams,
+func appendResponse(out []byte, hs *noise.HandshakeState, rh *wire.Header, rp *wire.RespPayload,
 	peer wire.PublicKey, w *respWork) ([]byte, error) {
 	start := len(out)
 	b := rh.Append(out)
@@ -271,7 +275,7 @@ func appendResponse(out []byte, hs *noise.HandshakeState, rh *wire.Header, param
 	if hs.MixHash(cryptoHeader(&w.hdr, b[start:])) != nil {
 		return out, ErrHandshakeAuth
 	}
-	b, err := hs.WriteMessage(b, params.Append(w.params[:0]))
+	b, err := hs.WriteMessage(b, rp.Append(w.params[:0]))
 	if err != nil {
 		return out, ErrHandshakeAuth // a low-order initiator ephemeral: ee fails
 	}
