@@ -2,49 +2,55 @@ package net
 
 import (
 	"context"
-	"sync/atomic"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/havenproto/haven/internal/udpproxy"
-	"github.com/havenproto/haven/wire"
+	"github.com/havenproto/haven/mux"
 )
 
 // A fresh session's first Dial to a service the peer serves returns on
-// the handshake response alone: the handshake asked about the service
-// (PROTOCOL.md §7.2), so the Dial does not wait a round trip for the
-// stream's ACCEPT. A proxy counts what the server sends: when Dial
-// returns, the client can have received nothing but the response.
+// the handshake's answer (PROTOCOL.md §7.2), without waiting a round
+// trip for the stream's ACCEPT. Shown without timing: the server's
+// accept backlog (1) is full, so the stream is refused; a Dial that
+// waited for the ACCEPT would fail with the refusal, while this one
+// returns and the refusal reaches the first Read, naming the cause.
 func TestDialServedServiceNoAcceptWait(t *testing.T) {
-	ln, err := (&ListenConfig{Service: "echo"}).Listen(context.Background(), "haven4", "127.0.0.1:0")
+	lc := ListenConfig{Service: "echo", Config: Config{Backlog: 1}}
+	ln, err := lc.Listen(context.Background(), "haven4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go echoServer(ln)
-	var toClient, responses atomic.Int32
-	addr, _ := proxyTo(t, ln, udpproxy.Config{Tap: func(toTarget bool, pkt []byte) {
-		if toTarget {
-			return
-		}
-		toClient.Add(1)
-		if len(pkt) > wire.HeaderLen && pkt[wire.HeaderLen] == byte(wire.MsgHandshakeResponse) {
-			responses.Add(1)
-		}
-	}})
+	defer ln.Close() // nobody calls Accept: the first stream fills the backlog
+	// The first stream: dialed on a session whose handshake asked about
+	// another service, so this Dial waits for the ACCEPT, which the
+	// server sends once the stream is in the backlog.
+	first := &Dialer{Service: "other", Timeout: 10 * time.Second}
+	defer first.Close()
+	if _, err := first.Dial("haven4", ln.Addr().String()); err == nil {
+		t.Fatal("dial to an unserved service succeeded")
+	}
+	first.Service = "echo"
+	c1, err := first.Dial("haven4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+
 	d := &Dialer{Service: "echo", Timeout: 10 * time.Second}
 	defer d.Close()
-	c, err := d.Dial("haven4", addr)
+	c, err := d.Dial("haven4", ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dial waited for the stream's answer: %v", err)
 	}
 	defer c.Close()
-	// The proxy taps a datagram before forwarding it: what the client
-	// read before Dial returned was tapped before that.
-	if n, r := toClient.Load(), responses.Load(); r != 1 || n != 1 {
-		t.Fatalf("Dial returned after %d datagrams from the server (%d handshake responses), want the response alone", n, r)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	var ce *mux.ChannelError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "backlog full") {
+		t.Fatalf("Read on a refused stream: %v, want the refusal", err)
 	}
-	roundTrip(t, c, "served")
 }
 
 // A first Dial to a service the peer does not serve still fails in Dial,
@@ -62,6 +68,8 @@ func TestDialUnservedServiceAnswered(t *testing.T) {
 	if c, err := d.Dial("haven4", ln.Addr().String()); err == nil {
 		c.Close()
 		t.Fatal("dial to an unserved service succeeded")
+	} else if !strings.Contains(err.Error(), `no service "other"`) {
+		t.Fatalf("dial to an unserved service: %v", err)
 	}
 	// The session is up; a Dial to the served service on it waits for
 	// its first ACCEPT (no handshake asked about it) and works.
