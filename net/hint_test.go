@@ -17,8 +17,14 @@ import (
 // waited for the ACCEPT would fail with the refusal, while this one
 // returns and the refusal reaches the first Read, naming the cause.
 func TestDialServedServiceNoAcceptWait(t *testing.T) {
+	for _, network := range []string{"haven4", "haven4+tcp"} {
+		t.Run(network, func(t *testing.T) { testDialServedService(t, network) })
+	}
+}
+
+func testDialServedService(t *testing.T, network string) {
 	lc := ListenConfig{Service: "echo", Config: Config{Backlog: 1}}
-	ln, err := lc.Listen(context.Background(), "haven4", "127.0.0.1:0")
+	ln, err := lc.Listen(context.Background(), "haven", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +34,11 @@ func TestDialServedServiceNoAcceptWait(t *testing.T) {
 	// server sends once the stream is in the backlog.
 	first := &Dialer{Service: "other", Timeout: 10 * time.Second}
 	defer first.Close()
-	if _, err := first.Dial("haven4", ln.Addr().String()); err == nil {
+	if _, err := first.Dial(network, ln.Addr().String()); err == nil {
 		t.Fatal("dial to an unserved service succeeded")
 	}
 	first.Service = "echo"
-	c1, err := first.Dial("haven4", ln.Addr().String())
+	c1, err := first.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +46,7 @@ func TestDialServedServiceNoAcceptWait(t *testing.T) {
 
 	d := &Dialer{Service: "echo", Timeout: 10 * time.Second}
 	defer d.Close()
-	c, err := d.Dial("haven4", ln.Addr().String())
+	c, err := d.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatalf("Dial waited for the stream's answer: %v", err)
 	}
