@@ -80,8 +80,11 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // DialContext connects to address on network: it finds or makes the
 // session to the peer and opens a stream channel. The first channel to a
 // service on a session returns once the peer has accepted it, so an
-// unserved service fails here, with its name. Later ones to a service the
-// peer has accepted on that session return at once, without the round
+// unserved service fails here, with its name. A Dial that makes the
+// session asks in its handshake whether the peer serves d.Service, and a
+// "served" answer counts as that acceptance: a new session's first Dial
+// takes one round trip (docs/PROTOCOL.md §7.2). Later ones to a service
+// the peer has accepted on that session return at once, without the round
 // trip (as quic-go's OpenStreamSync does); if the peer refuses one after
 // all (the service closed meanwhile, its accept backlog full), the refusal
 // shows on the first Read or Write, and the next Dial waits again.
