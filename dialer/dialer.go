@@ -98,7 +98,8 @@ func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 // The first dial on a network makes the socket and the static key object
 // (one X25519 multiplication) before its handshake can start; the
 // handshake's ephemeral key pair (another) is generated meanwhile on a
-// spare core (secure.StartEphemeral).
+// spare core (secure.StartEphemeral), or by the handshake itself if no
+// core has started it by then.
 func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, peer wire.PublicKey,
 	addr netip.AddrPort, first endpoint.FirstService) (*endpoint.Session, *endpoint.Endpoint, error) {
 	p.mu.Lock()
