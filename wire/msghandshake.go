@@ -257,7 +257,8 @@ func (p *InitPayload) Parse(b []byte) error {
 // FNV-1a of its name's bytes, 1 in place of 0 (which means no hint). Two
 // names may share a hint: a responder that serves one answers "served"
 // for both, and a refusal then arrives as it would without the hint
-// (PROTOCOL.md §7.2).
+// (PROTOCOL.md §7.2). Written out rather than with hash/fnv, whose hasher
+// would be an allocation on every dial.
 func ServiceHint(name string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(name); i++ {

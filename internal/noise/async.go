@@ -37,7 +37,8 @@ import (
 // slower than doing the work in turn; with claim, overlapping is never
 // slower than not overlapping.
 
-// dhTask is one X25519 operation run by a helper goroutine.
+// dhTask is one X25519 operation for a helper goroutine, or for the
+// handshake itself if no helper has started it when it is needed.
 type dhTask struct {
 	gen bool        // generate kp (a fresh ephemeral key pair) instead of a DH
 	kp  KeyPair     // the local key pair of a DH; the generated pair
@@ -62,9 +63,12 @@ const (
 	taskClaimed
 )
 
+// take claims t for the caller, unrun, if nobody has claimed it yet.
+func (t *dhTask) take() bool { return t.state.CompareAndSwap(taskQueued, taskClaimed) }
+
 // claim runs t if nobody has claimed it yet; it reports whether it did.
 func (t *dhTask) claim() bool {
-	if !t.state.CompareAndSwap(taskQueued, taskClaimed) {
+	if !t.take() {
 		return false
 	}
 	t.run()
@@ -83,7 +87,7 @@ func (t *dhTask) finish() {
 // cancel drops t unrun if nobody has claimed it, else waits for the
 // helper running it: either way nothing touches t when cancel returns.
 func (t *dhTask) cancel() {
-	if t.state.CompareAndSwap(taskQueued, taskClaimed) {
+	if t.take() {
 		t.wg.Done()
 		return
 	}
