@@ -21,6 +21,7 @@ var rank = map[string]int{
 	"internal/doccheck": 0,
 	"internal/idtable":  0,
 	"wire":              1,
+	"internal/aesgcm":   1,
 	"internal/noise":    2,
 	"mux/congestion":    2,
 	"mux/internal/buf":  2,
