@@ -168,30 +168,40 @@ ctrDone:
 	VZEROUPPER
 	RET
 
-// MULACC multiplies four reflected blocks d by the four powers at p and
-// adds the unreduced products to Z8 (low halves), Z9 (high halves) and
-// Z10 (middle terms). It uses Z4-Z7 and Z11.
+// MULACC multiplies four reflected blocks d by the four powers at p (a
+// 64-byte memory operand) and adds the unreduced products to Z8 (low
+// halves), Z9 (high halves) and Z10 (middle terms), with temporaries Z11
+// and Z12. MULSET is the same for the first group: it sets the sums.
 #define MULACC(d, p) \
-	VMOVDQU64  p, Z11; \
-	VPCLMULQDQ $0x00, Z11, d, Z4; \
-	VPCLMULQDQ $0x11, Z11, d, Z5; \
-	VPCLMULQDQ $0x01, Z11, d, Z6; \
-	VPCLMULQDQ $0x10, Z11, d, Z7; \
-	VPXORQ     Z4, Z8, Z8; \
-	VPXORQ     Z5, Z9, Z9; \
-	VPTERNLOGD $0x96, Z6, Z7, Z10
+	VPCLMULQDQ $0x00, p, d, Z11; \
+	VPXORQ     Z11, Z8, Z8; \
+	VPCLMULQDQ $0x11, p, d, Z11; \
+	VPXORQ     Z11, Z9, Z9; \
+	VPCLMULQDQ $0x01, p, d, Z11; \
+	VPCLMULQDQ $0x10, p, d, Z12; \
+	VPTERNLOGD $0x96, Z11, Z12, Z10
 
-// REDUCE folds the middle terms X10 into X8:X9 (low:high) and reduces the
-// 256-bit product modulo P into dst. X13 holds poly.
-#define REDUCE(dst) \
+#define MULSET(d, p) \
+	VPCLMULQDQ $0x00, p, d, Z8; \
+	VPCLMULQDQ $0x11, p, d, Z9; \
+	VPCLMULQDQ $0x01, p, d, Z10; \
+	VPCLMULQDQ $0x10, p, d, Z11; \
+	VPXORQ     Z11, Z10, Z10
+
+// REDUCE1 and REDUCE2 fold the middle terms X10 into X8:X9 (low:high) and
+// reduce the 256-bit product modulo P into dst, in two halves so that
+// AES rounds can go between them.
+#define REDUCE1 \
 	VPSLLDQ    $8, X10, X11; \
 	VPSRLDQ    $8, X10, X10; \
 	VPXOR      X11, X8, X8; \
 	VPXOR      X10, X9, X9; \
-	VPCLMULQDQ $0x10, X13, X8, X11; \
+	VPCLMULQDQ $0x10, poly<>(SB), X8, X11; \
 	VPSHUFD    $0x4e, X8, X8; \
-	VPXOR      X11, X8, X8; \
-	VPCLMULQDQ $0x10, X13, X8, X11; \
+	VPXOR      X11, X8, X8
+
+#define REDUCE2(dst) \
+	VPCLMULQDQ $0x10, poly<>(SB), X8, X11; \
 	VPSHUFD    $0x4e, X8, X8; \
 	VPXOR      X11, X8, X8; \
 	VPXOR      X9, X8, dst
@@ -204,10 +214,30 @@ ctrDone:
 	VEXTRACTI32X4 $1, y, X11; \
 	VPXOR         X11, x, x
 
+// GHASH16 absorbs up to sixteen blocks in d0-d3 (raw bytes, zero past the
+// end) into the state X13: the state is added to the first block, and
+// block i of m is multiplied by H^(m-i), read from ht[16-m+i] at R11
+// (zero past ht[15], so that absent blocks add nothing). One reduction
+// per sixteen blocks.
+#define GHASH16(d0, d1, d2, d3) \
+	VPSHUFB Z31, d0, d0; \
+	VPSHUFB Z31, d1, d1; \
+	VPSHUFB Z31, d2, d2; \
+	VPSHUFB Z31, d3, d3; \
+	VPXORQ  Z13, d0, d0; \
+	MULSET(d0, 0(R11)); \
+	MULACC(d1, 64(R11)); \
+	MULACC(d2, 128(R11)); \
+	MULACC(d3, 192(R11)); \
+	FOLD4(Z8, Y8, X8); \
+	FOLD4(Z9, Y9, X9); \
+	FOLD4(Z10, Y10, X10); \
+	REDUCE1; \
+	REDUCE2(X13)
+
 // func powers(ht *[32][16]byte)
 TEXT ·powers(SB), NOSPLIT, $0-8
 	MOVQ    ht+0(FP), AX
-	VMOVDQU poly<>(SB), X13
 	VMOVDQU 240(AX), X1
 	VMOVDQU X1, X0
 	MOVQ    $224, CX
@@ -218,35 +248,13 @@ powLoop:
 	VPCLMULQDQ $0x01, X1, X0, X10
 	VPCLMULQDQ $0x10, X1, X0, X11
 	VPXOR      X11, X10, X10
-	REDUCE(X0)
+	REDUCE1
+	REDUCE2(X0)
 	VMOVDQU    X0, (AX)(CX*1)
 	SUBQ       $16, CX
 	JGE        powLoop
 	VZEROUPPER
 	RET
-
-// GHASH16 absorbs the up to sixteen blocks in Z0-Z3 (raw bytes, zero past
-// the end) into the state X12: the state is added to the first block, and
-// block i of m is multiplied by H^(m-i), read from ht[16-m+i] at R11
-// (zero past ht[15], so absent blocks add nothing). One reduction per
-// sixteen blocks.
-#define GHASH16 \
-	VPSHUFB Z31, Z0, Z0; \
-	VPSHUFB Z31, Z1, Z1; \
-	VPSHUFB Z31, Z2, Z2; \
-	VPSHUFB Z31, Z3, Z3; \
-	VPXORQ  Z12, Z0, Z0; \
-	VPXORQ  Z8, Z8, Z8; \
-	VPXORQ  Z9, Z9, Z9; \
-	VPXORQ  Z10, Z10, Z10; \
-	MULACC(Z0, 0(R11)); \
-	MULACC(Z1, 64(R11)); \
-	MULACC(Z2, 128(R11)); \
-	MULACC(Z3, 192(R11)); \
-	FOLD4(Z8, Y8, X8); \
-	FOLD4(Z9, Y9, X9); \
-	FOLD4(Z10, Y10, X10); \
-	REDUCE(X12)
 
 // CHUNK sets R10 to the bytes of this iteration: min(rem, 256).
 #define CHUNK(rem) \
@@ -283,15 +291,37 @@ powLoop:
 	BZHIQ   R12, R8, R9; \
 	KMOVQ   R9, K4
 
+// COUNTERS puts the next sixteen counter blocks in Z0-Z3, with round 0.
+#define COUNTERS \
+	VPSHUFB Z31, Z15, Z0; \
+	VPADDD  Z14, Z15, Z15; \
+	VPSHUFB Z31, Z15, Z1; \
+	VPADDD  Z14, Z15, Z15; \
+	VPSHUFB Z31, Z15, Z2; \
+	VPADDD  Z14, Z15, Z15; \
+	VPSHUFB Z31, Z15, Z3; \
+	VPADDD  Z14, Z15, Z15; \
+	VPXORQ  Z16, Z0, Z0; \
+	VPXORQ  Z16, Z1, Z1; \
+	VPXORQ  Z16, Z2, Z2; \
+	VPXORQ  Z16, Z3, Z3
+
+#define LASTROUND \
+	VAESENCLAST Z30, Z0, Z0; \
+	VAESENCLAST Z30, Z1, Z1; \
+	VAESENCLAST Z30, Z2, Z2; \
+	VAESENCLAST Z30, Z3, Z3
+
 // func crypt(rk *[15][16]byte, ht *[32][16]byte, j0 *[16]byte, dst, src *byte, n int, ad *byte, adLen int, lens, tag *[16]byte, dec int)
 //
 // One pass of AES-256-GCM: tag = GHASH(ad, c, lens) xor E(J0), and dst =
 // src xor the keystream from J0+1, where c is dst when sealing (dec = 0)
 // and src when opening. Each iteration encrypts sixteen counter blocks
-// and hashes the sixteen blocks of c it produces or reads; the hash of
-// one iteration and the AES rounds of the next are independent, so the
-// CPU overlaps them. Registers: Z16-Z30 round keys, Z31 revMask, Z15 the
-// next counters (reflected), Z14 inc4, X13 poly, X12 the hash state.
+// and, between its AES rounds, hashes the previous iteration's sixteen
+// blocks of c (kept in Z4-Z7), so that the AES and carry-less
+// multiplication units work at once. Registers: Z16-Z30 round keys, Z31
+// revMask, Z15 the next counters (reflected), Z14 inc4, X13 the hash
+// state, Z8-Z12 hashing.
 TEXT ·crypt(SB), NOSPLIT, $0-88
 	MOVQ rk+0(FP), AX
 	MOVQ ht+8(FP), DX
@@ -317,8 +347,7 @@ TEXT ·crypt(SB), NOSPLIT, $0-88
 	VBROADCASTI32X4 224(AX), Z30
 	VBROADCASTI32X4 revMask<>(SB), Z31
 	VBROADCASTI32X4 inc4<>(SB), Z14
-	VMOVDQU poly<>(SB), X13
-	VPXOR   X12, X12, X12
+	VPXOR   X13, X13, X13
 	MOVQ    $-1, R8
 	XORQ    R13, R13
 
@@ -373,7 +402,7 @@ adPart:
 	VMOVDQU8.Z 192(BX), K4, Z3
 
 adLoaded:
-	GHASH16
+	GHASH16(Z0, Z1, Z2, Z3)
 	ADDQ R10, BX
 	SUBQ R10, AX
 	JNZ  adLoop
@@ -382,22 +411,44 @@ adDone:
 	MOVQ  dec+80(FP), AX
 	TESTQ CX, CX
 	JLE   lenBlock
+	JMP   firstChunk
 
-mainLoop:
+mainLoop: // AES of this chunk, interleaved with the hash of the last (R11)
 	CHUNK(CX)
-	POWERS
-	VPADDD  Z14, Z15, Z9
-	VPADDD  Z14, Z9, Z10
-	VPADDD  Z14, Z10, Z11
-	VPSHUFB Z31, Z15, Z0
-	VPSHUFB Z31, Z9, Z1
-	VPSHUFB Z31, Z10, Z2
-	VPSHUFB Z31, Z11, Z3
-	VPADDD  Z14, Z11, Z15
-	VPXORQ  Z16, Z0, Z0
-	VPXORQ  Z16, Z1, Z1
-	VPXORQ  Z16, Z2, Z2
-	VPXORQ  Z16, Z3, Z3
+	COUNTERS
+	VPSHUFB Z31, Z4, Z4
+	VPSHUFB Z31, Z5, Z5
+	VPSHUFB Z31, Z6, Z6
+	VPSHUFB Z31, Z7, Z7
+	VPXORQ  Z13, Z4, Z4
+	AESROUND(Z17)
+	MULSET(Z4, 0(R11))
+	AESROUND(Z18)
+	MULACC(Z5, 64(R11))
+	AESROUND(Z19)
+	MULACC(Z6, 128(R11))
+	AESROUND(Z20)
+	MULACC(Z7, 192(R11))
+	AESROUND(Z21)
+	FOLD4(Z8, Y8, X8)
+	AESROUND(Z22)
+	FOLD4(Z9, Y9, X9)
+	AESROUND(Z23)
+	FOLD4(Z10, Y10, X10)
+	AESROUND(Z24)
+	REDUCE1
+	AESROUND(Z25)
+	REDUCE2(X13)
+	AESROUND(Z26)
+	AESROUND(Z27)
+	AESROUND(Z28)
+	AESROUND(Z29)
+	LASTROUND
+	JMP crypted
+
+firstChunk: // nothing to hash yet
+	CHUNK(CX)
+	COUNTERS
 	AESROUND(Z17)
 	AESROUND(Z18)
 	AESROUND(Z19)
@@ -411,29 +462,33 @@ mainLoop:
 	AESROUND(Z27)
 	AESROUND(Z28)
 	AESROUND(Z29)
-	VAESENCLAST Z30, Z0, Z0
-	VAESENCLAST Z30, Z1, Z1
-	VAESENCLAST Z30, Z2, Z2
-	VAESENCLAST Z30, Z3, Z3
-	CMPQ        R10, $256
-	JB          mainPart
-	VMOVDQU64   0(SI), Z4
-	VMOVDQU64   64(SI), Z5
-	VMOVDQU64   128(SI), Z6
-	VMOVDQU64   192(SI), Z7
-	VPXORQ      Z4, Z0, Z0
-	VPXORQ      Z5, Z1, Z1
-	VPXORQ      Z6, Z2, Z2
-	VPXORQ      Z7, Z3, Z3
-	VMOVDQU64   Z0, 0(DI)
-	VMOVDQU64   Z1, 64(DI)
-	VMOVDQU64   Z2, 128(DI)
-	VMOVDQU64   Z3, 192(DI)
-	TESTQ       AX, AX
-	JZ          mainHash
-	JMP         mainHashSrc
+	LASTROUND
 
-mainPart: // R10 < 256: byte masks; the hashed blocks are zero past the end
+crypted: // Z0-Z3 keystream: XOR, store, and keep this chunk's c in Z4-Z7
+	POWERS
+	CMPQ      R10, $256
+	JB        mainPart
+	VMOVDQU64 0(SI), Z4
+	VMOVDQU64 64(SI), Z5
+	VMOVDQU64 128(SI), Z6
+	VMOVDQU64 192(SI), Z7
+	VPXORQ    Z4, Z0, Z0
+	VPXORQ    Z5, Z1, Z1
+	VPXORQ    Z6, Z2, Z2
+	VPXORQ    Z7, Z3, Z3
+	VMOVDQU64 Z0, 0(DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z2, 128(DI)
+	VMOVDQU64 Z3, 192(DI)
+	TESTQ     AX, AX
+	JNZ       next
+	VMOVDQA64 Z0, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z3, Z7
+	JMP       next
+
+mainPart: // R10 < 256: byte masks; the kept blocks are zero past the end
 	MASKS
 	VMOVDQU8.Z 0(SI), K1, Z4
 	VMOVDQU8.Z 64(SI), K2, Z5
@@ -448,41 +503,35 @@ mainPart: // R10 < 256: byte masks; the hashed blocks are zero past the end
 	VMOVDQU8   Z2, K3, 128(DI)
 	VMOVDQU8   Z3, K4, 192(DI)
 	TESTQ      AX, AX
-	JNZ        mainHashSrc
-	VMOVDQU8.Z Z0, K1, Z0
-	VMOVDQU8.Z Z1, K2, Z1
-	VMOVDQU8.Z Z2, K3, Z2
-	VMOVDQU8.Z Z3, K4, Z3
-	JMP        mainHash
+	JNZ        next
+	VMOVDQU8.Z Z0, K1, Z4
+	VMOVDQU8.Z Z1, K2, Z5
+	VMOVDQU8.Z Z2, K3, Z6
+	VMOVDQU8.Z Z3, K4, Z7
 
-mainHashSrc: // opening: c is the input
-	VMOVDQA64 Z4, Z0
-	VMOVDQA64 Z5, Z1
-	VMOVDQA64 Z6, Z2
-	VMOVDQA64 Z7, Z3
-
-mainHash:
-	GHASH16
+next:
 	ADDQ R10, SI
 	ADDQ R10, DI
 	SUBQ R10, CX
 	JNZ  mainLoop
+	GHASH16(Z4, Z5, Z6, Z7) // the last chunk
 
 lenBlock: // the lengths block, multiplied by H; then the tag
 	MOVQ       lens+64(FP), BX
 	VMOVDQU    (BX), X0
 	VPSHUFB    X31, X0, X0
-	VPXOR      X12, X0, X0
+	VPXOR      X13, X0, X0
 	VMOVDQU    240(DX), X1
 	VPCLMULQDQ $0x00, X1, X0, X8
 	VPCLMULQDQ $0x11, X1, X0, X9
 	VPCLMULQDQ $0x01, X1, X0, X10
 	VPCLMULQDQ $0x10, X1, X0, X11
 	VPXOR      X11, X10, X10
-	REDUCE(X12)
-	VPSHUFB    X31, X12, X12
+	REDUCE1
+	REDUCE2(X13)
+	VPSHUFB    X31, X13, X13
 	MOVQ       tag+72(FP), BX
-	VPXOR      (BX), X12, X12
-	VMOVDQU    X12, (BX)
+	VPXOR      (BX), X13, X13
+	VMOVDQU    X13, (BX)
 	VZEROUPPER
 	RET
