@@ -262,3 +262,21 @@ func FuzzDifferential(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNew(b *testing.B) {
+	key := make([]byte, KeySize)
+	b.Run("haven", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := New(key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			stdGCM(b, key)
+		}
+	})
+}
