@@ -3,7 +3,9 @@ package endpoint
 import (
 	"sync"
 
+	"github.com/havenproto/haven/internal/aesgcm"
 	"github.com/havenproto/haven/internal/secure"
+	"github.com/havenproto/haven/wire"
 )
 
 // sealChunk is how many packets one crypto task encrypts.
@@ -105,9 +107,20 @@ func cryptoWorker() {
 	}
 }
 
-// sealJobs encrypts a run's packets in place (spread), so that they are
-// then written in packet-number order.
+// sealJobs encrypts a run's packets in place, so that they are then
+// written in packet-number order: spread over cores, or all here when the
+// session's AEAD is internal/aesgcm's VAES kernel. That one seals a
+// 1,472-byte packet in about 140 ns, a run of 88 in 12 µs, and the bytes
+// it reads were just written by this goroutine, so a hand-off costs more
+// than it saves: at MTU 1,500 bulk +7 % sealed here (2026-12-07; 8
+// streams, and chunks of 32 or 44, within the noise).
 func (s *Session) sealJobs(jobs []secure.SealJob, wg *sync.WaitGroup) {
+	if s.suite == wire.SuiteAESGCM && aesgcm.Supported {
+		for i := range jobs {
+			jobs[i].Seal()
+		}
+		return
+	}
 	spread(jobs, sealChunk, wg, sealTask, sealOne)
 }
 
