@@ -514,7 +514,36 @@ next:
 	ADDQ R10, DI
 	SUBQ R10, CX
 	JNZ  mainLoop
-	GHASH16(Z4, Z5, Z6, Z7) // the last chunk
+
+	// The last chunk, m = ceil(R10/16) blocks. With room for one more
+	// (m < 16), the lengths block goes in as block m, with the powers of
+	// m+1 blocks: one reduction less at the end of the chain.
+	CMPQ R10, $240
+	JA   lastFull
+	LEAQ 15(R10), CX
+	SHRQ $4, CX
+	SHLQ $1, CX     // 2m: the first qword of block m among Z4-Z7's 32
+	MOVL $3, R9
+	SHLQ CX, R9     // the two qwords of block m
+	MOVQ lens+64(FP), BX
+	VBROADCASTI32X4 (BX), Z8
+	KMOVW     R9, K1
+	SHRQ      $8, R9
+	KMOVW     R9, K2
+	SHRQ      $8, R9
+	KMOVW     R9, K3
+	SHRQ      $8, R9
+	KMOVW     R9, K4
+	VMOVDQU64 Z8, K1, Z4
+	VMOVDQU64 Z8, K2, Z5
+	VMOVDQU64 Z8, K3, Z6
+	VMOVDQU64 Z8, K4, Z7
+	SUBQ      $16, R11
+	GHASH16(Z4, Z5, Z6, Z7)
+	JMP       tagOut
+
+lastFull:
+	GHASH16(Z4, Z5, Z6, Z7)
 
 lenBlock: // the lengths block, multiplied by H; then the tag
 	MOVQ       lens+64(FP), BX
@@ -529,6 +558,8 @@ lenBlock: // the lengths block, multiplied by H; then the tag
 	VPXOR      X11, X10, X10
 	REDUCE1
 	REDUCE2(X13)
+
+tagOut:
 	VPSHUFB    X31, X13, X13
 	MOVQ       tag+72(FP), BX
 	VPXOR      (BX), X13, X13
