@@ -10,11 +10,13 @@
 // and elsewhere crypto/cipher's. Both produce the same bytes
 // (TestDifferential), so the choice is invisible on the wire.
 //
-// The implementation is in three assembly kernels (aesgcm_amd64.s): the
-// CTR keystream, 16 blocks per iteration; GHASH, 16 blocks per reduction
-// (aggregated with the powers H^16..H^1); and the powers of H. Partial
-// blocks are loaded and stored with byte masks, so no kernel copies its
-// input. The AES-256 key schedule is computed in Go (keys.go).
+// The implementation is two assembly kernels (aesgcm_amd64.s): crypt, one
+// pass over a message that encrypts 16 counter blocks per iteration and
+// hashes the previous 16 between their AES rounds (GHASH aggregated with
+// the powers H^16..H^1, one reduction per 16 blocks), and powers, which
+// computes those powers for a new key. Partial blocks are loaded and
+// stored with byte masks, so nothing is copied. The AES-256 key schedule
+// is computed in Go (keys.go).
 package aesgcm
 
 import (
@@ -73,8 +75,8 @@ type gcm struct {
 func newGCM(key []byte) *gcm {
 	g := new(gcm)
 	expandKey256(&g.rk, key)
-	var h, zero, ctr [16]byte
-	ctrXor(&g.rk, &ctr, &h[0], &zero[0], 16) // H = E_K(0^128)
+	var h, zero [16]byte
+	g.encryptBlock(&h, &zero) // H = E_K(0^128)
 	// The reflected H as a 128-bit integer (bit i is the coefficient of
 	// x^(127-i)), shifted left by one: H·x^-1 mod P.
 	lo := binary.BigEndian.Uint64(h[8:])
@@ -158,6 +160,17 @@ func (g *gcm) setup(j0, lens *[16]byte, nonce []byte, adLen, n int) {
 	j0[15] = 1
 	binary.BigEndian.PutUint64(lens[:8], uint64(adLen)*8)
 	binary.BigEndian.PutUint64(lens[8:], uint64(n)*8)
+}
+
+// encryptBlock sets dst to E_K(src), one AES block, with crypt: the
+// keystream of a single-block message is E_K(J0+1), so J0 is src minus
+// one in its last 32 bits (the counter wraps as CTR's does). The hash it
+// computes on the way is discarded, so it may run before ht is filled.
+func (g *gcm) encryptBlock(dst, src *[16]byte) {
+	var j0, zero, lens, tag [16]byte
+	j0 = *src
+	binary.BigEndian.PutUint32(j0[12:], binary.BigEndian.Uint32(src[12:])-1)
+	crypt(&g.rk, &g.ht, &j0, &dst[0], &zero[0], 16, nil, 0, &lens, &tag, 0)
 }
 
 // sliceForAppend extends in by n bytes, reallocating if needed, and

@@ -10,13 +10,6 @@ import "golang.org/x/sys/cpu"
 var Supported = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasBMI2
 
-// ctrXor XORs n > 0 bytes of src with the AES-256 CTR keystream under rk,
-// starting at the counter block *ctr (its last four bytes count, big
-// endian, modulo 2^32), into dst. dst and src are equal or do not overlap.
-//
-//go:noescape
-func ctrXor(rk *[rounds + 1][16]byte, ctr *[16]byte, dst, src *byte, n int)
-
 // crypt is one pass of AES-256-GCM under rk and ht: it XORs the n bytes
 // of src with the CTR keystream from J0+1 into dst, and writes the tag,
 // GHASH(ad, c, *lens) xor E(J0), to *tag, where c is dst when sealing

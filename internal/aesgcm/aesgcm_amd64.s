@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// The three kernels of AES-256-GCM (aesgcm.go). GHASH works on
+// The two kernels of AES-256-GCM (aesgcm.go). GHASH works on
 // byte-reflected blocks (VPSHUFB with revMask): as a 128-bit integer, bit
 // i is then the coefficient of x^(127-i), and a carry-less product of a
 // reflected block and a reflected H·x^-1 is the reflected 256-bit a·H.
@@ -53,120 +53,6 @@ GLOBL laneOne<>(SB), RODATA|NOPTR, $64
 	VAESENC k, Z1, Z1; \
 	VAESENC k, Z2, Z2; \
 	VAESENC k, Z3, Z3
-
-// func ctrXor(rk *[15][16]byte, ctr *[16]byte, dst, src *byte, n int)
-//
-// Z16-Z30: the round keys in every lane; Z31: revMask; Z15: the next four
-// counters, reflected; Z14: inc4. Sixteen blocks per iteration in Z0-Z3;
-// the last iteration loads and stores through byte masks.
-TEXT ·ctrXor(SB), NOSPLIT, $0-40
-	MOVQ rk+0(FP), AX
-	MOVQ ctr+8(FP), BX
-	MOVQ dst+16(FP), DI
-	MOVQ src+24(FP), SI
-	MOVQ n+32(FP), CX
-	TESTQ CX, CX
-	JLE  ctrDone
-
-	VBROADCASTI32X4 0(AX), Z16
-	VBROADCASTI32X4 16(AX), Z17
-	VBROADCASTI32X4 32(AX), Z18
-	VBROADCASTI32X4 48(AX), Z19
-	VBROADCASTI32X4 64(AX), Z20
-	VBROADCASTI32X4 80(AX), Z21
-	VBROADCASTI32X4 96(AX), Z22
-	VBROADCASTI32X4 112(AX), Z23
-	VBROADCASTI32X4 128(AX), Z24
-	VBROADCASTI32X4 144(AX), Z25
-	VBROADCASTI32X4 160(AX), Z26
-	VBROADCASTI32X4 176(AX), Z27
-	VBROADCASTI32X4 192(AX), Z28
-	VBROADCASTI32X4 208(AX), Z29
-	VBROADCASTI32X4 224(AX), Z30
-	VBROADCASTI32X4 revMask<>(SB), Z31
-	VBROADCASTI32X4 inc4<>(SB), Z14
-	VBROADCASTI32X4 (BX), Z15
-	VPSHUFB Z31, Z15, Z15
-	VPADDD  laneInc<>(SB), Z15, Z15
-
-ctrLoop:
-	VPADDD  Z14, Z15, Z9
-	VPADDD  Z14, Z9, Z10
-	VPADDD  Z14, Z10, Z11
-	VPSHUFB Z31, Z15, Z0
-	VPSHUFB Z31, Z9, Z1
-	VPSHUFB Z31, Z10, Z2
-	VPSHUFB Z31, Z11, Z3
-	VPADDD  Z14, Z11, Z15
-	VPXORQ  Z16, Z0, Z0
-	VPXORQ  Z16, Z1, Z1
-	VPXORQ  Z16, Z2, Z2
-	VPXORQ  Z16, Z3, Z3
-	AESROUND(Z17)
-	AESROUND(Z18)
-	AESROUND(Z19)
-	AESROUND(Z20)
-	AESROUND(Z21)
-	AESROUND(Z22)
-	AESROUND(Z23)
-	AESROUND(Z24)
-	AESROUND(Z25)
-	AESROUND(Z26)
-	AESROUND(Z27)
-	AESROUND(Z28)
-	AESROUND(Z29)
-	VAESENCLAST Z30, Z0, Z0
-	VAESENCLAST Z30, Z1, Z1
-	VAESENCLAST Z30, Z2, Z2
-	VAESENCLAST Z30, Z3, Z3
-	CMPQ CX, $256
-	JB   ctrTail
-	VPXORQ    0(SI), Z0, Z0
-	VPXORQ    64(SI), Z1, Z1
-	VPXORQ    128(SI), Z2, Z2
-	VPXORQ    192(SI), Z3, Z3
-	VMOVDQU64 Z0, 0(DI)
-	VMOVDQU64 Z1, 64(DI)
-	VMOVDQU64 Z2, 128(DI)
-	VMOVDQU64 Z3, 192(DI)
-	ADDQ $256, SI
-	ADDQ $256, DI
-	SUBQ $256, CX
-	JNZ  ctrLoop
-	JMP  ctrDone
-
-ctrTail: // 0 < CX < 256: up to four 64-byte segments, the last partial
-	MOVQ       $-1, R8
-	BZHIQ      CX, R8, R9
-	KMOVQ      R9, K1
-	VMOVDQU8.Z 0(SI), K1, Z4
-	VPXORQ     Z4, Z0, Z0
-	VMOVDQU8   Z0, K1, 0(DI)
-	SUBQ       $64, CX
-	JBE        ctrDone
-	BZHIQ      CX, R8, R9
-	KMOVQ      R9, K1
-	VMOVDQU8.Z 64(SI), K1, Z4
-	VPXORQ     Z4, Z1, Z1
-	VMOVDQU8   Z1, K1, 64(DI)
-	SUBQ       $64, CX
-	JBE        ctrDone
-	BZHIQ      CX, R8, R9
-	KMOVQ      R9, K1
-	VMOVDQU8.Z 128(SI), K1, Z4
-	VPXORQ     Z4, Z2, Z2
-	VMOVDQU8   Z2, K1, 128(DI)
-	SUBQ       $64, CX
-	JBE        ctrDone
-	BZHIQ      CX, R8, R9
-	KMOVQ      R9, K1
-	VMOVDQU8.Z 192(SI), K1, Z4
-	VPXORQ     Z4, Z3, Z3
-	VMOVDQU8   Z3, K1, 192(DI)
-
-ctrDone:
-	VZEROUPPER
-	RET
 
 // MULACC multiplies four reflected blocks d by the four powers at p (a
 // 64-byte memory operand) and adds the unreduced products to Z8 (low
