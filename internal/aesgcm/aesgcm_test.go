@@ -166,6 +166,59 @@ func TestSealOpenAllocs(t *testing.T) {
 	}
 }
 
+// TestFallback checks that New hands out crypto/cipher's AES-GCM where the
+// kernels cannot run, with the same answers.
+func TestFallback(t *testing.T) {
+	saved := Supported
+	t.Cleanup(func() { Supported = saved })
+	Supported = false
+	key := bytes.Repeat([]byte{7}, KeySize)
+	g, err := New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ours := g.(*gcm); ours {
+		t.Fatal("New returned the kernels' AEAD on a CPU marked unsupported")
+	}
+	nonce := make([]byte, NonceSize)
+	if got, want := g.Seal(nil, nonce, []byte("haven"), nil), stdGCM(t, key).Seal(nil, nonce, []byte("haven"), nil); !bytes.Equal(got, want) {
+		t.Fatalf("fallback Seal = %x, want %x", got, want)
+	}
+	if _, err := New(key[:16]); err == nil {
+		t.Fatal("New accepted a 16-byte key")
+	}
+}
+
+// FuzzDifferential seals and opens random messages with both
+// implementations.
+func FuzzDifferential(f *testing.F) {
+	f.Add([]byte("key"), []byte("nonce"), []byte("plaintext"), []byte("ad"))
+	f.Add([]byte{}, []byte{}, make([]byte, 1416), make([]byte, 40))
+	f.Add([]byte{1}, []byte{0xff, 0xff, 0xff, 0xff}, make([]byte, 300), make([]byte, 257))
+	f.Fuzz(func(t *testing.T, keySeed, nonceSeed, pt, ad []byte) {
+		if !Supported {
+			t.Skip("no kernels on this CPU")
+		}
+		key := make([]byte, KeySize)
+		copy(key, keySeed)
+		nonce := make([]byte, NonceSize)
+		copy(nonce[NonceSize-min(len(nonceSeed), NonceSize):], nonceSeed)
+		ours, err := New(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := stdGCM(t, key).Seal(nil, nonce, pt, ad)
+		got := ours.Seal(nil, nonce, pt, ad)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Seal differs: got %x want %x", got, want)
+		}
+		opened, err := ours.Open(nil, nonce, got, ad)
+		if err != nil || !bytes.Equal(opened, pt) {
+			t.Fatalf("Open = %x, %v", opened, err)
+		}
+	})
+}
+
 // benchAEADs runs op under both implementations on a 1,416-byte packet
 // under 40 bytes of associated data.
 func benchAEADs(b *testing.B, op func(b *testing.B, g cipher.AEAD, buf, nonce, ad []byte)) {
