@@ -108,14 +108,9 @@ func (g *gcm) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 		panic("aesgcm: message too large for GCM")
 	}
 	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
-	if inexactOverlap(out, plaintext) {
-		panic("aesgcm: invalid buffer overlap of output and input")
-	}
-	if inexactOverlap(out, additionalData) {
-		panic("aesgcm: invalid buffer overlap of output and additional data")
-	}
+	checkOverlap(out, plaintext, additionalData)
 	var j0, lens [16]byte
-	g.setup(&j0, &lens, nonce, len(additionalData), len(plaintext))
+	setup(&j0, &lens, nonce, len(additionalData), len(plaintext))
 	n := len(plaintext)
 	crypt(&g.rk, &g.ht, &j0, unsafe.SliceData(out), unsafe.SliceData(plaintext), n,
 		unsafe.SliceData(additionalData), len(additionalData), &lens, (*[16]byte)(out[n:]), 0)
@@ -136,14 +131,9 @@ func (g *gcm) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error
 	}
 	n := len(ciphertext) - TagSize
 	ret, out := sliceForAppend(dst, n)
-	if inexactOverlap(out, ciphertext) {
-		panic("aesgcm: invalid buffer overlap of output and input")
-	}
-	if inexactOverlap(out, additionalData) {
-		panic("aesgcm: invalid buffer overlap of output and additional data")
-	}
+	checkOverlap(out, ciphertext, additionalData)
 	var j0, lens, want [16]byte
-	g.setup(&j0, &lens, nonce, len(additionalData), n)
+	setup(&j0, &lens, nonce, len(additionalData), n)
 	crypt(&g.rk, &g.ht, &j0, unsafe.SliceData(out), unsafe.SliceData(ciphertext), n,
 		unsafe.SliceData(additionalData), len(additionalData), &lens, &want, 1)
 	if subtle.ConstantTimeCompare(want[:], ciphertext[n:]) != 1 {
@@ -155,7 +145,7 @@ func (g *gcm) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error
 
 // setup fills in the pre-counter block J0 (nonce || 1, SP 800-38D §7.1)
 // and GHASH's lengths block, both in bits.
-func (g *gcm) setup(j0, lens *[16]byte, nonce []byte, adLen, n int) {
+func setup(j0, lens *[16]byte, nonce []byte, adLen, n int) {
 	copy(j0[:], nonce)
 	j0[15] = 1
 	binary.BigEndian.PutUint64(lens[:8], uint64(adLen)*8)
@@ -186,12 +176,22 @@ func sliceForAppend(in []byte, n int) (head, tail []byte) {
 	return
 }
 
-// inexactOverlap reports whether x and y share memory at any
-// non-corresponding index (crypto/cipher's rule: the same bytes at the
-// same offsets are allowed, in place).
+// checkOverlap panics, as crypto/cipher does, when the output shares
+// memory with the input at any non-corresponding index (the same bytes at
+// the same offsets are allowed: in place), or with the associated data.
+func checkOverlap(out, in, ad []byte) {
+	if inexactOverlap(out, in) {
+		panic("aesgcm: invalid buffer overlap of output and input")
+	}
+	if inexactOverlap(out, ad) {
+		panic("aesgcm: invalid buffer overlap of output and additional data")
+	}
+}
+
 func inexactOverlap(x, y []byte) bool {
 	if len(x) == 0 || len(y) == 0 || &x[0] == &y[0] {
 		return false
 	}
-	return anyOverlap(x, y)
+	return uintptr(unsafe.Pointer(&x[0])) <= uintptr(unsafe.Pointer(&y[len(y)-1])) &&
+		uintptr(unsafe.Pointer(&y[0])) <= uintptr(unsafe.Pointer(&x[len(x)-1]))
 }

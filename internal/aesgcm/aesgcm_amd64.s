@@ -25,28 +25,17 @@ DATA inc4<>+0(SB)/8, $4
 DATA inc4<>+8(SB)/8, $0
 GLOBL inc4<>(SB), RODATA|NOPTR, $16
 
-// laneInc turns four copies of a reflected counter block into counters
-// +0, +1, +2, +3.
-DATA laneInc<>+0(SB)/8, $0
-DATA laneInc<>+8(SB)/8, $0
-DATA laneInc<>+16(SB)/8, $1
-DATA laneInc<>+24(SB)/8, $0
-DATA laneInc<>+32(SB)/8, $2
-DATA laneInc<>+40(SB)/8, $0
-DATA laneInc<>+48(SB)/8, $3
-DATA laneInc<>+56(SB)/8, $0
-GLOBL laneInc<>(SB), RODATA|NOPTR, $64
-
-// laneOne adds 1 to the counter of each reflected lane.
-DATA laneOne<>+0(SB)/8, $1
-DATA laneOne<>+8(SB)/8, $0
-DATA laneOne<>+16(SB)/8, $1
-DATA laneOne<>+24(SB)/8, $0
-DATA laneOne<>+32(SB)/8, $1
-DATA laneOne<>+40(SB)/8, $0
-DATA laneOne<>+48(SB)/8, $1
-DATA laneOne<>+56(SB)/8, $0
-GLOBL laneOne<>(SB), RODATA|NOPTR, $64
+// laneFirst turns four copies of a reflected J0 into the first four data
+// counters, J0+1 .. J0+4.
+DATA laneFirst<>+0(SB)/8, $1
+DATA laneFirst<>+8(SB)/8, $0
+DATA laneFirst<>+16(SB)/8, $2
+DATA laneFirst<>+24(SB)/8, $0
+DATA laneFirst<>+32(SB)/8, $3
+DATA laneFirst<>+40(SB)/8, $0
+DATA laneFirst<>+48(SB)/8, $4
+DATA laneFirst<>+56(SB)/8, $0
+GLOBL laneFirst<>(SB), RODATA|NOPTR, $64
 
 #define AESROUND(k) \
 	VAESENC k, Z0, Z0; \
@@ -260,8 +249,7 @@ TEXT ·crypt(SB), NOSPLIT, $0-88
 	// The first data counters: J0+1 .. J0+4.
 	VBROADCASTI32X4 (BX), Z15
 	VPSHUFB         Z31, Z15, Z15
-	VPADDD          laneInc<>(SB), Z15, Z15
-	VPADDD          laneOne<>(SB), Z15, Z15
+	VPADDD          laneFirst<>(SB), Z15, Z15
 
 	// The associated data: BX its next byte, AX the bytes left.
 	MOVQ  ad+48(FP), BX
