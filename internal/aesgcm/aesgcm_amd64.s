@@ -81,6 +81,17 @@ GLOBL laneFirst<>(SB), RODATA|NOPTR, $64
 	VPXOR      X11, X8, X8; \
 	VPXOR      X9, X8, dst
 
+// MUL1 sets dst to X0·X1 for single reflected blocks (X1 a power of H in
+// the x^-1 form), reduced.
+#define MUL1(dst) \
+	VPCLMULQDQ $0x00, X1, X0, X8; \
+	VPCLMULQDQ $0x11, X1, X0, X9; \
+	VPCLMULQDQ $0x01, X1, X0, X10; \
+	VPCLMULQDQ $0x10, X1, X0, X11; \
+	VPXOR      X11, X10, X10; \
+	REDUCE1; \
+	REDUCE2(dst)
+
 // FOLD4 xors the four 128-bit lanes of z (whose low half is y, low
 // quarter x) into x.
 #define FOLD4(z, y, x) \
@@ -118,13 +129,7 @@ TEXT ·powers(SB), NOSPLIT, $0-8
 	MOVQ    $224, CX
 
 powLoop:
-	VPCLMULQDQ $0x00, X1, X0, X8
-	VPCLMULQDQ $0x11, X1, X0, X9
-	VPCLMULQDQ $0x01, X1, X0, X10
-	VPCLMULQDQ $0x10, X1, X0, X11
-	VPXOR      X11, X10, X10
-	REDUCE1
-	REDUCE2(X0)
+	MUL1(X0)
 	VMOVDQU    X0, (AX)(CX*1)
 	SUBQ       $16, CX
 	JGE        powLoop
@@ -425,13 +430,7 @@ lenBlock: // the lengths block, multiplied by H; then the tag
 	VPSHUFB    X31, X0, X0
 	VPXOR      X13, X0, X0
 	VMOVDQU    240(DX), X1
-	VPCLMULQDQ $0x00, X1, X0, X8
-	VPCLMULQDQ $0x11, X1, X0, X9
-	VPCLMULQDQ $0x01, X1, X0, X10
-	VPCLMULQDQ $0x10, X1, X0, X11
-	VPXOR      X11, X10, X10
-	REDUCE1
-	REDUCE2(X13)
+	MUL1(X13)
 
 tagOut:
 	VPSHUFB    X31, X13, X13
