@@ -324,7 +324,7 @@ func (s *Session) onPTO(now time.Time) {
 // framesAcked delivers the messages of an acknowledged packet.
 func (s *Session) framesAcked(p *sentPacket) {
 	for i := 0; i < int(p.nf); i++ {
-		f := &p.frames[i]
+		f := s.sent.frame(p, i)
 		if f.kind == fPMTUProbe {
 			s.pmtuAcked(int(p.path), int(f.n))
 			continue
@@ -368,7 +368,7 @@ func (s *Session) AbandonPath(id int) {
 // latest control values are resent, never the lost packet itself.
 func (s *Session) framesLost(p *sentPacket) {
 	for i := 0; i < int(p.nf); i++ {
-		f := &p.frames[i]
+		f := s.sent.frame(p, i)
 		switch f.kind {
 		case fPMTUProbe:
 			s.pmtuLost(int(p.path), int(f.n))

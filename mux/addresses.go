@@ -54,7 +54,7 @@ func (s *Session) appendAddresses(p []byte, room int, sp *sentPacket) ([]byte, b
 	for i := range a.out {
 		m := wire.AdvertiseAddress{Seq: uint32(i + 1), Addr: a.out[i]}
 		if a.pending&(1<<i) == 0 || !s.fits(p, room, m.Len()) ||
-			!record(sp, frameRef{kind: fAddress, n: uint32(i)}) {
+			!s.sent.record(sp, frameRef{kind: fAddress, n: uint32(i)}) {
 			continue
 		}
 		p = m.Append(wire.AppendAlign(p, s.align))

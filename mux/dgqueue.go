@@ -188,11 +188,11 @@ func (s *Session) appendDatagramBlocked(c *channel, p []byte, room int, sp *sent
 	}
 	withMaxData := false
 	for i := 0; i < int(sp.nf); i++ {
-		if f := sp.frames[i]; f.kind == fMaxDataCh && f.ch == c.id {
+		if f := s.sent.frame(sp, i); f.kind == fMaxDataCh && f.ch == c.id {
 			withMaxData = true
 		}
 	}
-	if !withMaxData && (!c.dgBlockDue() || !record(sp, frameRef{kind: fMaxDataCh, ch: c.id})) {
+	if !withMaxData && (!c.dgBlockDue() || !s.sent.record(sp, frameRef{kind: fMaxDataCh, ch: c.id})) {
 		return p
 	}
 	m := &s.store.out

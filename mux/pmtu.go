@@ -118,7 +118,7 @@ func (s *Session) buildPMTUProbe(b []byte, now time.Time, k int) int {
 	p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
 	n := size - wire.TagLen
 	clear(b[len(p):n]) // PADDING to the end (PROTOCOL.md §4.1)
-	record(sp, frameRef{kind: fPMTUProbe, n: uint32(size)})
+	s.sent.record(sp, frameRef{kind: fPMTUProbe, n: uint32(size)})
 	pm.probing, pm.size = true, size
 	s.stats.PMTUProbes++
 	// Neither eliciting nor in flight for recovery: a probe's fate says

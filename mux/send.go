@@ -182,17 +182,6 @@ func (s *Session) spinOut() bool {
 	return s.spin
 }
 
-// record notes a retransmittable message in the packet being built; it
-// reports false when the packet tracks no more.
-func record(sp *sentPacket, f frameRef) bool {
-	if int(sp.nf) == maxFrames {
-		return false
-	}
-	sp.frames[sp.nf] = f
-	sp.nf++
-	return true
-}
-
 // fits reports whether a message of n bytes fits after alignment.
 func (s *Session) fits(p []byte, room, n int) bool {
 	return wire.MessageStart(len(p), s.align)+n <= room
@@ -208,12 +197,12 @@ func (s *Session) controlPending() bool {
 func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, bool) {
 	m := &s.store.out
 	added := false
-	if s.ctrlMaxData && s.fits(p, room, 16) && record(sp, frameRef{kind: fMaxDataSess}) {
+	if s.ctrlMaxData && s.fits(p, room, 16) && s.sent.record(sp, frameRef{kind: fMaxDataSess}) {
 		m.maxData.Max = s.recvLimit
 		p = m.maxData.Append(wire.AppendAlign(p, s.align))
 		s.ctrlMaxData, added = false, true
 	}
-	if s.ctrlMaxChans && s.fits(p, room, 8) && record(sp, frameRef{kind: fMaxChannels}) {
+	if s.ctrlMaxChans && s.fits(p, room, 8) && s.sent.record(sp, frameRef{kind: fMaxChannels}) {
 		m.maxChans.Max = s.creditSent
 		p = m.maxChans.Append(wire.AppendAlign(p, s.align))
 		s.creditAnnounced = s.creditSent
@@ -229,7 +218,7 @@ func (s *Session) appendControl(p []byte, room int, sp *sentPacket) ([]byte, boo
 		p = m.response.Append(wire.AppendAlign(p, s.align))
 		s.ctrlResponse, added = false, true
 	}
-	if s.ctrlChallenge && s.fits(p, room, 16) && record(sp, frameRef{kind: fChallenge}) {
+	if s.ctrlChallenge && s.fits(p, room, 16) && s.sent.record(sp, frameRef{kind: fChallenge}) {
 		m.challenge.Data = s.pathChallenge
 		p = m.challenge.Append(wire.AppendAlign(p, s.align))
 		s.ctrlChallenge, added = false, true
@@ -259,24 +248,24 @@ func (s *Session) sessionCredit() uint64 {
 func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) ([]byte, bool) {
 	m := &s.store.out
 	start := len(p)
-	if c.local && !c.openSeen && c.state != chDone && record(sp, frameRef{kind: fOpen, ch: c.id}) {
+	if c.local && !c.openSeen && c.state != chDone && s.sent.record(sp, frameRef{kind: fOpen, ch: c.id}) {
 		m.open = wire.Open{Type: c.typ, Priority: c.prio, Service: append(m.open.Service[:0], c.service...)}
 		m.open.Window = uint32(c.recvLimit) // bytes, or datagrams (§5.10)
 		p = m.open.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendOpen
 	}
-	if c.pending&pendAccept != 0 && s.fits(p, room, 8) && record(sp, frameRef{kind: fAccept, ch: c.id}) {
+	if c.pending&pendAccept != 0 && s.fits(p, room, 8) && s.sent.record(sp, frameRef{kind: fAccept, ch: c.id}) {
 		m.accept.Window = uint32(c.recvLimit)
 		p = m.accept.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendAccept
 	}
-	if c.pending&pendRefuse != 0 && s.fits(p, room, 8+len(c.refuseText)) && record(sp, frameRef{kind: fRefuse, ch: c.id}) {
+	if c.pending&pendRefuse != 0 && s.fits(p, room, 8+len(c.refuseText)) && s.sent.record(sp, frameRef{kind: fRefuse, ch: c.id}) {
 		m.refuse = wire.Refuse{Code: c.closeCode, Reason: append(m.refuse.Reason[:0], c.refuseText...)}
 		p = m.refuse.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendRefuse
 		c.unackedCtl++
 	}
-	if c.pending&pendMaxData != 0 && s.fits(p, room, 16) && record(sp, frameRef{kind: fMaxDataCh, ch: c.id}) {
+	if c.pending&pendMaxData != 0 && s.fits(p, room, 16) && s.sent.record(sp, frameRef{kind: fMaxDataCh, ch: c.id}) {
 		m.maxData.Max = c.recvLimit
 		p = m.maxData.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendMaxData
@@ -286,13 +275,13 @@ func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) 
 		p = m.blocked.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendBlocked
 	}
-	if c.pending&pendClose != 0 && s.fits(p, room, 8) && record(sp, frameRef{kind: fCloseCh, ch: c.id}) {
+	if c.pending&pendClose != 0 && s.fits(p, room, 8) && s.sent.record(sp, frameRef{kind: fCloseCh, ch: c.id}) {
 		m.close = wire.Close{Code: c.closeCode}
 		p = m.close.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendClose
 		c.unackedCtl++
 	}
-	if c.pending&pendReset != 0 && s.fits(p, room, 16) && record(sp, frameRef{kind: fReset, ch: c.id}) {
+	if c.pending&pendReset != 0 && s.fits(p, room, 16) && s.sent.record(sp, frameRef{kind: fReset, ch: c.id}) {
 		m.reset = wire.Reset{Code: c.resetCode, FinalSize: c.send.SentMax()}
 		p = m.reset.Append(wire.AppendAlign(p, s.align))
 		c.pending &^= pendReset
@@ -345,7 +334,7 @@ func (s *Session) appendStream(c *channel, p []byte, room int, sp *sentPacket) [
 		}
 		mh := wire.MessageHeader{ID: wire.MsgStream, Flags: flags, Length: uint16(n), Arg: uint32(off)}
 		mh.Append(q[hdrAt:hdrAt])
-		record(sp, frameRef{kind: fStream, ch: c.id, off: off, n: uint32(n), fin: fin})
+		s.sent.record(sp, frameRef{kind: fStream, ch: c.id, off: off, n: uint32(n), fin: fin})
 		p = q
 	}
 	return p

@@ -215,6 +215,7 @@ func New(cfg Config, role Role, local, peer wire.PeerID, peerParams wire.Session
 	s.acks.init(cfg, &store.recvd, store.ackOut[:0])
 	store.ackIn.Ranges = store.ackInRanges[:0]
 	s.sent.first = &store.sent
+	s.sent.firstMore = &store.sentMore
 	var cc congestion.Controller
 	if cubic != nil {
 		cubic.Init(congestion.CubicConfig{MaxDatagramSize: s.mtu})

@@ -36,6 +36,7 @@ type sessionStore struct {
 	ackIn wire.Ack // the ACK being applied; Ranges starts in ackInRanges
 
 	sent        [minSentRing]sentPacket
+	sentMore    [minSentMore]frameRef
 	ackOut      [ackInline]wire.AckRange
 	ackInRanges [ackInline]wire.AckRange
 	recvd       buf.InlineRanges // ackState.recvd

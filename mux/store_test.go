@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -95,4 +96,71 @@ func pollTo(from, to *Session, buf []byte, now time.Time) {
 		}
 		to.Receive(buf[:n], now)
 	}
+}
+
+// TestSentRingOverflow: a packet's messages beyond the first live in the
+// ring's overflow; against a model, through growth of ring and overflow,
+// wrap-around, the front retired one packet at a time, and shrinking back
+// to the store's storage.
+func TestSentRingOverflow(t *testing.T) {
+	var first [minSentRing]sentPacket
+	var firstMore [minSentMore]frameRef
+	r := sentRing{first: &first, firstMore: &firstMore}
+	var model [][]frameRef // frames of base, base+1, ...
+	rng := rand.New(rand.NewPCG(1, 2))
+	next := uint64(0)
+	check := func() {
+		t.Helper()
+		if r.n != len(model) {
+			t.Fatalf("ring holds %d packets, model %d", r.n, len(model))
+		}
+		for i, fs := range model {
+			sp := r.get(r.base + uint64(i))
+			if int(sp.nf) != len(fs) {
+				t.Fatalf("packet %d has %d frames, want %d", r.base+uint64(i), sp.nf, len(fs))
+			}
+			for k, want := range fs {
+				if got := *r.frame(sp, k); got != want {
+					t.Fatalf("packet %d frame %d = %+v, want %+v", r.base+uint64(i), k, got, want)
+				}
+			}
+		}
+	}
+	for step := range 20000 {
+		switch {
+		case rng.IntN(3) > 0 && r.n < 300 || r.n == 0:
+			sp := r.add()
+			nf := rng.IntN(maxFrames + 2) // maxFrames+1 tries one too many
+			var fs []frameRef
+			for k := range nf {
+				f := frameRef{kind: frameKind(k), ch: uint32(step), off: next, n: uint32(k)}
+				next++
+				ok := r.record(sp, f)
+				if ok != (k < maxFrames) {
+					t.Fatalf("record of frame %d reported %v", k, ok)
+				}
+				if ok {
+					fs = append(fs, f)
+				}
+			}
+			model = append(model, fs)
+		default:
+			r.popFront()
+			model = model[1:]
+		}
+		if step%97 == 0 {
+			check()
+		}
+		if step%1000 == 999 {
+			for r.n > 0 {
+				r.popFront()
+				model = model[1:]
+			}
+			r.shrink(r.epoch.Add(time.Hour), time.Second)
+			if r.mn != 0 || len(r.more) != minSentMore || &r.more[0] != &firstMore[0] {
+				t.Fatalf("an empty ring's overflow: %d in use, %d long, not the store's", r.mn, len(r.more))
+			}
+		}
+	}
+	check()
 }
