@@ -46,9 +46,10 @@ const maxFrames = 8
 // more (a control message beside its data, say) keeps the rest in the
 // ring's overflow, from position more on. A bulk packet carries one, so an
 // entry is 80 bytes instead of the 240 that eight frames inline took:
-// at 1,472-byte packets the ring is written at a twentieth of the data
-// rate instead of a sixth, and grows (losses pin its front) a third as
-// fast (issue #12's 8-stream profile: the ring was 5 % of the CPU).
+// at 1,472-byte packets the ring is written at an eighteenth of the data
+// rate instead of a sixth, and takes a third of the memory when losses
+// pin its front (issue #12's 8-stream profile: the ring was 5 % of the
+// CPU).
 type sentPacket struct {
 	sentMeta
 	f0   frameRef
