@@ -35,6 +35,10 @@ type Session struct {
 	// (in the run queue), runRunning, or runAgain (kicked while running:
 	// the running worker goes round once more instead of queueing it).
 	state atomic.Int32
+	// writersWaiting counts the Writes waiting to run the session on their
+	// own goroutines (Session.runWritten): a worker that would go round
+	// again hands the session over instead.
+	writersWaiting atomic.Int32
 
 	// inMu guards inbox: the reader goroutine appends, the running worker
 	// takes. It is separate from mu so the reader never waits for a
@@ -207,6 +211,18 @@ func (s *Session) run() {
 		s.runOnce()
 		if s.state.CompareAndSwap(runRunning, runIdle) {
 			return
+		}
+		if s.writersWaiting.Load() > 0 {
+			// runAgain, and a writer waits to take the session: it runs
+			// what the kick was for (runWritten). A writer that gave up
+			// meanwhile kicked while the state was still runAgain, which
+			// queued nothing: unless the count shows one still waiting,
+			// take the session back.
+			s.state.Store(runIdle)
+			if s.writersWaiting.Load() > 0 || !s.state.CompareAndSwap(runIdle, runRunning) {
+				return
+			}
+			continue
 		}
 		s.state.Store(runRunning) // runAgain: go round once more
 	}
