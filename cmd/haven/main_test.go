@@ -475,7 +475,9 @@ func TestShow(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "channels: 1 open") || !strings.Contains(out, "latest handshake: ") {
 		t.Fatalf("show: status %d, stdout %q, stderr %q; want peer %s with its channel", code, out, errOut, peer)
 	}
-	out, _, code = runHaven(t, "", "show", "-control", sock, peer[:8])
+	// "--" ends the flags: a key's text may begin with '-' (one key in 64),
+	// and the flag package would take such a prefix for a flag.
+	out, _, code = runHaven(t, "", "show", "-control", sock, "--", peer[:8])
 	if code != 0 || !strings.Contains(out, "peer "+peer) || !strings.Contains(out, "  path ") {
 		t.Fatalf("show %s: status %d, stdout %q", peer[:8], code, out)
 	}
