@@ -533,9 +533,10 @@ func (st *Stream) SetWriteDeadline(t time.Time) error {
 const inlineRunMax = 16 << 10
 
 // writerTries bounds how many times runWritten yields while a worker runs
-// the session. Measured at MTU 1,500 (2026-12-07): 4 tries gave bulk +5 %
-// and 8 streams +10 %; 16, +3 % and +8 %; 200, +7 % and none, the spinning
-// writer taking the CPU the receiving end needed.
+// the session. Measured at MTU 1,500 (2026-12-07), on a prototype: 4 tries
+// gave bulk +5 % and 8 streams +10 %; 16, +3 % and +8 %; 200, +7 % and
+// none, the spinning writer taking the CPU the receiving end needed. As
+// committed, with 4: 8 streams +6 %, bulk +1–2 % (PERFORMANCE.md).
 const writerTries = 4
 
 // runWritten sends what a Write just copied into the send ring (n bytes).
@@ -569,15 +570,7 @@ func (s *Session) runWritten(n int) {
 		runtime.Gosched()
 	}
 	s.writersWaiting.Add(-1)
-	if s.ep.runq.enter() {
-		s.runOnce()
-		s.ep.runq.exit()
-	}
-	if s.state.CompareAndSwap(runRunning, runIdle) {
-		return
-	}
-	s.state.Store(runQueued) // kicked meanwhile: a worker goes round
-	s.ep.runq.push(s)
+	s.runTaken()
 }
 
 // runNow sends what a call just queued (n bytes of stream data). When no
@@ -592,6 +585,12 @@ func (s *Session) runNow(n int) {
 		s.kick()
 		return
 	}
+	s.runTaken()
+}
+
+// runTaken runs the session once on the calling goroutine, which has just
+// moved its state from runIdle to runRunning.
+func (s *Session) runTaken() {
 	if s.ep.runq.enter() {
 		s.runOnce()
 		s.ep.runq.exit()
