@@ -114,21 +114,40 @@ type sentRing struct {
 // record notes a retransmittable message in the packet being built, the
 // newest entry; it reports false when the packet tracks no more.
 func (r *sentRing) record(sp *sentPacket, f frameRef) bool {
-	switch {
-	case sp.nf == 0:
-		sp.f0 = f
-	case int(sp.nf) == maxFrames:
-		return false
-	default:
-		if sp.nf == 1 {
-			sp.more = r.mpos + uint32(r.mn)
-		}
-		if r.mn == len(r.more) {
-			r.growMore()
-		}
-		r.more[(r.mh+r.mn)%len(r.more)] = f
-		r.mn++
+	if sp.nf == 0 {
+		recordFirst(sp, f.kind, f.fin, f.ch, f.n, f.off)
+		return true
 	}
+	return r.recordMore(sp, f)
+}
+
+// recordFirst records a packet's first message, the common case. It is
+// kept out of line and takes f's fields one by one, so that they arrive in
+// registers and go straight into the entry: inlined, or with f spilled for a call, the
+// compiler copied f 16 bytes at a time from where narrower stores had just
+// put it, which stalls store-to-load forwarding (most of the cost of
+// recording a bulk sender's packets, 2 % of its CPU).
+//
+//go:noinline
+func recordFirst(sp *sentPacket, kind frameKind, fin bool, ch, n uint32, off uint64) {
+	d := &sp.f0
+	d.kind, d.fin, d.ch, d.n, d.off = kind, fin, ch, n, off
+	sp.nf = 1
+}
+
+// recordMore is record for a packet's second message and later ones.
+func (r *sentRing) recordMore(sp *sentPacket, f frameRef) bool {
+	if int(sp.nf) == maxFrames {
+		return false
+	}
+	if sp.nf == 1 {
+		sp.more = r.mpos + uint32(r.mn)
+	}
+	if r.mn == len(r.more) {
+		r.growMore()
+	}
+	r.more[(r.mh+r.mn)%len(r.more)] = f
+	r.mn++
 	sp.nf++
 	return true
 }

@@ -307,7 +307,11 @@ func (s *Session) produce(now time.Time) {
 			return
 		}
 		r.aoff += n + wire.TagLen
-		r.out = append(r.out, outPacket{b[:n+wire.TagLen], s.route(n+wire.TagLen, id, challenged, answered), arena})
+		// Filled in place, not appended as a literal: see route.
+		r.out = append(r.out, outPacket{})
+		o := &r.out[len(r.out)-1]
+		o.buf, o.arena = b[:n+wire.TagLen], arena
+		s.route(&o.to, n+wire.TagLen, id, challenged, answered)
 	}
 	s.kick() // more to send than one run should take: come back
 }

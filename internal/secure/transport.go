@@ -274,7 +274,10 @@ func (t *Transport) PrepareOpen(pkt []byte, now time.Time, job *OpenJob) error {
 	if !ks.window.Check(pn) || ks.opened >= t.limits.RejectAfterMessages {
 		return ErrReplay
 	}
-	*job = OpenJob{pkt: pkt, pn: pn, cs: &ks.recv, gen: ks.gen, idx: idx}
+	// Field by field, as Prepare does (nb is scratch, ad is filled next):
+	// a whole literal was built on the stack and copied 16 bytes at a time
+	// from narrower stores, which stalls store-to-load forwarding.
+	job.pkt, job.pn, job.cs, job.gen, job.idx, job.ok = pkt, pn, &ks.recv, ks.gen, idx, false
 	cryptoHeader(&job.ad, pkt)
 	return nil
 }
