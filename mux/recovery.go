@@ -91,6 +91,10 @@ const (
 // epoch keeps its ring instead of reallocating it back and forth. A ring
 // of the smallest size lives in first, the session's store, so a quiet
 // session's ring costs no allocation of its own.
+//
+// The ring and its overflow are always a power of two long (they start at
+// minSentRing and minSentMore, and double or halve), so a position wraps
+// with a mask: a division per access was 1 % of a bulk sender's CPU.
 type sentRing struct {
 	buf   []sentPacket
 	first *[minSentRing]sentPacket // storage of the smallest ring (nil: allocate it)
@@ -146,7 +150,7 @@ func (r *sentRing) recordMore(sp *sentPacket, f frameRef) bool {
 	if r.mn == len(r.more) {
 		r.growMore()
 	}
-	r.more[(r.mh+r.mn)%len(r.more)] = f
+	r.more[(r.mh+r.mn)&(len(r.more)-1)] = f
 	r.mn++
 	sp.nf++
 	return true
@@ -158,7 +162,7 @@ func (r *sentRing) frame(sp *sentPacket, i int) *frameRef {
 		return &sp.f0
 	}
 	k := int(sp.more+uint32(i-1)-r.mpos) + r.mh
-	return &r.more[k%len(r.more)]
+	return &r.more[k&(len(r.more)-1)]
 }
 
 // growMore doubles the overflow, which starts in firstMore.
@@ -170,7 +174,7 @@ func (r *sentRing) growMore() {
 		buf = make([]frameRef, max(minSentMore, 2*len(r.more)))
 	}
 	for i := 0; i < r.mn; i++ {
-		buf[i] = r.more[(r.mh+i)%len(r.more)]
+		buf[i] = r.more[(r.mh+i)&(len(r.more)-1)]
 	}
 	r.more, r.mh = buf, 0
 }
@@ -187,7 +191,7 @@ func (r *sentRing) get(pn uint64) *sentPacket {
 	if pn < r.base || pn >= r.base+uint64(r.n) {
 		return nil
 	}
-	return &r.buf[(r.head+int(pn-r.base))%len(r.buf)]
+	return &r.buf[(r.head+int(pn-r.base))&(len(r.buf)-1)]
 }
 
 // add appends the entry for packet pn, which must be base+n.
@@ -195,7 +199,7 @@ func (r *sentRing) add() *sentPacket {
 	if r.n == len(r.buf) {
 		r.resize(max(minSentRing, 2*len(r.buf)))
 	}
-	p := &r.buf[(r.head+r.n)%len(r.buf)]
+	p := &r.buf[(r.head+r.n)&(len(r.buf)-1)]
 	p.sentMeta = sentMeta{}
 	r.n++
 	r.peak = max(r.peak, r.n)
@@ -236,7 +240,7 @@ func (r *sentRing) resize(size int) {
 		buf = make([]sentPacket, size)
 	}
 	for i := 0; i < r.n; i++ {
-		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+		buf[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
 	}
 	r.buf, r.head = buf, 0
 }
@@ -296,11 +300,11 @@ func (r *sentRing) run(pn, span uint64, up bool) uint64 {
 // popFront drops the oldest entry.
 func (r *sentRing) popFront() {
 	if nf := int(r.buf[r.head].nf); nf > 1 {
-		r.mh = (r.mh + nf - 1) % len(r.more)
+		r.mh = (r.mh + nf - 1) & (len(r.more) - 1)
 		r.mn -= nf - 1
 		r.mpos += uint32(nf - 1)
 	}
-	r.head = (r.head + 1) % len(r.buf)
+	r.head = (r.head + 1) & (len(r.buf) - 1)
 	r.n--
 	r.base++
 }

@@ -65,7 +65,11 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		r = s.path(k)
 	}
 
-	h := wire.Header{Destination: s.peer, Source: s.local, PacketNumber: s.nextPN}
+	// Field by field: a literal was built beside h and copied into it 16
+	// bytes at a time from narrower stores, stalling store-to-load
+	// forwarding once per packet.
+	var h wire.Header
+	h.Destination, h.Source, h.PacketNumber = s.peer, s.local, s.nextPN
 	if c != nil {
 		h.Channel = c.id
 	}

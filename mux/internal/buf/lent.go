@@ -70,7 +70,9 @@ func (l *lentQueue) push(off uint64, data []byte, ref Ref) {
 	if l.n == 0 {
 		l.start = off
 	}
-	l.q[(l.head+l.n)%maxLent] = lentPiece{off: off, data: data, ref: ref}
+	// Field by field, not as a literal: see wire.MessageReader.Reset.
+	e := &l.q[(l.head+l.n)%maxLent]
+	e.off, e.data, e.ref = off, data, ref
 	l.n++
 	l.end = off + uint64(len(data))
 }

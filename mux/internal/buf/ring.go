@@ -21,7 +21,15 @@ type ring struct {
 	b []byte
 }
 
-func (r *ring) pos(off uint64) int { return int(off % uint64(len(r.b))) }
+// pos returns the index of offset off. A ring whose size is a power of
+// two, as it is unless the owner's limit is not, wraps with a mask: a
+// 64-bit division for every access was 1 % of a bulk transfer's CPU.
+func (r *ring) pos(off uint64) int {
+	if n := uint64(len(r.b)); n&(n-1) == 0 {
+		return int(off & (n - 1))
+	}
+	return int(off % uint64(len(r.b)))
+}
 
 // put copies p to offsets [off, off+len(p)); len(p) ≤ len(r.b).
 func (r *ring) put(off uint64, p []byte) {
