@@ -56,9 +56,15 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		c = s.sched.pick(s)
 	}
 	ackNow := s.acks.unacked && s.acks.due(now)
-	keepalive := s.keepAliveDue(now) || s.pingNow || pathKeep > 0
+	// A due keepalive matters only to a packet that would not be sent, or
+	// would carry nothing ack-eliciting, without it: it is checked then
+	// (below), not for every packet of a transfer.
+	keepalive := s.pingNow || pathKeep > 0
 	if !ctrl && c == nil && !ackNow && !probe && !keepalive {
-		return 0, 0
+		if !s.keepAliveDue(now) {
+			return 0, 0
+		}
+		keepalive = true
 	}
 	if !ctrl && c == nil && !probe && pathKeep == 0 && k != s.ackPath() {
 		k = s.ackPath() // an ACK or a keepalive: back the way packets come
@@ -95,7 +101,7 @@ func (s *Session) PollPath(b []byte, now time.Time) (int, int) {
 		p, eliciting = s.appendChannel(c, p, room, sp)
 		s.sched.rotate(c)
 	}
-	if !eliciting && (probe || keepalive || ackedData && s.pingWithAck(now)) {
+	if !eliciting && (probe || keepalive || s.keepAliveDue(now) || ackedData && s.pingWithAck(now)) {
 		p = (&wire.Ping{}).Append(wire.AppendAlign(p, s.align))
 		eliciting = true
 		s.lastPing = now

@@ -88,5 +88,8 @@ func PacingRate(window int, srtt time.Duration, gain float64) float64 {
 	if srtt <= 0 || window <= 0 {
 		return 0
 	}
-	return gain * float64(window) / srtt.Seconds()
+	// One division: srtt.Seconds() costs an integer division, a remainder
+	// and a second floating-point division, and this runs for every packet
+	// sent (the pacer's check).
+	return gain * float64(window) * 1e9 / float64(srtt)
 }
