@@ -274,3 +274,32 @@ func BenchmarkNew(b *testing.B) {
 		}
 	})
 }
+
+// TestTagEveryBit flips each of the tag's 128 bits in turn: Open must
+// refuse every one (the tag comparison folds 16 bytes into one word, and
+// a fold that dropped a lane would accept some).
+func TestTagEveryBit(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, KeySize)
+	nonce := make([]byte, NonceSize)
+	ours, err := New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := bytes.Repeat([]byte("haven"), 300)
+	sealed := ours.Seal(nil, nonce, pt, []byte("ad"))
+	if _, err := ours.Open(nil, nonce, sealed, []byte("ad")); err != nil {
+		t.Fatalf("Open of the sealed message: %v", err)
+	}
+	for bit := 0; bit < TagSize*8; bit++ {
+		bad := append([]byte(nil), sealed...)
+		bad[len(pt)+bit/8] ^= 1 << (bit % 8)
+		if _, err := ours.Open(nil, nonce, bad, []byte("ad")); err == nil {
+			t.Fatalf("Open accepted tag bit %d flipped", bit)
+		}
+	}
+	var want [TagSize]byte
+	copy(want[:], sealed[len(pt):])
+	if !tagEqual(&want, sealed[len(pt):]) {
+		t.Fatal("tagEqual refused equal tags")
+	}
+}

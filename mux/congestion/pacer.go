@@ -125,14 +125,14 @@ func (p *Pacer) SetMaxDatagramSize(n int) {
 
 // refill brings the budget up to now at the current rate.
 func (p *Pacer) refill(now time.Time) {
+	if p.started && !now.After(p.last) {
+		return // nothing elapsed: every packet of a run after its first
+	}
 	capacity := float64(p.Capacity())
 	if !p.started {
 		p.started = true
 		p.tokens = capacity
 		p.last = now
-		return
-	}
-	if !now.After(p.last) {
 		return
 	}
 	if p.rate <= 0 {
