@@ -143,7 +143,11 @@ func decryptJobs(jobs []secure.OpenJob, wg *sync.WaitGroup) {
 // waking an idle core can take longer than the chunks (70–150 µs on this
 // project's 2-core virtual machine, against about 6 µs to seal a chunk of
 // 16 packets), and the runtime keeps a new worker on this goroutine's P
-// until then, so waiting for it would only add a context switch.
+// until then, so waiting for it would only add a context switch. In bulk
+// at MTU 1,500 (2026-12-07) the run took back 99.5 % of the chunks it
+// handed out, yet opening everything on the run's goroutine was 4 %
+// slower: the new worker wakes the idle core, which then runs other
+// goroutines.
 func spread[J any](jobs []J, chunk int, wg *sync.WaitGroup, task func([]J, *sync.WaitGroup) cryptoTask, do func(*J)) {
 	if len(jobs) < 2*chunk || maxWorkers == 1 {
 		for i := range jobs {
