@@ -21,9 +21,11 @@ import (
 
 const showAbout = `Lists the sessions of a running haven serve through its control socket
 (haven serve -control PATH): each peer's key, address and transport, round
-trip, congestion window, bytes and packets each way, losses, channels open
+trip, congestion window, bytes and packets each way, losses, channels open,
 the latest handshake and key updates; with KEY-PREFIX, only the sessions whose peer key starts
-with it, with their paths.`
+with it, with their paths. A KEY-PREFIX that begins with '-' (one key in 64
+does) goes after "--", or it is taken for a flag:
+  haven show -control PATH -- -Ab3`
 
 func cmdShow(ctx context.Context, args []string, std stdio) error {
 	c := newCommand("show", "show -control PATH [KEY-PREFIX]", showAbout)
