@@ -127,10 +127,10 @@ func (r *sentRing) record(sp *sentPacket, f frameRef) bool {
 
 // recordFirst records a packet's first message, the common case. It is
 // kept out of line and takes f's fields one by one, so that they arrive in
-// registers and go straight into the entry: inlined, or with f spilled for a call, the
-// compiler copied f 16 bytes at a time from where narrower stores had just
-// put it, which stalls store-to-load forwarding (most of the cost of
-// recording a bulk sender's packets, 2 % of its CPU).
+// registers and go straight into the entry: inlined, or with f spilled
+// for a call, the compiler copied f 16 bytes at a time from where
+// narrower stores had just put it, which stalls store-to-load forwarding
+// (most of the cost of recording a bulk sender's packets, 2 % of its CPU).
 //
 //go:noinline
 func recordFirst(sp *sentPacket, kind frameKind, fin bool, ch, n uint32, off uint64) {

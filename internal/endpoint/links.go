@@ -277,9 +277,7 @@ func (s *Session) route(to *path, n, id int, challenged, answered bool) {
 		*to = s.respondOn
 	case s.candidate.valid() && !(s.mp != nil && s.mp.adding) && s.amp.Allow(n):
 		*to = s.candidate
-	case id > 0 && s.mp != nil && s.mp.paths[id].valid():
-		*to = s.mp.paths[id] // pathOf
 	default:
-		*to = s.at
+		*to = *s.pathRef(id)
 	}
 }

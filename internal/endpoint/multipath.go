@@ -65,11 +65,15 @@ func (s *Session) pathID(p *path) int {
 
 // pathOf returns the path of engine id (s.at for 0, and for an id this
 // side does not know, which cannot happen).
-func (s *Session) pathOf(id int) path {
+func (s *Session) pathOf(id int) path { return *s.pathRef(id) }
+
+// pathRef is pathOf as a pointer to the session's own field, for a caller
+// that copies it into place (route).
+func (s *Session) pathRef(id int) *path {
 	if id > 0 && s.mp != nil && s.mp.paths[id].valid() {
-		return s.mp.paths[id]
+		return &s.mp.paths[id]
 	}
-	return s.at
+	return &s.at
 }
 
 // mayAdd reports whether p, a new path the peer opens (or moved to while

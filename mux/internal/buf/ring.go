@@ -25,10 +25,11 @@ type ring struct {
 // two, as it is unless the owner's limit is not, wraps with a mask: a
 // 64-bit division for every access was 1 % of a bulk transfer's CPU.
 func (r *ring) pos(off uint64) int {
-	if n := uint64(len(r.b)); n&(n-1) == 0 {
+	n := uint64(len(r.b))
+	if n&(n-1) == 0 {
 		return int(off & (n - 1))
 	}
-	return int(off % uint64(len(r.b)))
+	return int(off % n)
 }
 
 // put copies p to offsets [off, off+len(p)); len(p) ≤ len(r.b).
