@@ -338,7 +338,11 @@ func (s *Session) framesAcked(p *sentPacket) {
 			if c.send != nil && !c.resetSent {
 				before := c.send.Free()
 				c.send.Ack(f.off, int(f.n), f.fin)
-				if c.send.Free() > before && !c.writeDone {
+				// A writer held back by unsentCap rather than by a full
+				// buffer is woken by appendStream, once half of its
+				// share was sent: waking it for every ACK would only
+				// have it find no room.
+				if c.send.Free() > before && !c.writeDone && !(c.capBlocked && c.send.UnsentRoom(s.unsentCap(c)) == 0) {
 					s.emit(c, EventWritable)
 				}
 			}

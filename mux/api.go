@@ -189,6 +189,10 @@ func (s *Session) Write(id uint32, p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if room := c.send.UnsentRoom(s.unsentCap(c)); room < len(p) {
+		p = p[:room]
+		c.capBlocked = true
+	}
 	n := c.send.Write(p)
 	if n > 0 {
 		s.sched.wake(c)
@@ -208,6 +212,10 @@ func (s *Session) ReserveWrite(id uint32, max int) ([]byte, error) {
 	c, err := s.writable(id)
 	if err != nil {
 		return nil, err
+	}
+	if room := c.send.UnsentRoom(s.unsentCap(c)); room < max {
+		max = room
+		c.capBlocked = true
 	}
 	return c.send.Reserve(max), nil
 }

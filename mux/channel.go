@@ -52,6 +52,7 @@ type channel struct {
 	blockedAt   uint64    // limit reported in the last BLOCKED
 	lastTune    time.Time // last window update, for auto-tuning
 	writeDone   bool      // CloseWrite or Close called: FIN queued
+	capBlocked  bool      // a write was cut short by Session.unsentCap: wake the writer when it drains
 	readDone    bool      // Close called: we read no more
 	ownerClosed bool      // the owner called CloseChannel or Refuse: it holds no reference
 	finSeen     bool      // the peer\'s FIN arrived (even if its data was discarded)

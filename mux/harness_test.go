@@ -46,15 +46,20 @@ type streamJob struct {
 
 // peerApp is the application on one end.
 type peerApp struct {
-	t        testing.TB
-	name     string
-	s        *Session
-	out      []*streamJob          // streams this end writes
-	in       map[uint32]*streamJob // streams this end reads, by channel id
-	expect   map[string]uint64     // service name -> size of incoming stream
-	buf      []byte
-	err      error
-	onEvent  func(*peerApp, Event)             // optional hook
+	t       testing.TB
+	name    string
+	s       *Session
+	out     []*streamJob          // streams this end writes
+	in      map[uint32]*streamJob // streams this end reads, by channel id
+	expect  map[string]uint64     // service name -> size of incoming stream
+	buf     []byte
+	err     error
+	onEvent func(*peerApp, Event) // optional hook
+	// strict makes a writer whose Write came back short wait for the
+	// channel's EventWritable before it writes again, as the endpoint's
+	// writers do, instead of trying at every step; held marks those.
+	strict   bool
+	held     map[uint32]bool
 	progress func(j *streamJob, now time.Time) // called after each read that made progress
 }
 
@@ -94,6 +99,9 @@ func (a *peerApp) step(now time.Time) {
 		}
 		if a.onEvent != nil {
 			a.onEvent(a, ev)
+		}
+		if ev.Kind&EventWritable != 0 {
+			delete(a.held, ev.Channel)
 		}
 		if ev.Kind&EventIncoming != 0 {
 			info, _ := a.s.Info(ev.Channel)
@@ -139,7 +147,7 @@ func (a *peerApp) step(now time.Time) {
 		}
 	}
 	for _, j := range a.out {
-		for j.written < j.size {
+		for j.written < j.size && !a.held[j.id] {
 			free := len(a.buf)
 			if c := a.s.channels.Lookup(j.id); c != nil && c.send != nil {
 				free = c.send.Free()
@@ -156,6 +164,12 @@ func (a *peerApp) step(now time.Time) {
 			}
 			j.written += uint64(w)
 			if w < n {
+				if a.strict {
+					if a.held == nil {
+						a.held = map[uint32]bool{}
+					}
+					a.held[j.id] = true
+				}
 				break
 			}
 		}

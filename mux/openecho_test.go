@@ -254,8 +254,11 @@ func TestSchedulerLevels(t *testing.T) {
 	var q scheduler
 	mk := func(id uint32, prio uint8) *channel { return &channel{id: id, prio: prio} }
 	c9, c3a, c3b, c200 := mk(1, 9), mk(3, 3), mk(5, 3), mk(7, 200)
-	for _, c := range []*channel{c9, c200, c3a, c3b} {
-		q.wake(c)
+	for _, c := range []*channel{c9, c200, c3a, c3b, c9} {
+		q.wake(c) // c9 twice: still one queued channel
+	}
+	if q.n != 4 {
+		t.Fatalf("%d channels counted, want 4", q.n)
 	}
 	if len(q.levels) != 3 || q.levels[0].prio != 3 || q.levels[1].prio != 9 || q.levels[2].prio != 200 {
 		t.Fatalf("levels %+v", q.levels)
@@ -277,6 +280,10 @@ func TestSchedulerLevels(t *testing.T) {
 	}
 	q.remove(c9)
 	q.remove(c200)
+	q.remove(c200) // not queued: nothing changes
+	if q.n != 0 {
+		t.Fatalf("%d channels counted after all were removed", q.n)
+	}
 	if q.hasWork() {
 		t.Fatal("work left after every channel was removed")
 	}

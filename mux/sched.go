@@ -14,6 +14,7 @@ package mux
 // it grew to, so queueing allocates nothing in steady state.
 type scheduler struct {
 	levels  []level // busy levels, by priority; each head is non-nil
+	n       int32   // channels queued, over all levels (Session.unsentCap)
 	control bool    // channel 0 has something to send
 	// held is a channel whose ACCEPT is held back (Session.holdAccept):
 	// it is not queued until something else wakes it or Poll releases it.
@@ -53,6 +54,7 @@ func (q *scheduler) wake(c *channel) {
 		return
 	}
 	c.queued = true
+	q.n++
 	i, ok := q.find(c.prio)
 	if !ok {
 		if q.levels == nil { // a scheduler that init gave no storage
@@ -79,6 +81,7 @@ func (q *scheduler) remove(c *channel) {
 		return
 	}
 	c.queued = false
+	q.n--
 	i, _ := q.find(c.prio)
 	if c.next == c {
 		n := len(q.levels) - 1

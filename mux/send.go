@@ -254,6 +254,32 @@ func (s *Session) sessionCredit() uint64 {
 	return s.sendLimit - s.sendTotal
 }
 
+// minUnsentCap is the least unsentCap gives each stream: about a
+// round's worth of packets per stream at the rates the benchmarks see
+// (docs/PERFORMANCE.md, "Unsent bytes bounded among several streams").
+const minUnsentCap = 64 << 10
+
+// unsentCap bounds how many bytes stream c keeps written and not yet
+// sent while other channels are queued to send too: the send buffer
+// divided among them and c, at least minUnsentCap; 0 (no bound) when c is
+// alone. The bound is the sender's own policy, like TCP_NOTSENT_LOWAT: the
+// wire and the peer see nothing of it. Without it, each of eight streams
+// kept ~650 KiB written ahead of what it sent, so the bytes a packet
+// carried had been written ~5 MiB earlier and were read back from outside
+// the core's caches (12 % of an eight-stream sender's CPU, in the copy
+// into the packet); one stream sends what it wrote soon enough and is not
+// bounded, since a writer held back waits and wakes more often.
+func (s *Session) unsentCap(c *channel) int {
+	n := s.sched.n
+	if !c.queued {
+		n++
+	}
+	if n <= 1 {
+		return 0
+	}
+	return max(s.cfg.SendBuffer/int(n), minUnsentCap)
+}
+
 // appendChannel adds channel c's control messages and data.
 func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) ([]byte, bool) {
 	m := &s.store.out
@@ -328,6 +354,10 @@ func (s *Session) appendStream(c *channel, p []byte, room int, sp *sentPacket) [
 			limit := c.newDataLimit(s.sessionCredit())
 			before := c.send.SentMax()
 			q, off, n, fin = c.send.AppendNew(q, avail, limit)
+			if c.capBlocked && c.send.UnsentRoom(s.unsentCap(c)) > 0 {
+				c.capBlocked = false
+				s.emit(c, EventWritable)
+			}
 			grew := c.send.SentMax() - before
 			s.sendTotal += grew
 			s.stats.StreamBytesSent += grew

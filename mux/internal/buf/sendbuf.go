@@ -112,6 +112,22 @@ func (b *SendBuffer) Unsent() int {
 	return int(b.written - b.sent)
 }
 
+// UnsentRoom returns how many more bytes may be written while no more
+// than limit stay unsent, with hysteresis: none once more than half of
+// limit is unsent, so that a writer held back by limit resumes for half
+// of it at a time, not for each packet sent. A limit of 0 or less means
+// none. It does not look at the free space (Free).
+func (b *SendBuffer) UnsentRoom(limit int) int {
+	if limit <= 0 {
+		return math.MaxInt
+	}
+	u := b.Unsent()
+	if u > limit/2 {
+		return 0
+	}
+	return limit - u
+}
+
 // Write copies as much of p as fits and returns how many bytes it took: 0
 // when the buffer is full, after Close, after Reset and after Release.
 // The caller keeps ownership of p.

@@ -455,3 +455,32 @@ func TestSendBufferAllocs(t *testing.T) {
 		t.Fatalf("Buffered %d", b.Buffered())
 	}
 }
+
+// TestSendBufferUnsentRoom: the room under a bound on unsent bytes, with
+// its hysteresis; sending makes room, acknowledging does not.
+func TestSendBufferUnsentRoom(t *testing.T) {
+	var b SendBuffer
+	b.Init(1<<20, DefaultMaxRanges)
+	if r := b.UnsentRoom(0); r != math.MaxInt {
+		t.Fatalf("no bound: room %d", r)
+	}
+	b.Write(patBytes(0, 40<<10))
+	if r := b.UnsentRoom(100 << 10); r != 60<<10 {
+		t.Fatalf("40 KiB unsent under 100 KiB: room %d", r)
+	}
+	b.Write(patBytes(40<<10, 20<<10))
+	if r := b.UnsentRoom(100 << 10); r != 0 {
+		t.Fatalf("60 KiB unsent, above half of 100 KiB: room %d", r)
+	}
+	out, _, n, _ := b.AppendNew(nil, 12<<10, math.MaxUint64)
+	if n != 12<<10 || !bytes.Equal(out, patBytes(0, n)) {
+		t.Fatalf("AppendNew sent %d bytes", n)
+	}
+	if r := b.UnsentRoom(100 << 10); r != 52<<10 {
+		t.Fatalf("48 KiB unsent: room %d, want 52 KiB", r)
+	}
+	b.Ack(0, n, false)
+	if r := b.UnsentRoom(100 << 10); r != 52<<10 {
+		t.Fatalf("an ACK changed the room to %d", r)
+	}
+}
