@@ -182,8 +182,9 @@ func (s *Session) Refuse(id uint32, code uint32, reason string) error {
 }
 
 // Write queues p on stream channel id and returns how much was queued: all
-// of p, or as much as the send buffer had room for (EventWritable tells
-// when more fits).
+// of p, or as much as the send buffer had room for, and no more than the
+// channel's share of unsent bytes while other channels are queued to send
+// (unsentCap); EventWritable tells when more fits.
 func (s *Session) Write(id uint32, p []byte) (int, error) {
 	c, err := s.writable(id)
 	if err != nil {
@@ -202,8 +203,8 @@ func (s *Session) Write(id uint32, p []byte) (int, error) {
 
 // ReserveWrite opens a reservation of up to max bytes in the send buffer
 // of stream channel id: the bytes that follow what was written, as one
-// slice (empty when the buffer is full: EventWritable tells when room
-// frees). The caller may fill it without the session's lock (io.ReaderFrom
+// slice (empty when the buffer is full, or the channel has its share of
+// unsent bytes as Write counts it: EventWritable tells when room frees). The caller may fill it without the session's lock (io.ReaderFrom
 // reads into it straight) and must then call CommitWrite, which queues
 // the bytes it filled; until then Write queues nothing on the channel.
 // The slice belongs to the caller until CommitWrite, whatever happens to
