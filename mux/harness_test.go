@@ -149,8 +149,10 @@ func (a *peerApp) step(now time.Time) {
 	for _, j := range a.out {
 		for j.written < j.size && !a.held[j.id] {
 			free := len(a.buf)
-			if c := a.s.channels.Lookup(j.id); c != nil && c.send != nil {
-				free = c.send.Free()
+			if c := a.s.channels.Lookup(j.id); c != nil && c.send != nil && !a.strict {
+				// What Write would take: no pattern filled for nothing.
+				// (A strict writer tries, and waits when it gets less.)
+				free = min(c.send.Free(), c.send.UnsentRoom(a.s.unsentCap(c)))
 			}
 			n := int(min(uint64(len(a.buf)), j.size-j.written, uint64(free)))
 			if n == 0 {
