@@ -71,15 +71,20 @@ func (th *timerHeap) set(s *Session, at time.Time) {
 	}
 }
 
+// timerLinger is how long loop waits, once the heap is empty, for a
+// deadline to come back before its goroutine ends.
+const timerLinger = time.Second
+
 // loop kicks every session whose deadline has come, in batches, outside
 // the lock, and waits for the next deadline or a wake-up; it returns
-// when the heap is empty.
+// when the heap has stayed empty for timerLinger.
 func (th *timerHeap) loop() {
 	// Not the creator's labels: the goroutine serves every endpoint.
 	pprof.SetGoroutineLabels(context.Background())
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var due [64]*Session
+	lingered := false
 	for {
 		th.mu.Lock()
 		th.at = time.Time{}
@@ -90,15 +95,28 @@ func (th *timerHeap) loop() {
 			th.remove(0)
 			n++
 		}
-		if n == 0 && len(th.h) == 0 {
+		wait := time.Duration(-1) // go round at once: a full batch, or the heap emptied
+		switch {
+		case n == 0 && len(th.h) == 0 && lingered:
 			th.running = false
 			th.mu.Unlock()
 			return
-		}
-		wait := time.Duration(-1) // go round at once: a full batch, or the heap emptied
-		if n < len(due) && len(th.h) > 0 {
+		case n == 0 && len(th.h) == 0:
+			// Wait a while before going: a transfer's sessions clear
+			// their deadlines for a moment (everything acknowledged) and
+			// set them again, and a new goroutine and timer each time
+			// were allocations per packet under load (TestBulkAllocs).
+			// at is the end of the wait, so set wakes the loop for any
+			// deadline before it.
+			lingered = true
+			th.at = now.Add(timerLinger)
+			wait = timerLinger
+		case n < len(due) && len(th.h) > 0:
+			lingered = false
 			th.at = th.h[0].due
 			wait = th.at.Sub(now)
+		default:
+			lingered = false
 		}
 		th.mu.Unlock()
 		for i := 0; i < n; i++ {
