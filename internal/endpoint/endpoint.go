@@ -258,13 +258,15 @@ func newEndpoint(conn Transport, cfg Config) (ep *Endpoint, err error) {
 		// (PROTOCOL.md §6.5): stay at the base size unless asked.
 		cfg.Session.MaxPacketSize = wire.DefaultPacketSize
 	}
-	priv := cfg.PrivateKey
-	if priv.IsZero() {
-		if priv, err = wire.GeneratePrivateKey(); err != nil {
-			return nil, err
-		}
+	// A configured key's Identity is shared with the process's other
+	// endpoints of that key (a Dialer per dial derives it once); a fresh
+	// key is this endpoint's alone.
+	var id *secure.Identity
+	if priv := cfg.PrivateKey; !priv.IsZero() {
+		id, err = secure.SharedIdentity(priv)
+	} else if priv, err = wire.GeneratePrivateKey(); err == nil {
+		id, err = secure.NewIdentity(priv)
 	}
-	id, err := secure.NewIdentity(priv)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,8 @@ const (
 // derive from its public key: the authentication tag of its peer ids, and
 // the mac1 and cookie keys that protect handshake packets addressed to it.
 // It is safe for concurrent use and may be shared by any number of
-// Initiators and one Responder.
+// Initiators and Responders, which only read it (SharedIdentity shares
+// one per key within a process).
 type Identity struct {
 	static    noise.KeyPair
 	pub       wire.PublicKey
