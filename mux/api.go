@@ -190,11 +190,7 @@ func (s *Session) Write(id uint32, p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if room := c.send.UnsentRoom(s.unsentCap(c)); room < len(p) {
-		p = p[:room]
-		c.capBlocked = true
-	}
-	n := c.send.Write(p)
+	n := c.send.Write(p[:s.unsentClamp(c, len(p))])
 	if n > 0 {
 		s.sched.wake(c)
 	}
@@ -204,7 +200,8 @@ func (s *Session) Write(id uint32, p []byte) (int, error) {
 // ReserveWrite opens a reservation of up to max bytes in the send buffer
 // of stream channel id: the bytes that follow what was written, as one
 // slice (empty when the buffer is full, or the channel has its share of
-// unsent bytes as Write counts it: EventWritable tells when room frees). The caller may fill it without the session's lock (io.ReaderFrom
+// unsent bytes as Write counts it: EventWritable tells when room frees).
+// The caller may fill it without the session's lock (io.ReaderFrom
 // reads into it straight) and must then call CommitWrite, which queues
 // the bytes it filled; until then Write queues nothing on the channel.
 // The slice belongs to the caller until CommitWrite, whatever happens to
@@ -214,11 +211,7 @@ func (s *Session) ReserveWrite(id uint32, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if room := c.send.UnsentRoom(s.unsentCap(c)); room < max {
-		max = room
-		c.capBlocked = true
-	}
-	return c.send.Reserve(max), nil
+	return c.send.Reserve(s.unsentClamp(c, max)), nil
 }
 
 // CommitWrite queues the first n bytes of the reservation ReserveWrite

@@ -280,6 +280,17 @@ func (s *Session) unsentCap(c *channel) int {
 	return max(s.cfg.SendBuffer/int(n), minUnsentCap)
 }
 
+// unsentClamp returns want, or less when stream c's writes may take only
+// that much under unsentCap; a writer cut short is noted (capBlocked) so
+// that appendStream wakes it once sending made room.
+func (s *Session) unsentClamp(c *channel, want int) int {
+	if room := c.send.UnsentRoom(s.unsentCap(c)); room < want {
+		c.capBlocked = true
+		return room
+	}
+	return want
+}
+
 // appendChannel adds channel c's control messages and data.
 func (s *Session) appendChannel(c *channel, p []byte, room int, sp *sentPacket) ([]byte, bool) {
 	m := &s.store.out

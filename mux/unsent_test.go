@@ -79,8 +79,7 @@ func TestUnsentBoundWake(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for s.TakeWake() {
-	}
+	s.TakeWake()
 	for {
 		if _, ok := s.PollEvent(); !ok {
 			break
