@@ -30,23 +30,19 @@ func SharedIdentity(priv wire.PrivateKey) (*Identity, error) {
 	}
 	d := blake2s.Sum256(priv[:])
 	shared.mu.Lock()
-	if wp, ok := shared.m[d]; ok {
-		if id := wp.Value(); id != nil {
-			shared.mu.Unlock()
-			return id, nil
-		}
-	}
+	id := shared.m[d].Value() // nil for no entry, or a collected one
 	shared.mu.Unlock()
+	if id != nil {
+		return id, nil
+	}
 	id, err := NewIdentity(priv)
 	if err != nil {
 		return nil, err
 	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if wp, ok := shared.m[d]; ok {
-		if other := wp.Value(); other != nil {
-			return other, nil // another caller made it meanwhile
-		}
+	if other := shared.m[d].Value(); other != nil {
+		return other, nil // another caller made it meanwhile
 	}
 	if shared.m == nil {
 		shared.m = make(map[[blake2s.Size]byte]weak.Pointer[Identity])
@@ -61,7 +57,7 @@ func SharedIdentity(priv wire.PrivateKey) (*Identity, error) {
 func forgetShared(d [blake2s.Size]byte) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if wp, ok := shared.m[d]; ok && wp.Value() == nil {
+	if shared.m[d].Value() == nil {
 		delete(shared.m, d)
 	}
 }
