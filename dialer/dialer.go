@@ -97,9 +97,12 @@ func New(cfg endpoint.Config, laddr netip.AddrPort) *Pool {
 //
 // The first dial on a network makes the socket and the static key object
 // (one X25519 multiplication) before its handshake can start; the
-// handshake's ephemeral key pair (another) is generated meanwhile on a
-// spare core (secure.StartEphemeral), or by the handshake itself if no
-// core has started it by then.
+// handshake's ephemeral key pair and its first DH are made meanwhile on a
+// spare core (secure.EphemeralFor), or by the handshake itself if no core
+// has started them by then. After a successful dial, the key pair and DH
+// of the next dial to the same peer are made in the background
+// (secure.PrepareFor), so that a process dialing a peer again, on a kept
+// or a new socket, starts its handshake with both done.
 func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, peer wire.PublicKey,
 	addr netip.AddrPort, first endpoint.FirstService) (*endpoint.Session, *endpoint.Endpoint, error) {
 	p.mu.Lock()
@@ -107,7 +110,7 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 	p.mu.Unlock()
 	var ahead secure.EphemeralAhead
 	if fresh { // no socket, so no session yet: this call will dial
-		ahead = secure.StartEphemeral()
+		ahead = secure.EphemeralFor(peer, true)
 	}
 	ep, err := p.endpoint(network)
 	if err != nil {
@@ -118,11 +121,18 @@ func (p *Pool) Session(ctx context.Context, deadline time.Time, network string, 
 		ahead.Discard()
 		return s, ep, nil
 	}
-	if p.NoFallback {
-		s, err := ep.SessionAhead(ctx, deadline, peer, addr, ahead, first)
-		return s, ep, err
+	if !fresh { // a kept socket: a prepared key pair, if one is ready
+		ahead = secure.EphemeralFor(peer, false)
 	}
-	s, err := p.shareRace(ctx, deadline, network, ep, peer, addr, ahead, first)
+	var s *endpoint.Session
+	if p.NoFallback {
+		s, err = ep.SessionAhead(ctx, deadline, peer, addr, ahead, first)
+	} else {
+		s, err = p.shareRace(ctx, deadline, network, ep, peer, addr, ahead, first)
+	}
+	if err == nil {
+		secure.PrepareFor(peer) // for the next dial to peer (noise.Prepare)
+	}
 	return s, ep, err
 }
 

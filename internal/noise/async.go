@@ -40,7 +40,14 @@ import (
 // dhTask is one X25519 operation for a helper goroutine, or for the
 // handshake itself if no helper has started it when it is needed.
 type dhTask struct {
-	gen bool        // generate kp (a fresh ephemeral key pair) instead of a DH
+	gen bool // generate kp (a fresh ephemeral key pair) instead of a DH
+	// withDH: after generating kp, also compute out = DH(kp, pub), the
+	// initiator's "es" with a known responder key (AheadFor, prepare.go);
+	// dhOK reports that it succeeded.
+	withDH, dhOK bool
+	// own: the task is not from dhTasks and does not go back to it
+	// (prepare.go), so no stale pointer to it can ever claim a later use.
+	own bool
 	kp  KeyPair     // the local key pair of a DH; the generated pair
 	pub [DHLen]byte // the remote key of a DH
 	out [DHLen]byte // the DH output
@@ -98,6 +105,9 @@ func (t *dhTask) cancel() {
 func (t *dhTask) run() {
 	if t.gen {
 		t.err = t.kp.generate()
+		if t.err == nil && t.withDH {
+			t.dhOK = dh(&t.out, &t.kp, &t.pub) == nil
+		}
 		return
 	}
 	t.err = dh(&t.out, &t.kp, &t.pub)
@@ -107,6 +117,7 @@ func (t *dhTask) run() {
 func (t *dhTask) clear() {
 	clear(t.out[:])
 	t.kp, t.pub, t.err, t.gen = KeyPair{}, [DHLen]byte{}, nil, false
+	t.withDH, t.dhOK = false, false
 	t.state.Store(taskIdle)
 }
 
@@ -170,10 +181,13 @@ func (hs *HandshakeState) join() *dhTask {
 	return t
 }
 
-// release erases t and returns it to the pool.
+// release erases t and returns it to the pool (unless it is its own).
 func release(t *dhTask) {
+	own := t.own
 	t.clear()
-	dhTasks.Put(t)
+	if !own {
+		dhTasks.Put(t)
+	}
 }
 
 // dropPending waits for and discards any pending DH: a failed message
@@ -217,13 +231,17 @@ func (a *Ahead) Discard() {
 	}
 }
 
-// take waits for the key pair and moves it into kp.
-func (a *Ahead) take(kp *KeyPair) error {
+// take waits for the key pair and moves it into kp, and the "es" computed
+// with it, if any (AheadFor), into es.
+func (a *Ahead) take(kp *KeyPair, es *aheadDH) error {
 	t := a.t
 	a.t = nil
 	t.finish()
 	err := t.err
 	*kp = t.kp
+	if err == nil && t.withDH && t.dhOK {
+		*es = aheadDH{out: t.out, e: t.kp.pub, rs: t.pub, ok: true}
+	}
 	release(t)
 	return err
 }
@@ -270,7 +288,7 @@ func (hs *HandshakeState) takeEphemeral() error {
 		hs.st.e = *hs.fixedE
 		return nil
 	case hs.ahead.t != nil:
-		return hs.ahead.take(&hs.st.e)
+		return hs.ahead.take(&hs.st.e, &hs.aheadES)
 	}
 	return hs.st.e.generate()
 }
@@ -302,6 +320,20 @@ func (hs *HandshakeState) dhInputs(t token) (*KeyPair, *[DHLen]byte) {
 // one is a DH token too ("ee" then "se"), it is handed to a helper first,
 // so both multiplications run at once.
 func (hs *HandshakeState) mixDHToken(t token, rest []token) error {
+	if t == tokES && hs.initiator && hs.aheadES.ok {
+		// Computed ahead with this very ephemeral key and responder key
+		// (the comparison of public values needs no constant time).
+		es := &hs.aheadES
+		match := es.e == hs.st.e.pub && es.rs == hs.st.rs
+		var err error
+		if match {
+			err = hs.st.ss.MixKey(es.out[:])
+		}
+		*es = aheadDH{}
+		if match {
+			return err
+		}
+	}
 	if hs.pend != nil && hs.pendTok == t {
 		task := hs.join()
 		err := task.err

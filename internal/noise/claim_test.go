@@ -84,13 +84,14 @@ func TestAheadClaimConcurrent(t *testing.T) {
 					continue
 				}
 				var kp KeyPair
-				if err := a.take(&kp); err != nil {
+				var es aheadDH
+				if err := a.take(&kp, &es); err != nil {
 					errs <- err
 					return
 				}
 				var pub [DHLen]byte
 				x25519Base(&pub, &kp.priv)
-				if !kp.valid() || pub != kp.pub {
+				if !kp.valid() || pub != kp.pub || es.ok {
 					errs <- errBadAhead
 					return
 				}

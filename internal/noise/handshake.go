@@ -110,6 +110,14 @@ type HandshakeState struct {
 	pend    *dhTask
 	pendTok token
 	ahead   Ahead
+	aheadES aheadDH // the initiator's "es", computed with ahead's key pair
+}
+
+// aheadDH is a DH output computed ahead of its token: out = DH(e, rs),
+// for the initiator's "es" with the ephemeral public key e.
+type aheadDH struct {
+	out, e, rs [DHLen]byte
+	ok         bool
 }
 
 // hsState is the part of a HandshakeState that processing a message
@@ -164,6 +172,7 @@ func (hs *HandshakeState) InitResponder(cfg Config) error { return hs.init(&cfg,
 func (hs *HandshakeState) Erase() {
 	hs.dropPending()
 	hs.ahead.Discard()
+	hs.aheadES = aheadDH{}
 	hs.st.ss.erase()
 	hs.st.e = KeyPair{}
 	clear(hs.psk[:])
@@ -273,6 +282,7 @@ func (hs *HandshakeState) writeMessage(out, payload []byte) ([]byte, error) {
 	res, err := hs.write(out, payload)
 	if err != nil {
 		hs.dropPending() // before the restore: nothing may run on
+		hs.aheadES = aheadDH{}
 		hs.st = saved
 		return nil, err
 	}
@@ -304,6 +314,7 @@ func (hs *HandshakeState) readMessage(out, msg []byte) ([]byte, error) {
 	res, err := hs.read(out, msg)
 	if err != nil {
 		hs.dropPending() // before the restore: nothing may run on
+		hs.aheadES = aheadDH{}
 		hs.st = saved
 		return nil, err
 	}

@@ -103,6 +103,24 @@ type EphemeralAhead struct{ a noise.Ahead }
 // for NewInitiatorAhead; with a single P it does nothing.
 func StartEphemeral() EphemeralAhead { return EphemeralAhead{noise.GenerateAhead()} }
 
+// EphemeralFor is the ephemeral key pair, with its "es", for an initiation
+// to peer: the one PrepareFor made after the last handshake with peer, if
+// ready; else, if start is set, one now made on a spare core as
+// StartEphemeral does (with its "es" as well, as peer is known); else none.
+func EphemeralFor(peer wire.PublicKey, start bool) EphemeralAhead {
+	rs := [noise.DHLen]byte(peer)
+	return EphemeralAhead{noise.AheadFor(&rs, start)}
+}
+
+// PrepareFor makes, on a goroutine of its own, the ephemeral key pair and
+// "es" of the next initiation to peer (noise.Prepare): a dialer calls it
+// when a handshake with peer has completed, so that its next dial to peer
+// starts with both done.
+func PrepareFor(peer wire.PublicKey) {
+	rs := [noise.DHLen]byte(peer)
+	noise.Prepare(&rs)
+}
+
 // Discard drops an EphemeralAhead that will not be used.
 func (e *EphemeralAhead) Discard() { e.a.Discard() }
 
