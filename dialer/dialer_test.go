@@ -13,6 +13,7 @@ import (
 
 	"github.com/havenproto/haven/compat"
 	"github.com/havenproto/haven/internal/endpoint"
+	"github.com/havenproto/haven/internal/secure"
 	"github.com/havenproto/haven/internal/udpproxy"
 	"github.com/havenproto/haven/wire"
 )
@@ -162,4 +163,45 @@ func fallbacks(p *Pool) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.fallbacks)
+}
+
+// TestDialsTakePreparedInitiations: a successful dial has the next
+// initiation to the same peer prepared (secure.PrepareFor), and the next
+// dials take it, on a new socket (a new Pool) and on a kept one (the same
+// Pool after its session closed); every dial completes.
+func TestDialsTakePreparedInitiations(t *testing.T) {
+	key, err := wire.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := endpoint.Listen("udp4", loopback, endpoint.Config{PrivateKey: key, Accept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(wire.CloseNormal, "")
+	dial := func(p *Pool) *endpoint.Session {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		s, _, err := p.Session(ctx, time.Time{}, "udp4", srv.PublicKey(), srv.LocalAddr(), endpoint.FirstService{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	p := New(endpoint.Config{}, netip.AddrPort{})
+	dial(p)
+	p.Close()
+	before := secure.PreparedTaken()
+	p = New(endpoint.Config{}, netip.AddrPort{}) // a new socket
+	defer p.Close()
+	s := dial(p)
+	if n := secure.PreparedTaken() - before; n != 1 {
+		t.Fatalf("a dial on a new socket took %d prepared initiations, want 1", n)
+	}
+	s.Close(wire.CloseNormal, "")
+	dial(p) // the kept socket
+	if n := secure.PreparedTaken() - before; n != 2 {
+		t.Fatalf("a dial on a kept socket took %d prepared initiations in all, want 2", n)
+	}
 }

@@ -2,6 +2,7 @@ package noise
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,14 @@ var prepared struct {
 	m  map[[DHLen]byte]*prepEntry
 }
 
+// preparedTaken counts the entries AheadFor handed to dials.
+var preparedTaken atomic.Uint64
+
+// PreparedTaken reports how many prepared key pairs dials have taken in
+// this process (ready or in the making): tests check with it that a
+// dialer uses them.
+func PreparedTaken() uint64 { return preparedTaken.Load() }
+
 // AheadFor returns the ephemeral key pair for an initiation to the
 // responder rs, with its "es" (Config.Ahead): the one Prepare makes or
 // made; else, if start is set and there is a spare P, one now being made
@@ -66,6 +75,7 @@ func AheadFor(rs *[DHLen]byte, start bool) Ahead {
 			e.timer.Stop() // if it fired already, expire finds the entry gone
 		}
 		prepared.mu.Unlock()
+		preparedTaken.Add(1)
 		return Ahead{e.t}
 	}
 	prepared.mu.Unlock()

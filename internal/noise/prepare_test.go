@@ -109,6 +109,7 @@ func TestPrepare(t *testing.T) {
 	if a := AheadFor(&rs.pub, false); a.t != nil {
 		t.Fatal("an Ahead with nothing prepared and start false")
 	}
+	taken := PreparedTaken()
 	Prepare(&rs.pub)
 	Prepare(&rs.pub) // one entry per responder
 	if n := waitPrepared(t); n != 1 {
@@ -118,8 +119,8 @@ func TestPrepare(t *testing.T) {
 	if a.t == nil || !a.t.withDH || !a.t.dhOK || a.t.state.Load() != taskClaimed {
 		t.Fatal("the prepared key pair was not handed out ready")
 	}
-	if r, m := preparedCount(); r+m != 0 {
-		t.Fatalf("%d+%d entries after the take, want none", r, m)
+	if r, m := preparedCount(); r+m != 0 || PreparedTaken() != taken+1 {
+		t.Fatalf("%d+%d entries after the take, want none; %d taken, want 1", r, m, PreparedTaken()-taken)
 	}
 	if _, _, err := handshakeWith(t, is, rs, a, nil); err != nil {
 		t.Fatalf("handshake with a prepared key pair: %v", err)

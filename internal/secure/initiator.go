@@ -121,6 +121,10 @@ func PrepareFor(peer wire.PublicKey) {
 	noise.Prepare(&rs)
 }
 
+// PreparedTaken reports how many prepared initiations dials have taken
+// (noise.PreparedTaken), for tests.
+func PreparedTaken() uint64 { return noise.PreparedTaken() }
+
 // Discard drops an EphemeralAhead that will not be used.
 func (e *EphemeralAhead) Discard() { e.a.Discard() }
 
