@@ -27,6 +27,7 @@ type halfCloser interface {
 // either direction closes both connections at once (so the other copy
 // ends too) and is returned. Both connections are closed on return.
 func pipe(a, b halfCloser) error {
+	a, b = rawTCPConn(a), rawTCPConn(b) // TCP ends copy by raw system calls
 	errc := make(chan error, 2)
 	copyHalf := func(dst, src halfCloser) {
 		_, err := io.Copy(dst, src)

@@ -197,6 +197,19 @@ func (s *sysConn) recv(fd uintptr) bool {
 	return false
 }
 
+// The batch system calls are made with RawSyscall, not Syscall: the
+// socket is non-blocking (the poller waits, not the kernel), so a call
+// never sleeps, and Syscall's entersyscall/exitsyscall only cost here. On
+// the 2-core test host they cost a lot: each entersyscall that finds the
+// runtime's monitor thread (sysmon) asleep wakes it, and sysmon then
+// polls every 20 µs for a millisecond or more, so a process that goes
+// idle and busy thousands of times a second (haven forward beside
+// iperf3) kept it waking ~5,400 times a second, 8 % of a core; a call
+// that outlasted a sysmon tick also had its P handed to another thread.
+// With these calls and the forward path's TCP reads and writes raw
+// (cmd/haven's rawTCP), sysmon sleeps, context switches per MB halve and
+// iperf3 through haven forward gains 8–23 % (PERFORMANCE.md).
+
 // syscallRecv makes the read system call: false means EAGAIN.
 func (s *sysConn) syscallRecv(fd uintptr) bool {
 	r := &s.r
@@ -204,9 +217,9 @@ func (s *sysConn) syscallRecv(fd uintptr) bool {
 		var n uintptr
 		var e syscall.Errno
 		if s.batch {
-			n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0])), uintptr(r.vlen), 0, 0, 0)
+			n, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0])), uintptr(r.vlen), 0, 0, 0)
 		} else {
-			n, _, e = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0].hdr)), 0)
+			n, _, e = unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.sc.hdrs[0].hdr)), 0)
 			r.sc.hdrs[0].n = uint32(n)
 			n = 1
 		}
@@ -232,9 +245,9 @@ func (s *sysConn) send(fd uintptr) bool {
 		var n uintptr
 		var e syscall.Errno
 		if s.batch {
-			n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[0])), uintptr(w.vlen), 0, 0, 0)
+			n, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[0])), uintptr(w.vlen), 0, 0, 0)
 		} else {
-			_, _, e = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[0].hdr)), 0)
+			_, _, e = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[0].hdr)), 0)
 			n = 1
 		}
 		switch e {
