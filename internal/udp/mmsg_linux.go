@@ -208,7 +208,7 @@ func (s *sysConn) recv(fd uintptr) bool {
 // that outlasted a sysmon tick also had its P handed to another thread.
 // With these calls and the forward path's TCP reads and writes raw
 // (cmd/haven's rawTCP), sysmon sleeps, context switches per MB halve and
-// iperf3 through haven forward gains 8–23 % (PERFORMANCE.md).
+// iperf3 through haven forward gains 8–24 % (PERFORMANCE.md).
 
 // syscallRecv makes the read system call: false means EAGAIN.
 func (s *sysConn) syscallRecv(fd uintptr) bool {
