@@ -324,15 +324,12 @@ func (hs *HandshakeState) mixDHToken(t token, rest []token) error {
 		// Computed ahead with this very ephemeral key and responder key
 		// (the comparison of public values needs no constant time).
 		es := &hs.aheadES
-		match := es.e == hs.st.e.pub && es.rs == hs.st.rs
-		var err error
-		if match {
-			err = hs.st.ss.MixKey(es.out[:])
-		}
-		*es = aheadDH{}
-		if match {
+		if es.e == hs.st.e.pub && es.rs == hs.st.rs {
+			err := hs.st.ss.MixKey(es.out[:])
+			*es = aheadDH{}
 			return err
 		}
+		*es = aheadDH{} // for another key: computed below instead
 	}
 	if hs.pend != nil && hs.pendTok == t {
 		task := hs.join()

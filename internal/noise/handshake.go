@@ -314,7 +314,6 @@ func (hs *HandshakeState) readMessage(out, msg []byte) ([]byte, error) {
 	res, err := hs.read(out, msg)
 	if err != nil {
 		hs.dropPending() // before the restore: nothing may run on
-		hs.aheadES = aheadDH{}
 		hs.st = saved
 		return nil, err
 	}

@@ -35,13 +35,13 @@ const prepTTL = 30 * time.Second
 const prepMax = 64
 
 // prepEntry is one responder's prepared key pair and "es": t is queued
-// for, or being run by, the preparing goroutine until ready is set (then
-// timer erases it after prepTTL). A dial that takes the entry takes t
-// over whether or not it is ready: its handshake runs t itself if the
-// preparing goroutine has not started it, or waits for it (dhTask.finish).
+// for, or being run by, the preparing goroutine until timer is set (t is
+// ready then, and timer erases it after prepTTL). A dial that takes the
+// entry takes t over whether or not it is ready: its handshake runs t
+// itself if the preparing goroutine has not started it, or waits for it
+// (dhTask.finish).
 type prepEntry struct {
 	t     *dhTask
-	ready bool
 	timer *time.Timer
 }
 
@@ -132,7 +132,6 @@ func prepare(rs [DHLen]byte, e *prepEntry, t *dhTask) {
 		release(t)
 		return
 	}
-	e.ready = true
 	e.timer = time.AfterFunc(prepTTL, func() { expire(rs, e) })
 }
 
@@ -140,7 +139,7 @@ func prepare(rs [DHLen]byte, e *prepEntry, t *dhTask) {
 func expire(rs [DHLen]byte, e *prepEntry) {
 	prepared.mu.Lock()
 	defer prepared.mu.Unlock()
-	if prepared.m[rs] != e || !e.ready {
+	if prepared.m[rs] != e || e.timer == nil {
 		return
 	}
 	delete(prepared.m, rs)
@@ -167,7 +166,7 @@ func preparedCount() (ready, making int) {
 	prepared.mu.Lock()
 	defer prepared.mu.Unlock()
 	for _, e := range prepared.m {
-		if e.ready {
+		if e.timer != nil {
 			ready++
 		} else {
 			making++
